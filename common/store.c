@@ -1,0 +1,388 @@
+/*
+ * NAME
+ *	store - the SQLite store shared by the daemon and the reporter
+ * DESCRIPTION
+ *	See store.h.  Unknown optional failure fields are stored as '' so
+ *	that they take part in the primary key (SQLite treats NULLs as
+ *	distinct in unique constraints); readers turn '' back into "absent".
+ */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *upsert_policy;
+	sqlite3_stmt *upsert_failure;
+	sqlite3_stmt *upsert_record;
+	sqlite3_stmt *upsert_counter;
+};
+
+/*
+ * migrations[i] takes a store from user_version i to i + 1.  Append only:
+ * a released migration is never edited.
+ */
+static const char *const migrations[] = {
+	/* 0 -> 1: the aggregated counters */
+	"CREATE TABLE policy_day ("
+	"  id INTEGER PRIMARY KEY,"
+	"  day TEXT NOT NULL,"
+	"  domain TEXT NOT NULL,"
+	"  policy_type INTEGER NOT NULL,"
+	"  policy_domain TEXT NOT NULL,"
+	"  policy_strings TEXT NOT NULL,"
+	"  mx_hosts TEXT NOT NULL,"
+	"  successes INTEGER NOT NULL DEFAULT 0,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (day, domain, policy_type, policy_domain, policy_strings, mx_hosts));"
+	"CREATE TABLE failure_day ("
+	"  policy_id INTEGER NOT NULL REFERENCES policy_day(id) ON DELETE CASCADE,"
+	"  result_type INTEGER NOT NULL,"
+	"  sending_ip TEXT NOT NULL,"
+	"  mx_name TEXT NOT NULL,"
+	"  helo TEXT NOT NULL,"
+	"  receiving_ip TEXT NOT NULL,"
+	"  additional TEXT NOT NULL,"
+	"  reason TEXT NOT NULL,"
+	"  sessions INTEGER NOT NULL,"
+	"  PRIMARY KEY (policy_id, result_type, sending_ip, mx_name, helo,"
+	"               receiving_ip, additional, reason)) WITHOUT ROWID;"
+	"CREATE TABLE tlsrpt_record ("
+	"  day TEXT NOT NULL,"
+	"  domain TEXT NOT NULL,"
+	"  record TEXT NOT NULL,"
+	"  PRIMARY KEY (day, domain)) WITHOUT ROWID;"
+	"CREATE TABLE input_counter ("
+	"  day TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"
+	"  PRIMARY KEY (day, name)) WITHOUT ROWID;",
+};
+
+#define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+_Static_assert(NMIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int exec_sql(struct store *st, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", st->path, msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+	}
+	return rc;
+}
+
+static int user_version(struct store *st)
+{
+	sqlite3_stmt *s;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int store_schema_version(struct store *st)
+{
+	return user_version(st);
+}
+
+static int migrate(struct store *st, char *err, size_t errlen)
+{
+	char sql[64];
+	int v;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE", err, errlen) != SQLITE_OK)
+		return -1;
+	/* read the version inside the write lock: two processes may race here */
+	v = user_version(st);
+	if (v < 0 || v > STORE_SCHEMA_VERSION) {
+		exec_sql(st, "ROLLBACK", NULL, 0);
+		if (v < 0)
+			set_err(err, errlen, "%s: cannot read the schema version: %s",
+			    st->path, sqlite3_errmsg(st->db));
+		else
+			set_err(err, errlen, "%s: store schema version %d is newer than this "
+			    "program supports (%d); upgrade tlsrpt-milter", st->path, v,
+			    STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	for (; v < STORE_SCHEMA_VERSION; v++) {
+		if (exec_sql(st, migrations[v], err, errlen) != SQLITE_OK)
+			goto fail;
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (exec_sql(st, sql, err, errlen) != SQLITE_OK)
+			goto fail;
+	}
+	if (exec_sql(st, "COMMIT", err, errlen) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	exec_sql(st, "ROLLBACK", NULL, 0);
+	return -1;
+}
+
+static int prepare(struct store *st, sqlite3_stmt **out, const char *sql, char *err, size_t errlen)
+{
+	int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
+
+	if (rc != SQLITE_OK)
+		set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+	return rc;
+}
+
+static int prepare_all(struct store *st, char *err, size_t errlen)
+{
+	if (prepare(st, &st->upsert_policy,
+	    "INSERT INTO policy_day (day, domain, policy_type, policy_domain,"
+	    " policy_strings, mx_hosts, successes, failures)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	    " ON CONFLICT (day, domain, policy_type, policy_domain, policy_strings, mx_hosts)"
+	    " DO UPDATE SET successes = successes + excluded.successes,"
+	    " failures = failures + excluded.failures"
+	    " RETURNING id", err, errlen) != SQLITE_OK)
+		return -1;
+	if (prepare(st, &st->upsert_failure,
+	    "INSERT INTO failure_day (policy_id, result_type, sending_ip, mx_name, helo,"
+	    " receiving_ip, additional, reason, sessions)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+	    " ON CONFLICT DO UPDATE SET sessions = sessions + excluded.sessions",
+	    err, errlen) != SQLITE_OK)
+		return -1;
+	if (prepare(st, &st->upsert_record,
+	    "INSERT INTO tlsrpt_record (day, domain, record) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT DO UPDATE SET record = excluded.record", err, errlen) != SQLITE_OK)
+		return -1;
+	if (prepare(st, &st->upsert_counter,
+	    "INSERT INTO input_counter (day, name, value) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT DO UPDATE SET value = value + excluded.value", err, errlen) != SQLITE_OK)
+		return -1;
+	return 0;
+}
+
+struct store *store_open(const char *path, long busy_timeout_ms, char *err, size_t errlen)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc;
+
+	st->path = xstrdup(path);
+	rc = sqlite3_open_v2(path, &st->db,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "cannot open store %s: %s (does its directory exist, "
+		    "and may this user write to it?)", path,
+		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, (int)busy_timeout_ms);
+	if (exec_sql(st, "PRAGMA journal_mode = WAL", err, errlen) != SQLITE_OK ||
+	    exec_sql(st, "PRAGMA synchronous = NORMAL", err, errlen) != SQLITE_OK ||
+	    exec_sql(st, "PRAGMA foreign_keys = ON", err, errlen) != SQLITE_OK)
+		goto fail;
+	if (migrate(st, err, errlen) != 0 || prepare_all(st, err, errlen) != 0)
+		goto fail;
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_finalize(st->upsert_policy);
+	sqlite3_finalize(st->upsert_failure);
+	sqlite3_finalize(st->upsert_record);
+	sqlite3_finalize(st->upsert_counter);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+void store_set_busy_timeout(struct store *st, long busy_timeout_ms)
+{
+	sqlite3_busy_timeout(st->db, (int)busy_timeout_ms);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+/* Run a bound statement to completion; returns the sqlite result code. */
+static int step_done(sqlite3_stmt *s, long long *rowid)
+{
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (rowid)
+			*rowid = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static int commit_policies(struct store *st, struct aggregate *a)
+{
+	sqlite3_stmt *s = st->upsert_policy;
+	int rc;
+
+	AGG_FOREACH(&a->policies, struct agg_policy, p) {
+		sqlite3_bind_text(s, 1, p->day, -1, SQLITE_STATIC);
+		bind_text(s, 2, p->domain);
+		sqlite3_bind_int(s, 3, p->type);
+		bind_text(s, 4, p->policy_domain);
+		bind_text(s, 5, p->policy_strings);
+		bind_text(s, 6, p->mx_hosts);
+		sqlite3_bind_int64(s, 7, (sqlite3_int64)p->successes);
+		sqlite3_bind_int64(s, 8, (sqlite3_int64)p->failures);
+		p->store_id = -1;
+		if ((rc = step_done(s, &p->store_id)) != SQLITE_OK)
+			return rc;
+		if (p->store_id < 0)
+			return SQLITE_INTERNAL;
+	}
+	return SQLITE_OK;
+}
+
+static int commit_failures(struct store *st, struct aggregate *a)
+{
+	sqlite3_stmt *s = st->upsert_failure;
+	int rc;
+
+	AGG_FOREACH(&a->failures, struct agg_failure, f) {
+		sqlite3_bind_int64(s, 1, f->policy->store_id);
+		sqlite3_bind_int(s, 2, f->result_type);
+		bind_text(s, 3, f->sending_ip);
+		bind_text(s, 4, f->mx_name);
+		bind_text(s, 5, f->helo);
+		bind_text(s, 6, f->receiving_ip);
+		bind_text(s, 7, f->additional);
+		bind_text(s, 8, f->reason);
+		sqlite3_bind_int64(s, 9, (sqlite3_int64)f->count);
+		if ((rc = step_done(s, NULL)) != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+static int commit_records(struct store *st, struct aggregate *a)
+{
+	sqlite3_stmt *s = st->upsert_record;
+	int rc;
+
+	AGG_FOREACH(&a->records, struct agg_record, r) {
+		sqlite3_bind_text(s, 1, r->day, -1, SQLITE_STATIC);
+		bind_text(s, 2, r->domain);
+		bind_text(s, 3, r->record);
+		if ((rc = step_done(s, NULL)) != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+static int commit_counters(struct store *st, struct aggregate *a)
+{
+	sqlite3_stmt *s = st->upsert_counter;
+	int rc;
+
+	AGG_FOREACH(&a->counters, struct agg_counter, c) {
+		sqlite3_bind_text(s, 1, c->day, -1, SQLITE_STATIC);
+		bind_text(s, 2, c->name);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)c->value);
+		if ((rc = step_done(s, NULL)) != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+static enum store_rc classify(int rc)
+{
+	return (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? STORE_BUSY : STORE_ERROR;
+}
+
+enum store_rc store_commit(struct store *st, struct aggregate *a, char *err, size_t errlen)
+{
+	int rc;
+
+	if (aggregate_empty(a))
+		return STORE_OK;
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "%s: cannot begin a write: %s", st->path, sqlite3_errmsg(st->db));
+		return classify(rc);
+	}
+	if ((rc = commit_policies(st, a)) != SQLITE_OK ||
+	    (rc = commit_failures(st, a)) != SQLITE_OK ||
+	    (rc = commit_records(st, a)) != SQLITE_OK ||
+	    (rc = commit_counters(st, a)) != SQLITE_OK)
+		goto fail;
+	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	set_err(err, errlen, "%s: write failed: %s", st->path, sqlite3_errmsg(st->db));
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return classify(rc);
+}
+
+long long store_purge_before(struct store *st, const char *day, char *err, size_t errlen)
+{
+	static const char *const sql[] = {
+		"DELETE FROM policy_day WHERE day < ?1",
+		"DELETE FROM tlsrpt_record WHERE day < ?1",
+		"DELETE FROM input_counter WHERE day < ?1",
+	};
+	long long total = 0;
+	sqlite3_stmt *s;
+
+	if (exec_sql(st, "BEGIN IMMEDIATE", err, errlen) != SQLITE_OK)
+		return -1;
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		if (sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_text(s, 1, day, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sqlite3_finalize(s);
+			goto fail;
+		}
+		total += sqlite3_changes(st->db);
+		sqlite3_finalize(s);
+	}
+	if (exec_sql(st, "COMMIT", err, errlen) != SQLITE_OK)
+		goto fail;
+	return total;
+fail:
+	set_err(err, errlen, "%s: purge failed: %s", st->path, sqlite3_errmsg(st->db));
+	exec_sql(st, "ROLLBACK", NULL, 0);
+	return -1;
+}

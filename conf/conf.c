@@ -1,0 +1,392 @@
+/*
+ * NAME
+ *	conf - the tlsrpt.conf parser shared by tlsrpt-milter and tlsrpt-report
+ * DESCRIPTION
+ *	See conf.h.  Parsing fills a fresh struct; the caller swaps it in
+ *	only when the whole file was good, which is what makes a failed
+ *	SIGHUP reload change nothing.
+ */
+#include "conf.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "util.h"
+
+#ifndef TLSRPT_SYSCONFDIR
+#define TLSRPT_SYSCONFDIR "/etc/tlsrpt"
+#endif
+#ifndef TLSRPT_STATEDIR
+#define TLSRPT_STATEDIR "/var/lib/tlsrpt"
+#endif
+#ifndef TLSRPT_RUNDIR
+#define TLSRPT_RUNDIR "/run/tlsrpt"
+#endif
+
+#define OFF(field) offsetof(struct tlsrpt_conf, field)
+#define BOTH (CONF_FOR_DAEMON | CONF_FOR_REPORTER)
+
+const struct conf_option conf_options[] = {
+	{"organization_name", CONF_STRING, NULL, CONF_FOR_REPORTER, 0, 0, false,
+	    OFF(organization_name), "organization-name written into every report"},
+	{"contact_info", CONF_STRING, NULL, CONF_FOR_REPORTER, 0, 0, false,
+	    OFF(contact_info), "contact-info written into every report (address or URL)"},
+	{"store_path", CONF_PATH, TLSRPT_STATEDIR "/tlsrpt.db", 0, 0, 0, false,
+	    OFF(store_path), "SQLite store shared by the daemon and the reporter"},
+	{"datagram_socket", CONF_PATH, TLSRPT_RUNDIR "/tlsrpt.sock", 0, 0, 0, true,
+	    OFF(datagram_socket), "unix datagram socket for libtlsrpt (Postfix >= 3.10), or none"},
+	{"datagram_socket_owner", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(datagram_socket_owner), "owner of the datagram socket (default: run_as_user)"},
+	{"datagram_socket_group", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(datagram_socket_group), "group of the datagram socket (default: run_as_user's group)"},
+	{"datagram_socket_mode", CONF_MODE, "0666", 0, 0, 07777, false,
+	    OFF(datagram_socket_mode), "permissions of the datagram socket, octal"},
+	{"datagram_receive_buffer", CONF_SIZE, "8M", 0, 65536, 1LL << 30, false,
+	    OFF(datagram_receive_buffer), "kernel receive buffer (SO_RCVBUF) of the datagram socket"},
+	{"datagram_max_size", CONF_SIZE, "64k", 0, 4096, 16LL << 20, false,
+	    OFF(datagram_max_size), "largest datagram accepted; longer ones are rejected as oversize"},
+	{"datagram_threads", CONF_INT, "2", 0, 1, 16, false,
+	    OFF(datagram_threads), "threads receiving and parsing datagrams"},
+	{"run_as_user", CONF_STRING, "_tlsrpt", 0, 0, 0, false,
+	    OFF(run_as_user), "user the daemon switches to after binding its sockets"},
+	{"pid_file", CONF_PATH, TLSRPT_RUNDIR "/tlsrpt-milter.pid", 0, 0, 0, true,
+	    OFF(pid_file), "pid file written in daemon mode, or none"},
+	{"flush_interval", CONF_DURATION, "1s", 0, 10, 3600 * 1000LL, false,
+	    OFF(flush_interval_ms), "longest time a session result waits in memory before commit"},
+	{"flush_records", CONF_INT, "20000", 0, 1, 100000000, false,
+	    OFF(flush_records), "commit early once this many session results are waiting"},
+	{"pending_limit", CONF_INT, "1000000", 0, 1000, 1000000000, false,
+	    OFF(pending_limit), "most distinct counters held in memory while the store is unavailable"},
+	{"store_busy_timeout", CONF_DURATION, "2s", 0, 0, 600 * 1000LL, false,
+	    OFF(store_busy_timeout_ms), "longest wait for a store lock before trying again later"},
+	{"syslog_facility", CONF_FACILITY, "mail", 0, 0, 0, false,
+	    OFF(syslog_facility), "syslog facility"},
+	{"log_level", CONF_LEVEL, "info", 0, 0, 0, false,
+	    OFF(log_level), "least severe level logged: err, warning, notice, info, debug"},
+	{"retention_days", CONF_INT, "35", 0, 2, 3650, false,
+	    OFF(retention_days), "days of data and reports kept before purge"},
+};
+
+const size_t conf_noptions = sizeof(conf_options) / sizeof(conf_options[0]);
+
+const char *conf_default_path(void)
+{
+	return TLSRPT_SYSCONFDIR "/tlsrpt.conf";
+}
+
+bool conf_parse_duration_ms(const char *s, long long *out)
+{
+	static const struct {
+		const char *suffix;
+		long long ms;
+	} units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000},
+	    {"h", 3600000}, {"d", 86400000}};
+	char *end;
+	long long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno)
+		return false;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(end, units[i].suffix) != 0)
+			continue;
+		if (v > LLONG_MAX / units[i].ms)
+			return false;
+		*out = v * units[i].ms;
+		return true;
+	}
+	return false;
+}
+
+bool conf_parse_size(const char *s, long long *out)
+{
+	char *end;
+	long long v, mul = 1;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno)
+		return false;
+	if (*end && end[1] == '\0') {
+		switch (*end) {
+		case 'k': case 'K': mul = 1LL << 10; break;
+		case 'm': case 'M': mul = 1LL << 20; break;
+		case 'g': case 'G': mul = 1LL << 30; break;
+		default: return false;
+		}
+	} else if (*end) {
+		return false;
+	}
+	if (v > LLONG_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+static int fail(char *err, size_t errlen, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int fail(char *err, size_t errlen, const char *file, unsigned line, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	if (errlen == 0)
+		return -1;
+	if (line)
+		n = snprintf(err, errlen, "%s:%u: ", file, line);
+	else
+		n = snprintf(err, errlen, "%s: ", file);
+	if (n < 0 || (size_t)n >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static const struct conf_option *find_option(const char *name)
+{
+	for (size_t i = 0; i < conf_noptions; i++)
+		if (strcasecmp(conf_options[i].name, name) == 0)
+			return &conf_options[i];
+	return NULL;
+}
+
+/* Convert and store one value.  Returns NULL or a reason. */
+static const char *set_value(struct tlsrpt_conf *c, const struct conf_option *o, const char *v)
+{
+	void *slot = (char *)c + o->offset;
+	long long n = 0;
+	char *end;
+
+	switch (o->type) {
+	case CONF_STRING:
+		break;
+	case CONF_PATH:
+		if (o->allow_none && strcasecmp(v, "none") == 0) {
+			v = "";
+			break;
+		}
+		if (v[0] != '/')
+			return o->allow_none ? "expected an absolute path or \"none\""
+			    : "expected an absolute path";
+		break;
+	case CONF_INT:
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (errno || end == v || *end)
+			return "expected a whole number";
+		break;
+	case CONF_DURATION:
+		if (!conf_parse_duration_ms(v, &n))
+			return "expected a duration such as 500ms, 1s, 5m, 2h or 1d";
+		break;
+	case CONF_SIZE:
+		if (!conf_parse_size(v, &n))
+			return "expected a size such as 65536, 64k, 8M or 1G";
+		break;
+	case CONF_MODE:
+		errno = 0;
+		n = strtoll(v, &end, 8);
+		if (errno || end == v || *end)
+			return "expected an octal mode such as 0660";
+		break;
+	case CONF_LEVEL:
+		if ((n = log_level_from_name(v)) < 0)
+			return "expected one of err, warning, notice, info, debug";
+		break;
+	case CONF_FACILITY:
+		if ((n = log_facility_from_name(v)) < 0)
+			return "expected a syslog facility: mail, daemon, user or local0..local7";
+		break;
+	}
+	if (o->type == CONF_STRING || o->type == CONF_PATH) {
+		char **sp = slot;
+
+		free(*sp);
+		*sp = xstrdup(v);
+		return NULL;
+	}
+	if (o->type == CONF_INT || o->type == CONF_DURATION || o->type == CONF_SIZE ||
+	    o->type == CONF_MODE) {
+		if (n < o->min || n > o->max)
+			return "value out of range";
+	}
+	*(long long *)slot = n;
+	return NULL;
+}
+
+/* Split one line into key and value in place.  Returns NULL or a reason. */
+static const char *split_line(char *line, char **key, char **value)
+{
+	char *p = line, *k, *v, *out;
+
+	*key = *value = NULL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '\0' || *p == '#')
+		return NULL;
+	k = p;
+	while (*p && *p != ' ' && *p != '\t')
+		p++;
+	if (*p)
+		*p++ = '\0';
+	*key = k;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '"') {
+		v = out = ++p;
+		for (; *p && *p != '"'; p++) {
+			if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+				p++;
+			*out++ = *p;
+		}
+		if (*p != '"')
+			return "unterminated quoted value";
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p && *p != '#')
+			return "text after the closing quote";
+		*out = '\0';
+		*value = v;
+		return NULL;
+	}
+	v = p;
+	/* a comment starts at "#" after white space */
+	for (; *p; p++)
+		if (*p == '#' && (p[-1] == ' ' || p[-1] == '\t'))
+			break;
+	*p = '\0';
+	while (p > v && (p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\r'))
+		*--p = '\0';
+	if (*v == '\0')
+		return "missing value";
+	*value = v;
+	return NULL;
+}
+
+static void set_defaults(struct tlsrpt_conf *c)
+{
+	for (size_t i = 0; i < conf_noptions; i++) {
+		const char *why;
+
+		if (conf_options[i].def == NULL)
+			continue;
+		why = set_value(c, &conf_options[i], conf_options[i].def);
+		if (why != NULL) {
+			fprintf(stderr, "built-in default of %s is invalid: %s\n",
+			    conf_options[i].name, why);
+			abort();
+		}
+	}
+}
+
+int conf_parse(const char *name, const char *text, size_t len, unsigned program,
+    struct tlsrpt_conf *out, char *err, size_t errlen)
+{
+	unsigned seen_at[64] = {0};
+	struct tlsrpt_conf c;
+	unsigned lineno = 0;
+	size_t pos = 0;
+	int rc = 0;
+
+	_Static_assert(sizeof(seen_at) / sizeof(seen_at[0]) >= 20, "room for every option");
+	memset(&c, 0, sizeof(c));
+	set_defaults(&c);
+	c.path = xstrdup(name);
+	while (pos < len && rc == 0) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+		char *line = xstrndup(text + pos, n);
+		const struct conf_option *o;
+		char *key, *value;
+		const char *why;
+
+		pos += n + 1;
+		lineno++;
+		if (strlen(line) != n)
+			rc = fail(err, errlen, name, lineno, "NUL byte in line");
+		else if ((why = split_line(line, &key, &value)) != NULL)
+			rc = fail(err, errlen, name, lineno, "%s", why);
+		else if (key == NULL)
+			;	/* blank or comment */
+		else if ((o = find_option(key)) == NULL)
+			rc = fail(err, errlen, name, lineno, "unknown key \"%s\"", key);
+		else if (seen_at[o - conf_options])
+			rc = fail(err, errlen, name, lineno, "duplicate key %s (first set at line %u)",
+			    o->name, seen_at[o - conf_options]);
+		else if ((why = set_value(&c, o, value)) != NULL)
+			rc = fail(err, errlen, name, lineno, "%s: %s: \"%s\"", o->name, why, value);
+		else
+			seen_at[o - conf_options] = lineno;
+		free(line);
+	}
+	for (size_t i = 0; rc == 0 && i < conf_noptions; i++) {
+		if ((conf_options[i].required_by & program) && !seen_at[i])
+			rc = fail(err, errlen, name, 0, "missing required key %s (%s)",
+			    conf_options[i].name, conf_options[i].help);
+	}
+	if (rc != 0) {
+		conf_free(&c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+int conf_load(const char *path, unsigned program, struct tlsrpt_conf *out,
+    char *err, size_t errlen)
+{
+	struct strbuf sb;
+	char buf[8192];
+	size_t n;
+	FILE *fp;
+	int rc;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return fail(err, errlen, path, 0, "cannot open: %s", strerror(errno));
+	strbuf_init(&sb);
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+		strbuf_append(&sb, buf, n);
+		if (sb.len > (1u << 20)) {
+			fclose(fp);
+			strbuf_free(&sb);
+			return fail(err, errlen, path, 0, "larger than 1 MB; is this a configuration file?");
+		}
+	}
+	if (ferror(fp)) {
+		fclose(fp);
+		strbuf_free(&sb);
+		return fail(err, errlen, path, 0, "read error: %s", strerror(errno));
+	}
+	fclose(fp);
+	rc = conf_parse(path, sb.data ? sb.data : "", sb.len, program, out, err, errlen);
+	strbuf_free(&sb);
+	return rc;
+}
+
+void conf_free(struct tlsrpt_conf *c)
+{
+	free(c->path);
+	for (size_t i = 0; i < conf_noptions; i++) {
+		if (conf_options[i].type == CONF_STRING || conf_options[i].type == CONF_PATH) {
+			char **sp = (char **)((char *)c + conf_options[i].offset);
+
+			free(*sp);
+		}
+	}
+	memset(c, 0, sizeof(*c));
+}

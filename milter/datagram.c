@@ -1,0 +1,276 @@
+/*
+ * NAME
+ *	datagram - parse one libtlsrpt datagram (protocol "1")
+ * DESCRIPTION
+ *	See datagram.h and ../shared/spec/libtlsrpt-protocol.md.  Jansson
+ *	does the JSON (and rejects invalid UTF-8 and embedded NULs); this
+ *	module checks the shape: required keys, types, known codes, the t
+ *	check value, and normalises the domain.
+ */
+#include "datagram.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+static const char *const status_names[DG_STATUS_COUNT] = {
+	[DG_OK] = "ok",
+	[DG_ERR_OVERSIZE] = "oversize",
+	[DG_ERR_UTF8] = "invalid_utf8",
+	[DG_ERR_JSON] = "not_json",
+	[DG_ERR_MISSING_KEY] = "missing_key",
+	[DG_ERR_TYPE] = "wrong_type",
+	[DG_ERR_VERSION] = "unknown_version",
+	[DG_ERR_POLICY_TYPE] = "unknown_policy_type",
+	[DG_ERR_RESULT_CODE] = "unknown_result_code",
+	[DG_ERR_T_MISMATCH] = "t_mismatch",
+	[DG_ERR_VALUE] = "bad_value",
+};
+
+const char *dg_status_name(enum dg_status st)
+{
+	if ((unsigned)st >= DG_STATUS_COUNT)
+		return "unknown";
+	return status_names[st];
+}
+
+struct parse_ctx {
+	char *err;
+	size_t errlen;
+};
+
+static enum dg_status fail(struct parse_ctx *ctx, enum dg_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum dg_status fail(struct parse_ctx *ctx, enum dg_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(ctx->err, ctx->errlen, fmt, ap);
+		va_end(ap);
+	}
+	return st;
+}
+
+/* Optional string member: absent or null -> NULL; present but not a string -> error. */
+static enum dg_status get_opt_string(struct parse_ctx *ctx, json_t *obj, const char *key,
+    const char *where, char **out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return DG_OK;
+	if (!json_is_string(v))
+		return fail(ctx, DG_ERR_TYPE, "%s%s: expected a string", where, key);
+	*out = xstrndup(json_string_value(v), json_string_length(v));
+	return DG_OK;
+}
+
+static enum dg_status get_int(struct parse_ctx *ctx, json_t *obj, const char *key,
+    const char *where, json_int_t *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL)
+		return fail(ctx, DG_ERR_MISSING_KEY, "%s%s: missing", where, key);
+	if (!json_is_integer(v))
+		return fail(ctx, DG_ERR_TYPE, "%s%s: expected an integer", where, key);
+	*out = json_integer_value(v);
+	return DG_OK;
+}
+
+/* Optional array of strings -> canonical compact JSON text ("[]" if absent). */
+static enum dg_status get_string_array(struct parse_ctx *ctx, json_t *obj, const char *key,
+    const char *where, char **out)
+{
+	json_t *v = json_object_get(obj, key);
+	size_t i;
+	json_t *el;
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		*out = xstrdup("[]");
+		return DG_OK;
+	}
+	if (!json_is_array(v))
+		return fail(ctx, DG_ERR_TYPE, "%s%s: expected an array of strings", where, key);
+	json_array_foreach(v, i, el) {
+		if (!json_is_string(el))
+			return fail(ctx, DG_ERR_TYPE, "%s%s[%zu]: expected a string", where, key, i);
+	}
+	*out = json_dumps(v, JSON_COMPACT);
+	if (*out == NULL)
+		abort();	/* only fails on allocation failure */
+	/* json_dumps memory comes from malloc by default; keep one allocator. */
+	return DG_OK;
+}
+
+static enum dg_status parse_failure(struct parse_ctx *ctx, json_t *fd, const char *where,
+    struct tlsrpt_failure *f)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} fields[] = {
+		{"s", offsetof(struct tlsrpt_failure, sending_ip)},
+		{"n", offsetof(struct tlsrpt_failure, mx_name)},
+		{"h", offsetof(struct tlsrpt_failure, helo)},
+		{"r", offsetof(struct tlsrpt_failure, receiving_ip)},
+		{"a", offsetof(struct tlsrpt_failure, additional)},
+		{"f", offsetof(struct tlsrpt_failure, reason)},
+	};
+	json_int_t code;
+	enum dg_status st;
+
+	if (!json_is_object(fd))
+		return fail(ctx, DG_ERR_TYPE, "%s: expected an object", where);
+	if ((st = get_int(ctx, fd, "c", where, &code)) != DG_OK)
+		return st;
+	if (code < 0 || code > 100000 || !result_type_known((int)code))
+		return fail(ctx, DG_ERR_RESULT_CODE, "%sc: unknown result code %lld",
+		    where, (long long)code);
+	f->result_type = (int)code;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		char **slot = (char **)((char *)f + fields[i].off);
+
+		if ((st = get_opt_string(ctx, fd, fields[i].key, where, slot)) != DG_OK)
+			return st;
+	}
+	return DG_OK;
+}
+
+static enum dg_status parse_policy(struct parse_ctx *ctx, json_t *pol, size_t idx,
+    const char *domain, struct tlsrpt_policy_result *p)
+{
+	char where[48], fwhere[96];
+	json_int_t type, t, final;
+	json_t *fds;
+	enum dg_status st;
+	size_t n = 0;
+
+	snprintf(where, sizeof(where), "policies[%zu].", idx);
+	if (!json_is_object(pol))
+		return fail(ctx, DG_ERR_TYPE, "policies[%zu]: expected an object", idx);
+	if ((st = get_int(ctx, pol, "policy-type", where, &type)) != DG_OK)
+		return st;
+	if (type < 0 || type > 1000 || !policy_type_known((int)type))
+		return fail(ctx, DG_ERR_POLICY_TYPE, "%spolicy-type: unknown value %lld",
+		    where, (long long)type);
+	p->type = (int)type;
+	if ((st = get_int(ctx, pol, "t", where, &t)) != DG_OK)
+		return st;
+	if ((st = get_int(ctx, pol, "f", where, &final)) != DG_OK)
+		return st;
+	if (final != 0 && final != 1)
+		return fail(ctx, DG_ERR_VALUE, "%sf: expected 0 or 1, got %lld", where, (long long)final);
+	p->failed = final == 1;
+	if ((st = get_opt_string(ctx, pol, "policy-domain", where, &p->policy_domain)) != DG_OK)
+		return st;
+	if (p->policy_domain == NULL)
+		p->policy_domain = xstrdup(domain);
+	else if (!domain_normalise(p->policy_domain))
+		return fail(ctx, DG_ERR_VALUE, "%spolicy-domain: not a domain name", where);
+	if ((st = get_string_array(ctx, pol, "policy-string", where, &p->policy_strings)) != DG_OK)
+		return st;
+	if ((st = get_string_array(ctx, pol, "mx-host", where, &p->mx_hosts)) != DG_OK)
+		return st;
+
+	fds = json_object_get(pol, "failure-details");
+	if (fds != NULL && !json_is_null(fds)) {
+		if (!json_is_array(fds))
+			return fail(ctx, DG_ERR_TYPE, "%sfailure-details: expected an array", where);
+		n = json_array_size(fds);
+	}
+	if (t != (json_int_t)n)
+		return fail(ctx, DG_ERR_T_MISMATCH, "%st: is %lld but failure-details has %zu",
+		    where, (long long)t, n);
+	if (n == 0)
+		return DG_OK;
+	p->failures = xcalloc(n, sizeof(*p->failures));
+	for (size_t i = 0; i < n; i++) {
+		snprintf(fwhere, sizeof(fwhere), "%sfailure-details[%zu].", where, i);
+		p->nfailures = i + 1;
+		st = parse_failure(ctx, json_array_get(fds, i), fwhere, &p->failures[i]);
+		if (st != DG_OK)
+			return st;
+	}
+	return DG_OK;
+}
+
+static enum dg_status parse_object(struct parse_ctx *ctx, json_t *root, struct tlsrpt_session *s)
+{
+	json_t *v, *pols;
+	enum dg_status st;
+	size_t n;
+
+	if (!json_is_object(root))
+		return fail(ctx, DG_ERR_JSON, "top level: expected a JSON object");
+	v = json_object_get(root, "dpv");
+	if (v == NULL)
+		return fail(ctx, DG_ERR_MISSING_KEY, "dpv: missing");
+	if (!json_is_string(v))
+		return fail(ctx, DG_ERR_TYPE, "dpv: expected a string");
+	if (strcmp(json_string_value(v), "1") != 0)
+		return fail(ctx, DG_ERR_VERSION, "dpv: unsupported protocol version \"%.16s\"",
+		    json_string_value(v));
+
+	v = json_object_get(root, "d");
+	if (v == NULL)
+		return fail(ctx, DG_ERR_MISSING_KEY, "d: missing");
+	if (!json_is_string(v))
+		return fail(ctx, DG_ERR_TYPE, "d: expected a string");
+	s->domain = xstrndup(json_string_value(v), json_string_length(v));
+	if (!domain_normalise(s->domain))
+		return fail(ctx, DG_ERR_VALUE, "d: not a domain name");
+	if ((st = get_opt_string(ctx, root, "pr", "", &s->record)) != DG_OK)
+		return st;
+
+	pols = json_object_get(root, "policies");
+	if (pols == NULL)
+		return fail(ctx, DG_ERR_MISSING_KEY, "policies: missing");
+	if (!json_is_array(pols))
+		return fail(ctx, DG_ERR_TYPE, "policies: expected an array");
+	n = json_array_size(pols);
+	if (n == 0)
+		return fail(ctx, DG_ERR_VALUE, "policies: empty");
+	s->policies = xcalloc(n, sizeof(*s->policies));
+	for (size_t i = 0; i < n; i++) {
+		s->npolicies = i + 1;
+		st = parse_policy(ctx, json_array_get(pols, i), i, s->domain, &s->policies[i]);
+		if (st != DG_OK)
+			return st;
+	}
+	return DG_OK;
+}
+
+enum dg_status dg_parse(const char *buf, size_t len, long long when,
+    struct tlsrpt_session *out, char *err, size_t errlen)
+{
+	struct parse_ctx ctx = {err, errlen};
+	json_error_t jerr;
+	json_t *root;
+	enum dg_status st;
+
+	memset(out, 0, sizeof(*out));
+	if (errlen)
+		err[0] = '\0';
+	root = json_loadb(buf, len, 0, &jerr);
+	if (root == NULL) {
+		if (json_error_code(&jerr) == json_error_invalid_utf8)
+			return fail(&ctx, DG_ERR_UTF8, "invalid UTF-8 at byte %d", jerr.position);
+		return fail(&ctx, DG_ERR_JSON, "not JSON: %s at byte %d", jerr.text, jerr.position);
+	}
+	out->when = when;
+	st = parse_object(&ctx, root, out);
+	json_decref(root);
+	if (st != DG_OK)
+		session_free(out);
+	return st;
+}

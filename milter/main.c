@@ -1,0 +1,459 @@
+/*
+ * NAME
+ *	tlsrpt-milter - collect outbound SMTP TLS session results
+ * SYNOPSIS
+ *	tlsrpt-milter [-c file] [-f] [-n] [-V] [-h]
+ * DESCRIPTION
+ *	The daemon: binds its inputs as root, drops to run_as_user, opens the
+ *	store and hands session results to one writer thread.  The main
+ *	thread only waits for signals: TERM/INT stop cleanly (inputs drain,
+ *	everything is committed), HUP reloads the configuration (all or
+ *	nothing), USR1 logs the counters.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "dgram_input.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "writer.h"
+
+struct daemon {
+	struct tlsrpt_conf conf;
+	const char *conf_path;
+	bool foreground;
+	bool pid_written;
+	struct store *store;
+	struct writer *writer;
+	struct dgram_input *dgram;
+	int ready_fd;	/* daemon mode: tells the waiting parent how start-up went */
+};
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: tlsrpt-milter [-c file] [-f] [-n] [-V] [-h]\n"
+	    "  -c file  configuration file (default %s)\n"
+	    "  -f       stay in the foreground and log to stderr\n"
+	    "  -n       check the configuration file and exit\n"
+	    "  -V       print version and build features and exit\n"
+	    "  -h       print this help and exit\n"
+	    "signals: TERM/INT stop (drain and commit), HUP reload, USR1 log counters\n",
+	    conf_default_path());
+}
+
+static void version(void)
+{
+	printf("tlsrpt-milter %s\n", PACKAGE_VERSION);
+	printf("inputs: datagram (libtlsrpt protocol 1)\n");
+	printf("store schema: %d\n", STORE_SCHEMA_VERSION);
+#ifdef TLSRPT_SANITIZERS
+	printf("build: sanitizers\n");
+#endif
+}
+
+/* Start-up failure: say it where the operator is looking, then exit. */
+static void __attribute__((noreturn, format(printf, 3, 4)))
+die(struct daemon *d, int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_ERR, "startup_failed error=\"%s\"", msg);
+	if (d->ready_fd >= 0) {
+		/* if this fails the parent still sees a failed start */
+		ssize_t n __attribute__((unused)) = write(d->ready_fd, msg, strlen(msg));
+	} else if (!d->foreground) {
+		fprintf(stderr, "tlsrpt-milter: %s\n", msg);
+	}
+	if (d->pid_written)
+		unlink(d->conf.pid_file);
+	exit(code);
+}
+
+struct identity {
+	bool change;
+	uid_t uid;
+	gid_t gid;
+	const char *name;
+};
+
+static void resolve_identity(struct daemon *d, struct identity *id, uid_t *sock_uid, gid_t *sock_gid)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	id->change = geteuid() == 0;
+	id->uid = geteuid();
+	id->gid = getegid();
+	id->name = d->conf.run_as_user;
+	if (id->change) {
+		if ((pw = getpwnam(d->conf.run_as_user)) == NULL)
+			die(d, EX_NOUSER, "%s: run_as_user %s does not exist; create it "
+			    "(adduser --system --group %s) or set run_as_user", d->conf.path,
+			    d->conf.run_as_user, d->conf.run_as_user);
+		id->uid = pw->pw_uid;
+		id->gid = pw->pw_gid;
+		if (id->uid == 0) {
+			log_msg(LOG_WARNING, "running_as_root run_as_user=%s (not recommended: "
+			    "create a system user for tlsrpt)", id->name);
+			id->change = false;
+		}
+	}
+	*sock_uid = id->uid;
+	*sock_gid = id->gid;
+	if (*d->conf.datagram_socket_owner) {
+		if ((pw = getpwnam(d->conf.datagram_socket_owner)) == NULL)
+			die(d, EX_NOUSER, "%s: datagram_socket_owner %s does not exist",
+			    d->conf.path, d->conf.datagram_socket_owner);
+		*sock_uid = pw->pw_uid;
+	}
+	if (*d->conf.datagram_socket_group) {
+		if ((gr = getgrnam(d->conf.datagram_socket_group)) == NULL)
+			die(d, EX_NOUSER, "%s: datagram_socket_group %s does not exist",
+			    d->conf.path, d->conf.datagram_socket_group);
+		*sock_gid = gr->gr_gid;
+	}
+}
+
+static void drop_privileges(struct daemon *d, const struct identity *id)
+{
+	if (!id->change) {
+		log_msg(LOG_DEBUG, "privileges_kept reason=not_root uid=%u", (unsigned)geteuid());
+		return;
+	}
+	if (initgroups(id->name, id->gid) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0)
+		die(d, EX_OSERR, "cannot switch to user %s: %s", id->name, strerror(errno));
+	if (setuid(0) == 0)
+		die(d, EX_SOFTWARE, "privileges were not dropped: still able to become root");
+	log_msg(LOG_INFO, "privileges_dropped user=%s uid=%u gid=%u", id->name,
+	    (unsigned)id->uid, (unsigned)id->gid);
+}
+
+/* Refuse to run twice; write our pid. */
+static void write_pid_file(struct daemon *d)
+{
+	const char *path = d->conf.pid_file;
+	char buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	if (*path == '\0')
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			pid = strtol(buf, NULL, 10);
+			if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
+				die(d, EX_UNAVAILABLE, "already running as pid %ld (pid file %s)",
+				    pid, path);
+		}
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die(d, EX_CANTCREAT, "cannot write pid file %s: %s (set pid_file, or none)",
+		    path, strerror(errno));
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (write(fd, buf, (size_t)n) != n)
+		die(d, EX_IOERR, "cannot write pid file %s: %s", path, strerror(errno));
+	close(fd);
+	d->pid_written = true;
+}
+
+/*
+ * Fork into the background.  The parent waits until the child says it is
+ * ready (or why it is not), so an init script sees start-up errors.
+ */
+static void daemonize(struct daemon *d)
+{
+	int pfd[2], devnull;
+	char msg[1024];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(pfd) != 0)
+		die(d, EX_OSERR, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die(d, EX_OSERR, "fork: %s", strerror(errno));
+	if (pid > 0) {
+		close(pfd[1]);
+		n = read(pfd[0], msg, sizeof(msg) - 1);
+		if (n == 0)
+			_exit(0);	/* closed without a message: started */
+		if (n < 0)
+			n = 0;
+		msg[n] = '\0';
+		fprintf(stderr, "tlsrpt-milter: %s\n", n ? msg : "start-up failed");
+		_exit(EX_UNAVAILABLE);
+	}
+	close(pfd[0]);
+	fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
+	d->ready_fd = pfd[1];
+	if (setsid() < 0)
+		die(d, EX_OSERR, "setsid: %s", strerror(errno));
+	if (chdir("/") != 0)
+		die(d, EX_OSERR, "chdir /: %s", strerror(errno));
+	devnull = open("/dev/null", O_RDWR);
+	if (devnull >= 0) {
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		if (devnull > 2)
+			close(devnull);
+	}
+}
+
+static void settings_from_conf(const struct tlsrpt_conf *c, struct writer_settings *ws)
+{
+	ws->flush_interval_ms = c->flush_interval_ms;
+	ws->flush_records = c->flush_records;
+	ws->pending_limit = c->pending_limit;
+	ws->busy_timeout_ms = c->store_busy_timeout_ms;
+}
+
+static void log_counters(struct daemon *d, const char *when)
+{
+	struct writer_totals t;
+	struct strbuf sb;
+
+	writer_totals(d->writer, &t);
+	strbuf_init(&sb);
+	for (int i = 1; i < DG_STATUS_COUNT; i++)
+		if (t.in.rejected[i])
+			strbuf_printf(&sb, " rejected_%s=%llu", dg_status_name((enum dg_status)i),
+			    (unsigned long long)t.in.rejected[i]);
+	log_msg(LOG_INFO, "counters event=%s received=%llu accepted=%llu stored=%llu "
+	    "dropped_full=%llu commits=%llu busy_retries=%llu commit_errors=%llu "
+	    "pending_keys=%llu%s", when,
+	    (unsigned long long)t.in.received, (unsigned long long)t.in.accepted,
+	    (unsigned long long)t.stored_sessions, (unsigned long long)t.in.dropped_full,
+	    (unsigned long long)t.commits, (unsigned long long)t.busy_retries,
+	    (unsigned long long)t.commit_errors, (unsigned long long)t.pending_keys,
+	    sb.data ? sb.data : "");
+	strbuf_free(&sb);
+}
+
+/* Keys that only take effect at start; a reload that changes them says so. */
+static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt_conf *new)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} keys[] = {
+		{"store_path", offsetof(struct tlsrpt_conf, store_path)},
+		{"datagram_socket", offsetof(struct tlsrpt_conf, datagram_socket)},
+		{"run_as_user", offsetof(struct tlsrpt_conf, run_as_user)},
+		{"pid_file", offsetof(struct tlsrpt_conf, pid_file)},
+		{"datagram_socket_owner", offsetof(struct tlsrpt_conf, datagram_socket_owner)},
+		{"datagram_socket_group", offsetof(struct tlsrpt_conf, datagram_socket_group)},
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		const char *a = *(char *const *)((const char *)old + keys[i].off);
+		const char *b = *(char *const *)((const char *)new + keys[i].off);
+
+		if (strcmp(a ? a : "", b ? b : "") != 0)
+			log_msg(LOG_WARNING, "reload_needs_restart key=%s (keeping %s until restart)",
+			    keys[i].name, a);
+	}
+	if (old->datagram_threads != new->datagram_threads ||
+	    old->datagram_max_size != new->datagram_max_size ||
+	    old->datagram_receive_buffer != new->datagram_receive_buffer ||
+	    old->datagram_socket_mode != new->datagram_socket_mode)
+		log_msg(LOG_WARNING, "reload_needs_restart key=datagram_* (socket settings "
+		    "apply at the next start)");
+}
+
+static void reload(struct daemon *d)
+{
+	struct tlsrpt_conf fresh, keep;
+	struct writer_settings ws;
+	char err[1024];
+
+	if (conf_load(d->conf_path, CONF_FOR_DAEMON, &fresh, err, sizeof(err)) != 0) {
+		log_msg(LOG_ERR, "reload_failed error=\"%s\" (configuration unchanged)", err);
+		return;
+	}
+	warn_restart_keys(&d->conf, &fresh);
+	/* restart-only keys keep their running values */
+	keep = d->conf;
+	d->conf = fresh;
+	{
+		char **swap[] = {&d->conf.store_path, &d->conf.datagram_socket,
+		    &d->conf.run_as_user, &d->conf.pid_file, &d->conf.datagram_socket_owner,
+		    &d->conf.datagram_socket_group};
+		char **orig[] = {&keep.store_path, &keep.datagram_socket, &keep.run_as_user,
+		    &keep.pid_file, &keep.datagram_socket_owner, &keep.datagram_socket_group};
+
+		for (size_t i = 0; i < sizeof(swap) / sizeof(swap[0]); i++) {
+			char *t = *swap[i];
+
+			*swap[i] = *orig[i];
+			*orig[i] = t;
+		}
+	}
+	d->conf.datagram_threads = keep.datagram_threads;
+	d->conf.datagram_max_size = keep.datagram_max_size;
+	d->conf.datagram_receive_buffer = keep.datagram_receive_buffer;
+	d->conf.datagram_socket_mode = keep.datagram_socket_mode;
+	conf_free(&keep);
+	log_set_level((int)d->conf.log_level);
+	log_set_facility((int)d->conf.syslog_facility);
+	settings_from_conf(&d->conf, &ws);
+	writer_set(d->writer, &ws);
+	log_msg(LOG_INFO, "reloaded config=%s log_level=%s flush_interval_ms=%lld",
+	    d->conf_path, log_level_name((int)d->conf.log_level), d->conf.flush_interval_ms);
+}
+
+static int wait_for_signals(struct daemon *d, const sigset_t *set)
+{
+	for (;;) {
+		int sig = sigwaitinfo(set, NULL);
+
+		if (sig < 0) {
+			if (errno == EINTR)
+				continue;
+			log_msg(LOG_ERR, "sigwait_failed error=\"%s\"", strerror(errno));
+			return SIGTERM;
+		}
+		switch (sig) {
+		case SIGHUP:
+			reload(d);
+			break;
+		case SIGUSR1:
+			log_counters(d, "usr1");
+			break;
+		default:
+			return sig;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {.conf_path = NULL, .ready_fd = -1};
+	struct writer_settings ws;
+	struct identity id;
+	bool check_only = false;
+	uid_t sock_uid;
+	gid_t sock_gid;
+	sigset_t set;
+	char err[1024];
+	int c, sig, rc = 0;
+
+	d.conf_path = conf_default_path();
+	while ((c = getopt(argc, argv, "c:fnVh")) != -1) {
+		switch (c) {
+		case 'c':
+			d.conf_path = optarg;
+			break;
+		case 'f':
+			d.foreground = true;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'V':
+			version();
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (conf_load(d.conf_path, CONF_FOR_DAEMON, &d.conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrpt-milter: %s\n", err);
+		return EX_CONFIG;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", d.conf_path);
+		conf_free(&d.conf);
+		return 0;
+	}
+	log_open("tlsrpt-milter", (int)d.conf.syslog_facility, d.foreground);
+	log_set_level((int)d.conf.log_level);
+	if (*d.conf.datagram_socket == '\0')
+		die(&d, EX_CONFIG, "%s: no input is configured (datagram_socket is none)",
+		    d.conf_path);
+
+	/* every thread inherits this mask; only the main thread takes signals */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	resolve_identity(&d, &id, &sock_uid, &sock_gid);
+	d.dgram = dgram_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err));
+	if (d.dgram == NULL)
+		die(&d, EX_CANTCREAT, "%s", err);
+	if (!d.foreground)
+		daemonize(&d);
+	if (!d.foreground)
+		write_pid_file(&d);
+	drop_privileges(&d, &id);
+
+	d.store = store_open(d.conf.store_path, d.conf.store_busy_timeout_ms, err, sizeof(err));
+	if (d.store == NULL)
+		die(&d, EX_CANTCREAT, "%s", err);
+	settings_from_conf(&d.conf, &ws);
+	d.writer = writer_create(d.store, &ws);
+	dgram_input_attach(d.dgram, d.writer, (int)d.conf.datagram_threads, d.conf.datagram_max_size);
+	if (writer_start(d.writer) != 0 || dgram_input_start(d.dgram) != 0)
+		die(&d, EX_OSERR, "cannot start threads");
+	log_msg(LOG_NOTICE, "started version=%s config=%s store=%s datagram_socket=%s threads=%lld",
+	    PACKAGE_VERSION, d.conf_path, d.conf.store_path, d.conf.datagram_socket,
+	    d.conf.datagram_threads);
+	if (d.ready_fd >= 0) {
+		close(d.ready_fd);
+		d.ready_fd = -1;
+	}
+
+	sig = wait_for_signals(&d, &set);
+	log_msg(LOG_NOTICE, "stopping signal=%s", sig == SIGINT ? "INT" : "TERM");
+	dgram_input_stop(d.dgram);
+	if (writer_stop(d.writer) != 0)
+		rc = EX_TEMPFAIL;
+	log_counters(&d, "stop");
+	dgram_input_close(d.dgram);
+	writer_free(d.writer);
+	store_close(d.store);
+	if (d.pid_written && unlink(d.conf.pid_file) != 0)
+		log_msg(LOG_NOTICE, "pid_file_not_removed path=%s error=\"%s\"", d.conf.pid_file,
+		    strerror(errno));
+	log_msg(LOG_NOTICE, "stopped");
+	conf_free(&d.conf);
+	log_close();
+	return rc;
+}

@@ -1,0 +1,272 @@
+/*
+ * NAME
+ *	writer - the one thread that commits session results to the store
+ * DESCRIPTION
+ *	See writer.h.  Counter deltas since the last move become per-day
+ *	input_counter rows in the same transaction as the data they
+ *	describe, so "received" and "stored" in the store always agree.
+ */
+#include "writer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "util.h"
+
+struct writer {
+	struct store *store;
+	pthread_t thread;
+	pthread_mutex_t lock;	/* guards settings, stopping, totals */
+	pthread_cond_t wake;
+	struct writer_settings set;
+	bool stopping;
+	bool poked;
+	bool started;
+	struct input_batch *batches;
+	struct aggregate pending;
+	uint64_t pending_sessions;
+	uint64_t stored_sessions;
+	uint64_t commits;
+	uint64_t busy_retries;
+	uint64_t commit_errors;
+	size_t pending_keys;	/* mirror of aggregate_keys(&pending), under lock */
+	struct log_limit busy_limit;
+};
+
+struct writer *writer_create(struct store *st, const struct writer_settings *ws)
+{
+	struct writer *w = xcalloc(1, sizeof(*w));
+	pthread_condattr_t ca;
+
+	w->store = st;
+	w->set = *ws;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	aggregate_init(&w->pending);
+	return w;
+}
+
+void writer_set(struct writer *w, const struct writer_settings *ws)
+{
+	pthread_mutex_lock(&w->lock);
+	w->set = *ws;
+	store_set_busy_timeout(w->store, ws->busy_timeout_ms);
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+struct input_batch *writer_new_batch(struct writer *w, const char *input_name)
+{
+	struct input_batch *b = xcalloc(1, sizeof(*b));
+
+	pthread_mutex_init(&b->lock, NULL);
+	aggregate_init(&b->agg);
+	b->input_name = input_name;
+	b->next = w->batches;
+	w->batches = b;
+	return b;
+}
+
+void writer_poke_if_due(struct writer *w, struct input_batch *b)
+{
+	/* b->lock is held by the caller; settings are read racily on purpose */
+	if ((long long)b->agg.sessions < __atomic_load_n(&w->set.flush_records, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->poked = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
+bool writer_batch_full(struct writer *w, struct input_batch *b)
+{
+	long long limit = __atomic_load_n(&w->set.pending_limit, __ATOMIC_RELAXED);
+	size_t pending = __atomic_load_n(&w->pending_keys, __ATOMIC_RELAXED);
+
+	return (long long)(pending + aggregate_keys(&b->agg)) >= limit;
+}
+
+static void count_delta(struct aggregate *a, long long now, const char *input,
+    const char *what, uint64_t delta)
+{
+	char name[96];
+
+	if (delta == 0)
+		return;
+	snprintf(name, sizeof(name), "%s.%s", input, what);
+	aggregate_count(a, now, name, delta);
+}
+
+/* Move every input batch into pending; returns the session results moved. */
+static uint64_t collect(struct writer *w)
+{
+	long long now = (long long)time(NULL);
+	uint64_t moved = 0;
+
+	for (struct input_batch *b = w->batches; b != NULL; b = b->next) {
+		struct input_counters c;
+
+		pthread_mutex_lock(&b->lock);
+		moved += b->agg.sessions;
+		aggregate_merge(&w->pending, &b->agg);
+		c = b->now;
+		pthread_mutex_unlock(&b->lock);
+
+		count_delta(&w->pending, now, b->input_name, "received", c.received - b->flushed.received);
+		count_delta(&w->pending, now, b->input_name, "accepted", c.accepted - b->flushed.accepted);
+		count_delta(&w->pending, now, b->input_name, "dropped_full",
+		    c.dropped_full - b->flushed.dropped_full);
+		for (int i = 1; i < DG_STATUS_COUNT; i++) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "rejected.%s", dg_status_name((enum dg_status)i));
+			count_delta(&w->pending, now, b->input_name, what,
+			    c.rejected[i] - b->flushed.rejected[i]);
+		}
+		b->flushed = c;
+	}
+	return moved;
+}
+
+static void flush_once(struct writer *w)
+{
+	char err[512];
+	enum store_rc rc;
+	uint64_t sessions;
+
+	w->pending_sessions += collect(w);
+	sessions = w->pending_sessions;
+	rc = store_commit(w->store, &w->pending, err, sizeof(err));
+	pthread_mutex_lock(&w->lock);
+	if (rc == STORE_OK) {
+		if (!aggregate_empty(&w->pending))
+			w->commits++;
+		w->stored_sessions += sessions;
+		w->pending_sessions = 0;
+		aggregate_clear(&w->pending);
+	} else if (rc == STORE_BUSY) {
+		w->busy_retries++;
+	} else {
+		w->commit_errors++;
+	}
+	__atomic_store_n(&w->pending_keys, aggregate_keys(&w->pending), __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&w->lock);
+	if (rc != STORE_OK)
+		log_ratelimited(&w->busy_limit, LOG_WARNING,
+		    "store_commit_deferred reason=%s pending_sessions=%llu pending_keys=%zu "
+		    "error=\"%s\" (kept in memory, retrying)",
+		    rc == STORE_BUSY ? "busy" : "error", (unsigned long long)sessions,
+		    aggregate_keys(&w->pending), err);
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	while (!w->stopping) {
+		struct timespec ts;
+		long long ms = w->set.flush_interval_ms;
+
+		if (!w->poked) {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += ms / 1000;
+			ts.tv_nsec += (ms % 1000) * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+		}
+		if (w->stopping)
+			break;
+		w->poked = false;
+		pthread_mutex_unlock(&w->lock);
+		flush_once(w);
+		pthread_mutex_lock(&w->lock);
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int writer_start(struct writer *w)
+{
+	int rc = pthread_create(&w->thread, NULL, writer_main, w);
+
+	if (rc != 0) {
+		log_msg(LOG_ERR, "writer_start_failed error=\"%s\"", strerror(rc));
+		return -1;
+	}
+	w->started = true;
+	return 0;
+}
+
+int writer_stop(struct writer *w)
+{
+	/* bounded: a store that stays locked still lets a stop finish */
+	const int max_attempts = 10;
+
+	if (w->started) {
+		pthread_mutex_lock(&w->lock);
+		w->stopping = true;
+		pthread_cond_signal(&w->wake);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(w->thread, NULL);
+		w->started = false;
+	}
+	for (int i = 0; i < max_attempts; i++) {
+		flush_once(w);
+		if (aggregate_empty(&w->pending))
+			return 0;
+	}
+	log_msg(LOG_ERR, "store_final_commit_failed pending_sessions=%llu pending_keys=%zu "
+	    "(the store stayed unavailable; these counts are lost)",
+	    (unsigned long long)w->pending_sessions, aggregate_keys(&w->pending));
+	return -1;
+}
+
+void writer_totals(struct writer *w, struct writer_totals *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (struct input_batch *b = w->batches; b != NULL; b = b->next) {
+		pthread_mutex_lock(&b->lock);
+		t->in.received += b->now.received;
+		t->in.accepted += b->now.accepted;
+		t->in.dropped_full += b->now.dropped_full;
+		for (int i = 0; i < DG_STATUS_COUNT; i++)
+			t->in.rejected[i] += b->now.rejected[i];
+		pthread_mutex_unlock(&b->lock);
+	}
+	pthread_mutex_lock(&w->lock);
+	t->stored_sessions = w->stored_sessions;
+	t->commits = w->commits;
+	t->busy_retries = w->busy_retries;
+	t->commit_errors = w->commit_errors;
+	t->pending_keys = w->pending_keys;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_free(struct writer *w)
+{
+	struct input_batch *b, *next;
+
+	if (w == NULL)
+		return;
+	for (b = w->batches; b != NULL; b = next) {
+		next = b->next;
+		aggregate_free(&b->agg);
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+	}
+	aggregate_free(&w->pending);
+	pthread_cond_destroy(&w->wake);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}

@@ -35,6 +35,7 @@ struct tlsrpt_conf {
 	long long datagram_receive_buffer;
 	long long datagram_max_size;
 	long long datagram_threads;
+	long long datagram_queue_size;
 	char *run_as_user;
 	char *pid_file;
 	long long flush_interval_ms;

@@ -2,19 +2,19 @@
  * NAME
  *	datagram - parse one libtlsrpt datagram (protocol "1")
  * DESCRIPTION
- *	See datagram.h and ../shared/spec/libtlsrpt-protocol.md.  Jansson
+ *	See datagram.h and ../shared/spec/libtlsrpt-protocol.md.  json_read
  *	does the JSON (and rejects invalid UTF-8 and embedded NULs); this
  *	module checks the shape: required keys, types, known codes, the t
  *	check value, and normalises the domain.
  */
 #include "datagram.h"
 
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_read.h"
 #include "util.h"
 
 static const char *const status_names[DG_STATUS_COUNT] = {
@@ -41,6 +41,7 @@ const char *dg_status_name(enum dg_status st)
 struct parse_ctx {
 	char *err;
 	size_t errlen;
+	struct strbuf scratch;
 };
 
 static enum dg_status fail(struct parse_ctx *ctx, enum dg_status st, const char *fmt, ...)
@@ -59,61 +60,64 @@ static enum dg_status fail(struct parse_ctx *ctx, enum dg_status st, const char 
 }
 
 /* Optional string member: absent or null -> NULL; present but not a string -> error. */
-static enum dg_status get_opt_string(struct parse_ctx *ctx, json_t *obj, const char *key,
-    const char *where, char **out)
+static enum dg_status get_opt_string(struct parse_ctx *ctx, const struct json_node *obj,
+    const char *key, const char *where, char **out)
 {
-	json_t *v = json_object_get(obj, key);
+	const struct json_node *v = json_get(obj, key);
 
 	*out = NULL;
-	if (v == NULL || json_is_null(v))
+	if (v == NULL || v->kind == JSON_NULL)
 		return DG_OK;
-	if (!json_is_string(v))
+	if (v->kind != JSON_STRING)
 		return fail(ctx, DG_ERR_TYPE, "%s%s: expected a string", where, key);
-	*out = xstrndup(json_string_value(v), json_string_length(v));
+	*out = xstrndup(v->u.str.s, v->u.str.len);
 	return DG_OK;
 }
 
-static enum dg_status get_int(struct parse_ctx *ctx, json_t *obj, const char *key,
-    const char *where, json_int_t *out)
+static enum dg_status get_int(struct parse_ctx *ctx, const struct json_node *obj,
+    const char *key, const char *where, int64_t *out)
 {
-	json_t *v = json_object_get(obj, key);
+	const struct json_node *v = json_get(obj, key);
 
 	if (v == NULL)
 		return fail(ctx, DG_ERR_MISSING_KEY, "%s%s: missing", where, key);
-	if (!json_is_integer(v))
+	if (v->kind != JSON_INT)
 		return fail(ctx, DG_ERR_TYPE, "%s%s: expected an integer", where, key);
-	*out = json_integer_value(v);
+	*out = v->u.i;
 	return DG_OK;
 }
 
 /* Optional array of strings -> canonical compact JSON text ("[]" if absent). */
-static enum dg_status get_string_array(struct parse_ctx *ctx, json_t *obj, const char *key,
-    const char *where, char **out)
+static enum dg_status get_string_array(struct parse_ctx *ctx, const struct json_node *obj,
+    const char *key, const char *where, char **out)
 {
-	json_t *v = json_object_get(obj, key);
-	size_t i;
-	json_t *el;
+	const struct json_node *v = json_get(obj, key);
+	struct strbuf *sb = &ctx->scratch;
+	size_t i = 0;
 
 	*out = NULL;
-	if (v == NULL || json_is_null(v)) {
+	if (v == NULL || v->kind == JSON_NULL) {
 		*out = xstrdup("[]");
 		return DG_OK;
 	}
-	if (!json_is_array(v))
+	if (v->kind != JSON_ARRAY)
 		return fail(ctx, DG_ERR_TYPE, "%s%s: expected an array of strings", where, key);
-	json_array_foreach(v, i, el) {
-		if (!json_is_string(el))
+	strbuf_reset(sb);
+	strbuf_appendc(sb, '[');
+	for (const struct json_node *el = v->u.kids.first; el; el = el->next, i++) {
+		if (el->kind != JSON_STRING)
 			return fail(ctx, DG_ERR_TYPE, "%s%s[%zu]: expected a string", where, key, i);
+		if (i)
+			strbuf_appendc(sb, ',');
+		json_quote(sb, el->u.str.s, el->u.str.len);
 	}
-	*out = json_dumps(v, JSON_COMPACT);
-	if (*out == NULL)
-		abort();	/* only fails on allocation failure */
-	/* json_dumps memory comes from malloc by default; keep one allocator. */
+	strbuf_appendc(sb, ']');
+	*out = xstrndup(sb->data, sb->len);
 	return DG_OK;
 }
 
-static enum dg_status parse_failure(struct parse_ctx *ctx, json_t *fd, const char *where,
-    struct tlsrpt_failure *f)
+static enum dg_status parse_failure(struct parse_ctx *ctx, const struct json_node *fd,
+    const char *where, struct tlsrpt_failure *f)
 {
 	static const struct {
 		const char *key;
@@ -126,10 +130,10 @@ static enum dg_status parse_failure(struct parse_ctx *ctx, json_t *fd, const cha
 		{"a", offsetof(struct tlsrpt_failure, additional)},
 		{"f", offsetof(struct tlsrpt_failure, reason)},
 	};
-	json_int_t code;
+	int64_t code;
 	enum dg_status st;
 
-	if (!json_is_object(fd))
+	if (fd->kind != JSON_OBJECT)
 		return fail(ctx, DG_ERR_TYPE, "%s: expected an object", where);
 	if ((st = get_int(ctx, fd, "c", where, &code)) != DG_OK)
 		return st;
@@ -146,17 +150,17 @@ static enum dg_status parse_failure(struct parse_ctx *ctx, json_t *fd, const cha
 	return DG_OK;
 }
 
-static enum dg_status parse_policy(struct parse_ctx *ctx, json_t *pol, size_t idx,
-    const char *domain, struct tlsrpt_policy_result *p)
+static enum dg_status parse_policy(struct parse_ctx *ctx, const struct json_node *pol,
+    size_t idx, const char *domain, struct tlsrpt_policy_result *p)
 {
 	char where[48], fwhere[96];
-	json_int_t type, t, final;
-	json_t *fds;
+	int64_t type, t, final;
+	const struct json_node *fds, *fd;
 	enum dg_status st;
-	size_t n = 0;
+	size_t n = 0, i;
 
 	snprintf(where, sizeof(where), "policies[%zu].", idx);
-	if (!json_is_object(pol))
+	if (pol->kind != JSON_OBJECT)
 		return fail(ctx, DG_ERR_TYPE, "policies[%zu]: expected an object", idx);
 	if ((st = get_int(ctx, pol, "policy-type", where, &type)) != DG_OK)
 		return st;
@@ -182,94 +186,98 @@ static enum dg_status parse_policy(struct parse_ctx *ctx, json_t *pol, size_t id
 	if ((st = get_string_array(ctx, pol, "mx-host", where, &p->mx_hosts)) != DG_OK)
 		return st;
 
-	fds = json_object_get(pol, "failure-details");
-	if (fds != NULL && !json_is_null(fds)) {
-		if (!json_is_array(fds))
+	fds = json_get(pol, "failure-details");
+	if (fds != NULL && fds->kind != JSON_NULL) {
+		if (fds->kind != JSON_ARRAY)
 			return fail(ctx, DG_ERR_TYPE, "%sfailure-details: expected an array", where);
-		n = json_array_size(fds);
+		n = fds->u.kids.n;
 	}
-	if (t != (json_int_t)n)
+	if (t != (int64_t)n)
 		return fail(ctx, DG_ERR_T_MISMATCH, "%st: is %lld but failure-details has %zu",
 		    where, (long long)t, n);
 	if (n == 0)
 		return DG_OK;
 	p->failures = xcalloc(n, sizeof(*p->failures));
-	for (size_t i = 0; i < n; i++) {
+	for (fd = fds->u.kids.first, i = 0; fd; fd = fd->next, i++) {
 		snprintf(fwhere, sizeof(fwhere), "%sfailure-details[%zu].", where, i);
 		p->nfailures = i + 1;
-		st = parse_failure(ctx, json_array_get(fds, i), fwhere, &p->failures[i]);
-		if (st != DG_OK)
+		if ((st = parse_failure(ctx, fd, fwhere, &p->failures[i])) != DG_OK)
 			return st;
 	}
 	return DG_OK;
 }
 
-static enum dg_status parse_object(struct parse_ctx *ctx, json_t *root, struct tlsrpt_session *s)
+static enum dg_status parse_object(struct parse_ctx *ctx, const struct json_node *root,
+    struct tlsrpt_session *s)
 {
-	json_t *v, *pols;
+	const struct json_node *v, *pols, *pol;
 	enum dg_status st;
-	size_t n;
+	size_t n, i;
 
-	if (!json_is_object(root))
+	if (root->kind != JSON_OBJECT)
 		return fail(ctx, DG_ERR_JSON, "top level: expected a JSON object");
-	v = json_object_get(root, "dpv");
+	v = json_get(root, "dpv");
 	if (v == NULL)
 		return fail(ctx, DG_ERR_MISSING_KEY, "dpv: missing");
-	if (!json_is_string(v))
+	if (v->kind != JSON_STRING)
 		return fail(ctx, DG_ERR_TYPE, "dpv: expected a string");
-	if (strcmp(json_string_value(v), "1") != 0)
+	if (v->u.str.len != 1 || v->u.str.s[0] != '1')
 		return fail(ctx, DG_ERR_VERSION, "dpv: unsupported protocol version \"%.16s\"",
-		    json_string_value(v));
+		    v->u.str.s);
 
-	v = json_object_get(root, "d");
+	v = json_get(root, "d");
 	if (v == NULL)
 		return fail(ctx, DG_ERR_MISSING_KEY, "d: missing");
-	if (!json_is_string(v))
+	if (v->kind != JSON_STRING)
 		return fail(ctx, DG_ERR_TYPE, "d: expected a string");
-	s->domain = xstrndup(json_string_value(v), json_string_length(v));
+	s->domain = xstrndup(v->u.str.s, v->u.str.len);
 	if (!domain_normalise(s->domain))
 		return fail(ctx, DG_ERR_VALUE, "d: not a domain name");
 	if ((st = get_opt_string(ctx, root, "pr", "", &s->record)) != DG_OK)
 		return st;
 
-	pols = json_object_get(root, "policies");
+	pols = json_get(root, "policies");
 	if (pols == NULL)
 		return fail(ctx, DG_ERR_MISSING_KEY, "policies: missing");
-	if (!json_is_array(pols))
+	if (pols->kind != JSON_ARRAY)
 		return fail(ctx, DG_ERR_TYPE, "policies: expected an array");
-	n = json_array_size(pols);
+	n = pols->u.kids.n;
 	if (n == 0)
 		return fail(ctx, DG_ERR_VALUE, "policies: empty");
 	s->policies = xcalloc(n, sizeof(*s->policies));
-	for (size_t i = 0; i < n; i++) {
+	for (pol = pols->u.kids.first, i = 0; pol; pol = pol->next, i++) {
 		s->npolicies = i + 1;
-		st = parse_policy(ctx, json_array_get(pols, i), i, s->domain, &s->policies[i]);
+		st = parse_policy(ctx, pol, i, s->domain, &s->policies[i]);
 		if (st != DG_OK)
 			return st;
 	}
 	return DG_OK;
 }
 
-enum dg_status dg_parse(const char *buf, size_t len, long long when,
+enum dg_status dg_parse(struct json_arena *arena, const char *buf, size_t len, long long when,
     struct tlsrpt_session *out, char *err, size_t errlen)
 {
-	struct parse_ctx ctx = {err, errlen};
-	json_error_t jerr;
-	json_t *root;
+	struct parse_ctx ctx = {err, errlen, {NULL, 0, 0}};
+	struct json_node *root;
+	enum json_error je;
 	enum dg_status st;
+	size_t pos;
 
 	memset(out, 0, sizeof(*out));
 	if (errlen)
 		err[0] = '\0';
-	root = json_loadb(buf, len, 0, &jerr);
-	if (root == NULL) {
-		if (json_error_code(&jerr) == json_error_invalid_utf8)
-			return fail(&ctx, DG_ERR_UTF8, "invalid UTF-8 at byte %d", jerr.position);
-		return fail(&ctx, DG_ERR_JSON, "not JSON: %s at byte %d", jerr.text, jerr.position);
-	}
+	json_arena_reset(arena);
+	je = json_read(arena, buf, len, &root, &pos);
+	if (je == JSON_ERR_UTF8)
+		return fail(&ctx, DG_ERR_UTF8, "invalid UTF-8 at byte %zu", pos);
+	if (je == JSON_ERR_DEPTH)
+		return fail(&ctx, DG_ERR_JSON, "not JSON: nested deeper than %d at byte %zu",
+		    JSON_MAX_DEPTH, pos);
+	if (je != JSON_OK)
+		return fail(&ctx, DG_ERR_JSON, "not JSON: syntax error at byte %zu", pos);
 	out->when = when;
 	st = parse_object(&ctx, root, out);
-	json_decref(root);
+	strbuf_free(&ctx.scratch);
 	if (st != DG_OK)
 		session_free(out);
 	return st;

@@ -2,8 +2,9 @@
  * NAME
  *	datagram - parse one libtlsrpt datagram (protocol "1")
  * SYNOPSIS
- *	enum dg_status dg_parse(const char *buf, size_t len, long long when,
- *	    struct tlsrpt_session *out, char *err, size_t errlen);
+ *	enum dg_status dg_parse(struct json_arena *arena, const char *buf,
+ *	    size_t len, long long when, struct tlsrpt_session *out,
+ *	    char *err, size_t errlen);
  * DESCRIPTION
  *	A pure function from the bytes of one datagram to a session result
  *	or a reason it was rejected; no I/O, no global state, so the unit
@@ -19,6 +20,7 @@
 
 #include <stddef.h>
 
+#include "json_read.h"
 #include "session.h"
 
 enum dg_status {
@@ -39,7 +41,8 @@ enum dg_status {
 /* Stable short names, used as counter names in logs and in the store. */
 const char *dg_status_name(enum dg_status st);
 
-enum dg_status dg_parse(const char *buf, size_t len, long long when,
+/* "arena" is scratch memory owned by the calling thread, reused across calls. */
+enum dg_status dg_parse(struct json_arena *arena, const char *buf, size_t len, long long when,
     struct tlsrpt_session *out, char *err, size_t errlen);
 
 #endif

@@ -26,15 +26,32 @@
 #include "log.h"
 #include "util.h"
 
-#define RECV_VLEN 32	/* datagrams per recvmmsg() call */
+#define RECV_VLEN 32		/* datagrams per recvmmsg() call */
+#define CHUNK_SIZE (256 * 1024)	/* bytes of datagrams handed to a parser at once */
 
-struct receiver {
+/*
+ * The reader copies datagrams out of the kernel into chunks; parsers take
+ * whole chunks.  Each record in a chunk: struct rec header, then the bytes,
+ * padded to 8.
+ */
+struct rec {
+	uint32_t len;
+	uint32_t pad;
+	int64_t when;
+};
+
+struct chunk {
+	struct chunk *next;
+	size_t used;
+	size_t cap;
+	char data[];
+};
+
+struct parser {
+	struct json_arena arena;
 	struct dgram_input *in;
 	struct input_batch *batch;
 	pthread_t thread;
-	char *bufs;
-	struct mmsghdr msgs[RECV_VLEN];
-	struct iovec iov[RECV_VLEN];
 };
 
 struct dgram_input {
@@ -43,11 +60,30 @@ struct dgram_input {
 	char *path;
 	struct writer *writer;
 	long long max_size;
-	int nrecv;	/* receivers allocated */
-	int nthreads;	/* receiver threads running */
-	struct receiver *recv;
+	long long queue_limit;	/* bytes of chunks waiting for parsers */
+
+	/* reader thread and its buffers */
+	pthread_t reader;
+	bool reader_running;
+	struct input_batch *reader_batch;	/* counters only */
+	char *bufs;
+	struct mmsghdr msgs[RECV_VLEN];
+	struct iovec iov[RECV_VLEN];
+	struct chunk *filling;
+
+	/* the queue between reader and parsers */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct chunk *qhead, *qtail;
+	size_t qbytes;
+	bool qclosed;
+
+	int nparsers;	/* allocated */
+	int nrunning;	/* parser threads started */
+	struct parser *parsers;
 	struct log_limit limits[DG_STATUS_COUNT];
 	struct log_limit full_limit;
+	struct log_limit queue_limit_log;
 };
 
 static int unlink_stale_socket(const char *path, char *err, size_t errlen)
@@ -86,6 +122,24 @@ static int unlink_stale_socket(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The kernel queues at most net.unix.max_dgram_qlen datagrams on the
+ * socket no matter how large the buffer; the kernel default is 10, which
+ * a burst from many smtp processes overflows in well under a millisecond.
+ */
+static void check_queue_length(void)
+{
+	FILE *fp = fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+	long qlen = 0;
+
+	if (fp == NULL)
+		return;
+	if (fscanf(fp, "%ld", &qlen) == 1 && qlen < 512)
+		log_msg(LOG_NOTICE, "datagram_queue_short net.unix.max_dgram_qlen=%ld (bursts "
+		    "may be lost in the kernel; set it to 512 or more, see tlsrpt-milter(8))", qlen);
+	fclose(fp);
+}
+
 static void set_receive_buffer(int fd, long long size)
 {
 	int v = (int)size, got = 0;
@@ -117,6 +171,8 @@ struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner
 		return NULL;
 	in = xcalloc(1, sizeof(*in));
 	in->fd = in->stop_fd = -1;
+	pthread_mutex_init(&in->qlock, NULL);
+	pthread_cond_init(&in->qcond, NULL);
 	in->path = xstrdup(path);
 	in->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (in->fd < 0) {
@@ -143,6 +199,7 @@ struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner
 		goto fail;
 	}
 	set_receive_buffer(in->fd, conf->datagram_receive_buffer);
+	check_queue_length();
 	in->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (in->stop_fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -154,87 +211,116 @@ fail:
 	return NULL;
 }
 
-static void reject(struct receiver *r, enum dg_status st, const char *why, size_t len)
+static void count_reader(struct dgram_input *in, uint64_t received, uint64_t oversize,
+    uint64_t queue_full)
 {
-	struct dgram_input *in = r->in;
+	struct input_batch *b = in->reader_batch;
 
-	pthread_mutex_lock(&r->batch->lock);
-	r->batch->now.rejected[st]++;
-	pthread_mutex_unlock(&r->batch->lock);
-	log_ratelimited(&in->limits[st], LOG_WARNING,
-	    "datagram_rejected reason=%s bytes=%zu detail=\"%s\"", dg_status_name(st), len, why);
+	pthread_mutex_lock(&b->lock);
+	b->now.received += received;
+	b->now.rejected[DG_ERR_OVERSIZE] += oversize;
+	b->now.dropped_queue += queue_full;
+	pthread_mutex_unlock(&b->lock);
 }
 
-static void handle_one(struct receiver *r, const char *buf, size_t len, int flags, long long now)
+/* Hand the chunk being filled to the parsers. */
+static void push_chunk(struct dgram_input *in)
 {
-	struct tlsrpt_session s;
-	char why[256];
-	enum dg_status st;
-	bool dropped = false;
+	struct chunk *c = in->filling;
 
-	if ((flags & MSG_TRUNC) || (long long)len > r->in->max_size) {
-		snprintf(why, sizeof(why), "larger than datagram_max_size %lld", r->in->max_size);
-		reject(r, DG_ERR_OVERSIZE, why, len);
+	if (c == NULL || c->used == 0)
 		return;
-	}
-	st = dg_parse(buf, len, now, &s, why, sizeof(why));
-	if (st != DG_OK) {
-		reject(r, st, why, len);
-		return;
-	}
-	pthread_mutex_lock(&r->batch->lock);
-	r->batch->now.accepted++;
-	if (writer_batch_full(r->in->writer, r->batch)) {
-		r->batch->now.dropped_full++;
-		dropped = true;
-	} else {
-		aggregate_add_session(&r->batch->agg, &s);
-		writer_poke_if_due(r->in->writer, r->batch);
-	}
-	pthread_mutex_unlock(&r->batch->lock);
-	if (dropped)
-		log_ratelimited(&r->in->full_limit, LOG_ERR,
-		    "datagram_dropped reason=pending_limit domain=%s (the store has been "
-		    "unavailable too long; see store_commit_deferred)", s.domain);
-	session_free(&s);
+	in->filling = NULL;
+	pthread_mutex_lock(&in->qlock);
+	if (in->qtail)
+		in->qtail->next = c;
+	else
+		in->qhead = c;
+	in->qtail = c;
+	in->qbytes += c->cap;
+	pthread_cond_signal(&in->qcond);
+	pthread_mutex_unlock(&in->qlock);
 }
 
-/* Read everything queued now; returns the number of datagrams read, -1 on a hard error. */
-static int drain(struct receiver *r)
+static bool queue_full(struct dgram_input *in)
 {
-	struct dgram_input *in = r->in;
+	size_t q;
+
+	pthread_mutex_lock(&in->qlock);
+	q = in->qbytes;
+	pthread_mutex_unlock(&in->qlock);
+	return (long long)q >= in->queue_limit;
+}
+
+/* Copy one datagram into the chunk being filled; false if dropped. */
+static bool stash(struct dgram_input *in, const char *buf, size_t len, long long when)
+{
+	size_t need = (sizeof(struct rec) + len + 7) & ~(size_t)7;
+	struct rec r = {(uint32_t)len, 0, when};
+
+	if (in->filling && in->filling->used + need > in->filling->cap)
+		push_chunk(in);
+	if (in->filling == NULL) {
+		size_t cap = need > CHUNK_SIZE ? need : CHUNK_SIZE;
+
+		if (queue_full(in))
+			return false;
+		in->filling = xmalloc(sizeof(struct chunk) + cap);
+		in->filling->next = NULL;
+		in->filling->used = 0;
+		in->filling->cap = cap;
+	}
+	memcpy(in->filling->data + in->filling->used, &r, sizeof(r));
+	memcpy(in->filling->data + in->filling->used + sizeof(r), buf, len);
+	in->filling->used += need;
+	return true;
+}
+
+/* Read everything queued in the kernel now; -1 on a hard error. */
+static int drain(struct dgram_input *in)
+{
 	struct timespec ts;
-	int total = 0;
 
 	for (;;) {
+		uint64_t oversize = 0, dropped = 0;
 		int n;
 
 		for (int i = 0; i < RECV_VLEN; i++)
-			r->msgs[i].msg_hdr.msg_flags = 0;
-		n = recvmmsg(in->fd, r->msgs, RECV_VLEN, MSG_DONTWAIT, NULL);
+			in->msgs[i].msg_hdr.msg_flags = 0;
+		n = recvmmsg(in->fd, in->msgs, RECV_VLEN, MSG_DONTWAIT, NULL);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return total;
 			if (errno == EINTR)
 				continue;
+			push_chunk(in);
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
 			log_msg(LOG_ERR, "datagram_receive_failed error=\"%s\"", strerror(errno));
 			return -1;
 		}
-		pthread_mutex_lock(&r->batch->lock);
-		r->batch->now.received += (uint64_t)n;
-		pthread_mutex_unlock(&r->batch->lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
-		for (int i = 0; i < n; i++)
-			handle_one(r, r->iov[i].iov_base, r->msgs[i].msg_len,
-			    r->msgs[i].msg_hdr.msg_flags, (long long)ts.tv_sec);
-		total += n;
+		for (int i = 0; i < n; i++) {
+			size_t len = in->msgs[i].msg_len;
+
+			if ((in->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) || (long long)len > in->max_size) {
+				oversize++;
+				log_ratelimited(&in->limits[DG_ERR_OVERSIZE], LOG_WARNING,
+				    "datagram_rejected reason=oversize detail=\"larger than "
+				    "datagram_max_size %lld\"", in->max_size);
+			} else if (!stash(in, in->iov[i].iov_base, len, (long long)ts.tv_sec)) {
+				dropped++;
+			}
+		}
+		count_reader(in, (uint64_t)n, oversize, dropped);
+		if (dropped)
+			log_ratelimited(&in->queue_limit_log, LOG_ERR,
+			    "datagram_dropped reason=queue_full count=%llu (parsers cannot keep up; "
+			    "raise datagram_threads or datagram_queue_size)", (unsigned long long)dropped);
 	}
 }
 
-static void *receiver_main(void *arg)
+static void *reader_main(void *arg)
 {
-	struct receiver *r = arg;
-	struct dgram_input *in = r->in;
+	struct dgram_input *in = arg;
 	struct pollfd pfd[2] = {{in->fd, POLLIN, 0}, {in->stop_fd, POLLIN, 0}};
 
 	for (;;) {
@@ -246,53 +332,138 @@ static void *receiver_main(void *arg)
 			log_msg(LOG_ERR, "datagram_poll_failed error=\"%s\"", strerror(errno));
 			break;
 		}
-		if (pfd[0].revents & POLLIN) {
-			if (drain(r) < 0)
-				break;
-		}
+		if ((pfd[0].revents & POLLIN) && drain(in) < 0)
+			break;
 		if (pfd[1].revents & POLLIN)
 			break;
 	}
-	/* stopping: take whatever the kernel still holds */
-	drain(r);
+	/* stopping: take whatever the kernel still holds, then close the queue */
+	drain(in);
+	push_chunk(in);
+	pthread_mutex_lock(&in->qlock);
+	in->qclosed = true;
+	pthread_cond_broadcast(&in->qcond);
+	pthread_mutex_unlock(&in->qlock);
 	return NULL;
 }
 
-void dgram_input_attach(struct dgram_input *in, struct writer *w, int nthreads, long long max_size)
+static void reject(struct parser *p, enum dg_status st, const char *why, size_t len)
+{
+	pthread_mutex_lock(&p->batch->lock);
+	p->batch->now.rejected[st]++;
+	pthread_mutex_unlock(&p->batch->lock);
+	log_ratelimited(&p->in->limits[st], LOG_WARNING,
+	    "datagram_rejected reason=%s bytes=%zu detail=\"%s\"", dg_status_name(st), len, why);
+}
+
+static void handle_one(struct parser *p, const char *buf, size_t len, long long when)
+{
+	struct tlsrpt_session s;
+	char why[256];
+	enum dg_status st;
+	bool dropped = false;
+
+	st = dg_parse(&p->arena, buf, len, when, &s, why, sizeof(why));
+	if (st != DG_OK) {
+		reject(p, st, why, len);
+		return;
+	}
+	pthread_mutex_lock(&p->batch->lock);
+	p->batch->now.accepted++;
+	if (writer_batch_full(p->in->writer, p->batch)) {
+		p->batch->now.dropped_full++;
+		dropped = true;
+	} else {
+		aggregate_add_session(&p->batch->agg, &s);
+		writer_poke_if_due(p->in->writer, p->batch);
+	}
+	pthread_mutex_unlock(&p->batch->lock);
+	if (dropped)
+		log_ratelimited(&p->in->full_limit, LOG_ERR,
+		    "datagram_dropped reason=pending_limit domain=%s (the store has been "
+		    "unavailable too long; see store_commit_deferred)", s.domain);
+	session_free(&s);
+}
+
+static void *parser_main(void *arg)
+{
+	struct parser *p = arg;
+	struct dgram_input *in = p->in;
+
+	json_arena_init(&p->arena);
+
+	for (;;) {
+		struct chunk *c;
+
+		pthread_mutex_lock(&in->qlock);
+		while (in->qhead == NULL && !in->qclosed)
+			pthread_cond_wait(&in->qcond, &in->qlock);
+		c = in->qhead;
+		if (c != NULL) {
+			in->qhead = c->next;
+			if (in->qhead == NULL)
+				in->qtail = NULL;
+			in->qbytes -= c->cap;
+		}
+		pthread_mutex_unlock(&in->qlock);
+		if (c == NULL)
+			break;	/* closed and empty */
+		for (size_t off = 0; off < c->used;) {
+			struct rec r;
+
+			memcpy(&r, c->data + off, sizeof(r));
+			handle_one(p, c->data + off + sizeof(r), r.len, r.when);
+			off += (sizeof(r) + r.len + 7) & ~(size_t)7;
+		}
+		free(c);
+	}
+	json_arena_free(&p->arena);
+	return NULL;
+}
+
+void dgram_input_attach(struct dgram_input *in, struct writer *w, int nthreads,
+    long long max_size, long long queue_limit)
 {
 	size_t slot = (size_t)max_size + 1;	/* one spare byte shows truncation of exact fits */
 
 	in->writer = w;
 	in->max_size = max_size;
-	in->nrecv = nthreads;
-	in->recv = xcalloc((size_t)nthreads, sizeof(*in->recv));
+	in->queue_limit = queue_limit;
+	in->reader_batch = writer_new_batch(w, "datagram");
+	in->bufs = xmalloc(slot * RECV_VLEN);
+	for (int i = 0; i < RECV_VLEN; i++) {
+		in->iov[i].iov_base = in->bufs + slot * (size_t)i;
+		in->iov[i].iov_len = slot;
+		memset(&in->msgs[i], 0, sizeof(in->msgs[i]));
+		in->msgs[i].msg_hdr.msg_iov = &in->iov[i];
+		in->msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	in->nparsers = nthreads;
+	in->parsers = xcalloc((size_t)nthreads, sizeof(*in->parsers));
 	for (int t = 0; t < nthreads; t++) {
-		struct receiver *r = &in->recv[t];
-
-		r->in = in;
-		r->batch = writer_new_batch(w, "datagram");
-		r->bufs = xmalloc(slot * RECV_VLEN);
-		for (int i = 0; i < RECV_VLEN; i++) {
-			r->iov[i].iov_base = r->bufs + slot * (size_t)i;
-			r->iov[i].iov_len = slot;
-			memset(&r->msgs[i], 0, sizeof(r->msgs[i]));
-			r->msgs[i].msg_hdr.msg_iov = &r->iov[i];
-			r->msgs[i].msg_hdr.msg_iovlen = 1;
-		}
+		in->parsers[t].in = in;
+		in->parsers[t].batch = writer_new_batch(w, "datagram");
 	}
 }
 
 int dgram_input_start(struct dgram_input *in)
 {
-	for (int t = 0; t < in->nrecv; t++) {
-		int rc = pthread_create(&in->recv[t].thread, NULL, receiver_main, &in->recv[t]);
+	int rc;
 
+	for (int t = 0; t < in->nparsers; t++) {
+		rc = pthread_create(&in->parsers[t].thread, NULL, parser_main, &in->parsers[t]);
 		if (rc != 0) {
 			log_msg(LOG_ERR, "datagram_thread_failed error=\"%s\"", strerror(rc));
 			return -1;
 		}
-		in->nthreads = t + 1;
+		in->nrunning = t + 1;
 	}
+	rc = pthread_create(&in->reader, NULL, reader_main, in);
+	if (rc != 0) {
+		log_msg(LOG_ERR, "datagram_thread_failed error=\"%s\"", strerror(rc));
+		return -1;
+	}
+	in->reader_running = true;
 	return 0;
 }
 
@@ -300,13 +471,23 @@ void dgram_input_stop(struct dgram_input *in)
 {
 	uint64_t one = 1;
 
-	if (in == NULL || in->nthreads == 0)
+	if (in == NULL)
 		return;
 	if (write(in->stop_fd, &one, sizeof(one)) != sizeof(one))
 		log_msg(LOG_ERR, "datagram_stop_signal_failed error=\"%s\"", strerror(errno));
-	for (int t = 0; t < in->nthreads; t++)
-		pthread_join(in->recv[t].thread, NULL);
-	in->nthreads = 0;
+	if (in->reader_running) {
+		pthread_join(in->reader, NULL);
+		in->reader_running = false;
+	} else {
+		/* no reader: nobody will close the queue */
+		pthread_mutex_lock(&in->qlock);
+		in->qclosed = true;
+		pthread_cond_broadcast(&in->qcond);
+		pthread_mutex_unlock(&in->qlock);
+	}
+	for (int t = 0; t < in->nrunning; t++)
+		pthread_join(in->parsers[t].thread, NULL);
+	in->nrunning = 0;
 }
 
 void dgram_input_close(struct dgram_input *in)
@@ -321,9 +502,17 @@ void dgram_input_close(struct dgram_input *in)
 	}
 	if (in->stop_fd >= 0)
 		close(in->stop_fd);
-	for (int t = 0; t < in->nrecv; t++)
-		free(in->recv[t].bufs);
-	free(in->recv);
+	free(in->bufs);
+	free(in->filling);
+	while (in->qhead) {
+		struct chunk *c = in->qhead;
+
+		in->qhead = c->next;
+		free(c);
+	}
+	free(in->parsers);
+	pthread_mutex_destroy(&in->qlock);
+	pthread_cond_destroy(&in->qcond);
 	free(in->path);
 	free(in);
 }

@@ -4,14 +4,19 @@
  * DESCRIPTION
  *	Binds the unix datagram socket that Postfix's libtlsrpt sends to
  *	(as root, before privileges are dropped), sets its owner, group,
- *	mode and a large receive buffer, and runs receiver threads that read
- *	datagrams in batches (recvmmsg), parse them with dg_parse() and add
- *	the results to their input_batch.  Parsing happens here, never on
- *	the writer's thread.
+ *	mode and a large receive buffer.  One reader thread does nothing but
+ *	copy datagrams out of the kernel (recvmmsg) into chunks on a bounded
+ *	in-memory queue: the kernel queues only net.unix.max_dgram_qlen
+ *	datagrams per socket (10 unless raised), and libtlsrpt sends
+ *	non-blocking, so every microsecond the socket is not read risks a
+ *	lost datagram.  Parser threads take chunks, run dg_parse() and add
+ *	the results to their input_batch; parsing never happens on the
+ *	reader's or the writer's thread.
  *
- *	Stopping drains: after dgram_input_stop() is called every receiver
- *	reads until the socket queue is empty, so everything the kernel
- *	accepted before the stop is counted.
+ *	Stopping drains: after dgram_input_stop() the reader reads until the
+ *	kernel queue is empty and closes the in-memory queue; the parsers
+ *	finish every chunk, so everything the kernel accepted before the
+ *	stop is counted.
  */
 #ifndef TLSRPT_DGRAM_INPUT_H
 #define TLSRPT_DGRAM_INPUT_H
@@ -27,11 +32,11 @@ struct dgram_input;
 struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner, gid_t group,
     char *err, size_t errlen);
 
-/* Register one input batch per receiver with the writer (before writer_start). */
+/* Register the reader's and each parser's batch with the writer (before writer_start). */
 void dgram_input_attach(struct dgram_input *in, struct writer *w, int nthreads,
-    long long max_size);
+    long long max_size, long long queue_limit);
 
-/* Start the receiver threads. */
+/* Start the reader and parser threads. */
 int dgram_input_start(struct dgram_input *in);
 
 /* Ask the receivers to drain and finish, and wait for them. */

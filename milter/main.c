@@ -245,10 +245,11 @@ static void log_counters(struct daemon *d, const char *when)
 			strbuf_printf(&sb, " rejected_%s=%llu", dg_status_name((enum dg_status)i),
 			    (unsigned long long)t.in.rejected[i]);
 	log_msg(LOG_INFO, "counters event=%s received=%llu accepted=%llu stored=%llu "
-	    "dropped_full=%llu commits=%llu busy_retries=%llu commit_errors=%llu "
+	    "dropped_full=%llu dropped_queue=%llu commits=%llu busy_retries=%llu commit_errors=%llu "
 	    "pending_keys=%llu%s", when,
 	    (unsigned long long)t.in.received, (unsigned long long)t.in.accepted,
 	    (unsigned long long)t.stored_sessions, (unsigned long long)t.in.dropped_full,
+	    (unsigned long long)t.in.dropped_queue,
 	    (unsigned long long)t.commits, (unsigned long long)t.busy_retries,
 	    (unsigned long long)t.commit_errors, (unsigned long long)t.pending_keys,
 	    sb.data ? sb.data : "");
@@ -281,6 +282,7 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 	if (old->datagram_threads != new->datagram_threads ||
 	    old->datagram_max_size != new->datagram_max_size ||
 	    old->datagram_receive_buffer != new->datagram_receive_buffer ||
+	    old->datagram_queue_size != new->datagram_queue_size ||
 	    old->datagram_socket_mode != new->datagram_socket_mode)
 		log_msg(LOG_WARNING, "reload_needs_restart key=datagram_* (socket settings "
 		    "apply at the next start)");
@@ -317,6 +319,7 @@ static void reload(struct daemon *d)
 	d->conf.datagram_threads = keep.datagram_threads;
 	d->conf.datagram_max_size = keep.datagram_max_size;
 	d->conf.datagram_receive_buffer = keep.datagram_receive_buffer;
+	d->conf.datagram_queue_size = keep.datagram_queue_size;
 	d->conf.datagram_socket_mode = keep.datagram_socket_mode;
 	conf_free(&keep);
 	log_set_level((int)d->conf.log_level);
@@ -429,7 +432,8 @@ int main(int argc, char **argv)
 		die(&d, EX_CANTCREAT, "%s", err);
 	settings_from_conf(&d.conf, &ws);
 	d.writer = writer_create(d.store, &ws);
-	dgram_input_attach(d.dgram, d.writer, (int)d.conf.datagram_threads, d.conf.datagram_max_size);
+	dgram_input_attach(d.dgram, d.writer, (int)d.conf.datagram_threads,
+	    d.conf.datagram_max_size, d.conf.datagram_queue_size);
 	if (writer_start(d.writer) != 0 || dgram_input_start(d.dgram) != 0)
 		die(&d, EX_OSERR, "cannot start threads");
 	log_msg(LOG_NOTICE, "started version=%s config=%s store=%s datagram_socket=%s threads=%lld",

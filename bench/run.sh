@@ -39,13 +39,12 @@ CONF
 	kill -TERM "$(cat "$T/pid")"; wait "$(cat "$T/pid")" || true
 	end=$(date +%s.%N)
 	stored=$(sqlite3 "$T/s.db" "select coalesce(sum(value),0) from input_counter where name='datagram.accepted'")
-	qdrop=$(sqlite3 "$T/s.db" "select coalesce(sum(value),0) from input_counter where name='datagram.dropped_queue'")
 	sent=$(echo "$out" | sed 's/.* sent=\([0-9]*\).*/\1/')
 	lost=$(echo "$out" | sed 's/.* lost=\([0-9]*\).*/\1/')
 	offered=$(echo "$out" | sed 's/.*offered_rate=\([0-9]*\).*/\1/')
 	qlen=$(cat /proc/sys/net/unix/max_dgram_qlen)
-	printf '%-14s qlen=%-4s threads=%s offered=%7s/s sent=%8s lost_in_kernel=%7s dropped_overload=%6s stored=%8s stored_rate=%6.0f/s peak_rss=%6sKB\n' \
-		"$name" "$qlen" "$threads" "$offered" "$sent" "$lost" "$qdrop" "$stored" \
+	printf '%-14s qlen=%-4s threads=%s offered=%7s/s sent=%8s lost_in_kernel=%7s stored=%8s stored_rate=%6.0f/s peak_rss=%6sKB\n' \
+		"$name" "$qlen" "$threads" "$offered" "$sent" "$lost" "$stored" \
 		"$(echo "$stored $start $end" | awk '{print $1 / ($3 - $2)}')" "$rss"
 }
 

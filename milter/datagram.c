@@ -221,9 +221,19 @@ static enum dg_status parse_object(struct parse_ctx *ctx, const struct json_node
 		return fail(ctx, DG_ERR_MISSING_KEY, "dpv: missing");
 	if (v->kind != JSON_STRING)
 		return fail(ctx, DG_ERR_TYPE, "dpv: expected a string");
-	if (v->u.str.len != 1 || v->u.str.s[0] != '1')
-		return fail(ctx, DG_ERR_VERSION, "dpv: unsupported protocol version \"%.16s\"",
-		    v->u.str.s);
+	if (v->u.str.len != 1 || v->u.str.s[0] != '1') {
+		char shown[17];
+		size_t i;
+
+		/* hostile text goes into a log line: printable ASCII only, no quotes */
+		for (i = 0; i < v->u.str.len && i < sizeof(shown) - 1; i++) {
+			unsigned char c = (unsigned char)v->u.str.s[i];
+
+			shown[i] = (c > 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+		}
+		shown[i] = '\0';
+		return fail(ctx, DG_ERR_VERSION, "dpv: unsupported protocol version %s", shown);
+	}
 
 	v = json_get(root, "d");
 	if (v == NULL)

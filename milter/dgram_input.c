@@ -27,7 +27,7 @@
 #include "util.h"
 
 #define RECV_VLEN 32		/* datagrams per recvmmsg() call */
-#define CHUNK_SIZE (256 * 1024)	/* bytes of datagrams handed to a parser at once */
+#define CHUNK_SIZE (64 * 1024)	/* bytes of datagrams handed to a parser at once */
 
 /*
  * The reader copies datagrams out of the kernel into chunks; parsers take
@@ -73,7 +73,8 @@ struct dgram_input {
 
 	/* the queue between reader and parsers */
 	pthread_mutex_t qlock;
-	pthread_cond_t qcond;
+	pthread_cond_t qcond;		/* a chunk is waiting, or the queue closed */
+	pthread_cond_t qspace;		/* parsers took a chunk */
 	struct chunk *qhead, *qtail;
 	size_t qbytes;
 	bool qclosed;
@@ -173,6 +174,7 @@ struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner
 	in->fd = in->stop_fd = -1;
 	pthread_mutex_init(&in->qlock, NULL);
 	pthread_cond_init(&in->qcond, NULL);
+	pthread_cond_init(&in->qspace, NULL);
 	in->path = xstrdup(path);
 	in->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (in->fd < 0) {
@@ -211,15 +213,13 @@ fail:
 	return NULL;
 }
 
-static void count_reader(struct dgram_input *in, uint64_t received, uint64_t oversize,
-    uint64_t queue_full)
+static void count_reader(struct dgram_input *in, uint64_t received, uint64_t oversize)
 {
 	struct input_batch *b = in->reader_batch;
 
 	pthread_mutex_lock(&b->lock);
 	b->now.received += received;
 	b->now.rejected[DG_ERR_OVERSIZE] += oversize;
-	b->now.dropped_queue += queue_full;
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -237,23 +237,35 @@ static void push_chunk(struct dgram_input *in)
 	else
 		in->qhead = c;
 	in->qtail = c;
-	in->qbytes += c->cap;
+	in->qbytes += c->used;
 	pthread_cond_signal(&in->qcond);
 	pthread_mutex_unlock(&in->qlock);
 }
 
-static bool queue_full(struct dgram_input *in)
+/*
+ * Back-pressure: while the parsers are datagram_queue_size behind, stop
+ * reading, so that the kernel queue fills and senders see it (a blocking
+ * sender waits, libtlsrpt's non-blocking one loses the datagram in the
+ * kernel), rather than reading datagrams only to throw them away.
+ */
+static void wait_for_space(struct dgram_input *in)
 {
-	size_t q;
+	bool waited = false;
 
 	pthread_mutex_lock(&in->qlock);
-	q = in->qbytes;
+	while ((long long)in->qbytes >= in->queue_limit && in->qhead != NULL) {
+		waited = true;
+		pthread_cond_wait(&in->qspace, &in->qlock);
+	}
 	pthread_mutex_unlock(&in->qlock);
-	return (long long)q >= in->queue_limit;
+	if (waited)
+		log_ratelimited(&in->queue_limit_log, LOG_NOTICE,
+		    "datagram_queue_full limit=%lld (parsers are behind; reading paused)",
+		    in->queue_limit);
 }
 
-/* Copy one datagram into the chunk being filled; false if dropped. */
-static bool stash(struct dgram_input *in, const char *buf, size_t len, long long when)
+/* Copy one datagram into the chunk being filled. */
+static void stash(struct dgram_input *in, const char *buf, size_t len, long long when)
 {
 	size_t need = (sizeof(struct rec) + len + 7) & ~(size_t)7;
 	struct rec r = {(uint32_t)len, 0, when};
@@ -263,8 +275,7 @@ static bool stash(struct dgram_input *in, const char *buf, size_t len, long long
 	if (in->filling == NULL) {
 		size_t cap = need > CHUNK_SIZE ? need : CHUNK_SIZE;
 
-		if (queue_full(in))
-			return false;
+		wait_for_space(in);
 		in->filling = xmalloc(sizeof(struct chunk) + cap);
 		in->filling->next = NULL;
 		in->filling->used = 0;
@@ -273,7 +284,6 @@ static bool stash(struct dgram_input *in, const char *buf, size_t len, long long
 	memcpy(in->filling->data + in->filling->used, &r, sizeof(r));
 	memcpy(in->filling->data + in->filling->used + sizeof(r), buf, len);
 	in->filling->used += need;
-	return true;
 }
 
 /* Read everything queued in the kernel now; -1 on a hard error. */
@@ -282,7 +292,7 @@ static int drain(struct dgram_input *in)
 	struct timespec ts;
 
 	for (;;) {
-		uint64_t oversize = 0, dropped = 0;
+		uint64_t oversize = 0;
 		int n;
 
 		for (int i = 0; i < RECV_VLEN; i++)
@@ -306,15 +316,11 @@ static int drain(struct dgram_input *in)
 				log_ratelimited(&in->limits[DG_ERR_OVERSIZE], LOG_WARNING,
 				    "datagram_rejected reason=oversize detail=\"larger than "
 				    "datagram_max_size %lld\"", in->max_size);
-			} else if (!stash(in, in->iov[i].iov_base, len, (long long)ts.tv_sec)) {
-				dropped++;
+			} else {
+				stash(in, in->iov[i].iov_base, len, (long long)ts.tv_sec);
 			}
 		}
-		count_reader(in, (uint64_t)n, oversize, dropped);
-		if (dropped)
-			log_ratelimited(&in->queue_limit_log, LOG_ERR,
-			    "datagram_dropped reason=queue_full count=%llu (parsers cannot keep up; "
-			    "raise datagram_threads or datagram_queue_size)", (unsigned long long)dropped);
+		count_reader(in, (uint64_t)n, oversize);
 	}
 }
 
@@ -403,7 +409,8 @@ static void *parser_main(void *arg)
 			in->qhead = c->next;
 			if (in->qhead == NULL)
 				in->qtail = NULL;
-			in->qbytes -= c->cap;
+			in->qbytes -= c->used;
+			pthread_cond_signal(&in->qspace);
 		}
 		pthread_mutex_unlock(&in->qlock);
 		if (c == NULL)
@@ -513,6 +520,7 @@ void dgram_input_close(struct dgram_input *in)
 	free(in->parsers);
 	pthread_mutex_destroy(&in->qlock);
 	pthread_cond_destroy(&in->qcond);
+	pthread_cond_destroy(&in->qspace);
 	free(in->path);
 	free(in);
 }

@@ -6,7 +6,8 @@
  *	(as root, before privileges are dropped), sets its owner, group,
  *	mode and a large receive buffer.  One reader thread does nothing but
  *	copy datagrams out of the kernel (recvmmsg) into chunks on a bounded
- *	in-memory queue: the kernel queues only net.unix.max_dgram_qlen
+ *	in-memory queue (when it is full the reader pauses, so the kernel
+ *	queue pushes back on senders; nothing read is thrown away): the kernel queues only net.unix.max_dgram_qlen
  *	datagrams per socket (10 unless raised), and libtlsrpt sends
  *	non-blocking, so every microsecond the socket is not read risks a
  *	lost datagram.  Parser threads take chunks, run dg_parse() and add

@@ -123,8 +123,6 @@ static uint64_t collect(struct writer *w)
 		count_delta(&w->pending, now, b->input_name, "accepted", c.accepted - b->flushed.accepted);
 		count_delta(&w->pending, now, b->input_name, "dropped_full",
 		    c.dropped_full - b->flushed.dropped_full);
-		count_delta(&w->pending, now, b->input_name, "dropped_queue",
-		    c.dropped_queue - b->flushed.dropped_queue);
 		for (int i = 1; i < DG_STATUS_COUNT; i++) {
 			char what[64];
 
@@ -242,7 +240,6 @@ void writer_totals(struct writer *w, struct writer_totals *t)
 		t->in.received += b->now.received;
 		t->in.accepted += b->now.accepted;
 		t->in.dropped_full += b->now.dropped_full;
-		t->in.dropped_queue += b->now.dropped_queue;
 		for (int i = 0; i < DG_STATUS_COUNT; i++)
 			t->in.rejected[i] += b->now.rejected[i];
 		pthread_mutex_unlock(&b->lock);

@@ -29,7 +29,6 @@ struct input_counters {
 	uint64_t accepted;
 	uint64_t rejected[DG_STATUS_COUNT];
 	uint64_t dropped_full;	/* accepted but dropped: memory limit while the store was unavailable */
-	uint64_t dropped_queue;	/* received but dropped: parsers could not keep up */
 };
 
 struct input_batch {

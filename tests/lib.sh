@@ -1,0 +1,118 @@
+# Shared helpers for the shell integration tests (sourced, not run).
+# Every wait is bounded; every assertion prints what it expected and got.
+# Exit codes follow automake: 0 pass, 1 fail, 77 skip, 99 hard error.
+
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+MILTER="$top_builddir/tlsrpt-milter"
+DGSEND="$top_builddir/tests/dgsend"
+TL_FAILED=0
+TL_CHECKS=0
+
+command -v sqlite3 >/dev/null 2>&1 || { echo "SKIP: sqlite3 command not installed (Debian package sqlite3)"; exit 77; }
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-test.XXXXXX")
+tl_cleanup() {
+	if [ -n "${TL_PID:-}" ] && kill -0 "$TL_PID" 2>/dev/null; then
+		kill -KILL "$TL_PID" 2>/dev/null
+	fi
+	if [ "$TL_FAILED" -ne 0 ] && [ -f "$T/log" ]; then
+		echo "---- daemon log ----"; tail -n 40 "$T/log"
+	fi
+	rm -rf "$T"
+}
+trap tl_cleanup EXIT
+
+# Write $T/tlsrpt.conf: the test defaults, except keys given as arguments,
+# plus the "key value" lines given.
+tl_conf() {
+	{
+		for def in "store_path $T/store.db" "datagram_socket $T/dg.sock" \
+		    "pid_file none" "run_as_user $(id -un)" "flush_interval 200ms" \
+		    "log_level info"; do
+			overridden=no
+			for line in "$@"; do
+				[ "${line%% *}" = "${def%% *}" ] && overridden=yes
+			done
+			[ $overridden = no ] && echo "$def"
+		done
+		for line in "$@"; do echo "$line"; done
+	} > "$T/tlsrpt.conf"
+}
+
+# Wait until FILE contains PATTERN; at most ~10 s.
+tl_wait_for() {
+	i=0
+	while ! grep -q -- "$2" "$1" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -gt 200 ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# Start the daemon in the foreground, logging to $T/log; wait for "started".
+tl_start() {
+	: > "$T/log"
+	"$MILTER" -f -c "$T/tlsrpt.conf" "$@" 2>>"$T/log" &
+	TL_PID=$!
+	if ! tl_wait_for "$T/log" "notice: started"; then
+		echo "FAIL: daemon did not start"; TL_FAILED=1; exit 1
+	fi
+}
+
+# Stop with SIGTERM and wait (bounded) for a clean exit; sets TL_RC.
+tl_stop() {
+	kill -TERM "$TL_PID"
+	i=0
+	while kill -0 "$TL_PID" 2>/dev/null; do
+		i=$((i + 1))
+		if [ $i -gt 300 ]; then
+			echo "FAIL: daemon did not stop within 15 s of SIGTERM"
+			kill -KILL "$TL_PID"; TL_FAILED=1; break
+		fi
+		sleep 0.05
+	done
+	wait "$TL_PID"; TL_RC=$?
+	TL_PID=
+}
+
+tl_sql() {
+	sqlite3 -batch -noheader "$T/store.db" "$1"
+}
+
+# Counter value from the store (0 when absent).
+tl_counter() {
+	tl_sql "select coalesce(sum(value),0) from input_counter where name='$1'"
+}
+
+tl_send() {
+	"$DGSEND" -s "$T/dg.sock" "$@" >/dev/null || { echo "FAIL: dgsend $*"; TL_FAILED=1; }
+}
+
+assert_eq() {   # expected actual what
+	TL_CHECKS=$((TL_CHECKS + 1))
+	if [ "$1" = "$2" ]; then
+		echo "ok - $3"
+	else
+		echo "FAIL - $3"
+		echo "  expected: $1"
+		echo "  got:      $2"
+		TL_FAILED=1
+	fi
+}
+
+assert_grep() {   # pattern file what
+	TL_CHECKS=$((TL_CHECKS + 1))
+	if grep -q -- "$1" "$2"; then
+		echo "ok - $3"
+	else
+		echo "FAIL - $3 (no line matching '$1' in $(basename "$2"))"
+		TL_FAILED=1
+	fi
+}
+
+tl_done() {
+	echo "$TL_CHECKS checks"
+	exit "$TL_FAILED"
+}

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -206,6 +207,11 @@ struct store *store_open(const char *path, long busy_timeout_ms, char *err, size
 	    exec_sql(st, "PRAGMA synchronous = NORMAL", err, errlen) != SQLITE_OK ||
 	    exec_sql(st, "PRAGMA foreign_keys = ON", err, errlen) != SQLITE_OK)
 		goto fail;
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		set_err(err, errlen, "store %s is read-only for this user (uid %u); make it and its "
+		    "directory writable by the user the program runs as", path, (unsigned)geteuid());
+		goto fail;
+	}
 	if (migrate(st, err, errlen) != 0 || prepare_all(st, err, errlen) != 0)
 		goto fail;
 	return st;

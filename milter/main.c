@@ -147,8 +147,8 @@ static void drop_privileges(struct daemon *d, const struct identity *id)
 	    (unsigned)id->uid, (unsigned)id->gid);
 }
 
-/* Refuse to run twice; write our pid. */
-static void write_pid_file(struct daemon *d)
+/* Refuse to run twice: a pid file naming a live process stops us. */
+static void check_pid_file(struct daemon *d)
 {
 	const char *path = d->conf.pid_file;
 	char buf[32];
@@ -170,6 +170,17 @@ static void write_pid_file(struct daemon *d)
 				    pid, path);
 		}
 	}
+}
+
+static void write_pid_file(struct daemon *d)
+{
+	const char *path = d->conf.pid_file;
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	if (*path == '\0')
+		return;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die(d, EX_CANTCREAT, "cannot write pid file %s: %s (set pid_file, or none)",
@@ -416,6 +427,8 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	if (!d.foreground)
+		check_pid_file(&d);
 	resolve_identity(&d, &id, &sock_uid, &sock_gid);
 	d.dgram = dgram_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err));
 	if (d.dgram == NULL)

@@ -222,9 +222,12 @@ int writer_stop(struct writer *w)
 		w->started = false;
 	}
 	for (int i = 0; i < max_attempts; i++) {
+		struct timespec pause = {0, 200 * 1000000L};
+
 		flush_once(w);
 		if (aggregate_empty(&w->pending))
 			return 0;
+		nanosleep(&pause, NULL);
 	}
 	log_msg(LOG_ERR, "store_final_commit_failed pending_sessions=%llu pending_keys=%zu "
 	    "(the store stayed unavailable; these counts are lost)",

@@ -12,6 +12,11 @@ TL_CHECKS=0
 command -v sqlite3 >/dev/null 2>&1 || { echo "SKIP: sqlite3 command not installed (Debian package sqlite3)"; exit 77; }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-test.XXXXXX")
+# TLSRPT_VALGRIND=1 runs the daemon under valgrind; a memory error or a
+# definite leak makes it exit 99, which tl_stop reports as a failure.
+if [ -n "${TLSRPT_VALGRIND:-}" ]; then
+	MILTER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$T/valgrind.%p.log $MILTER"
+fi
 tl_cleanup() {
 	if [ -n "${TL_PID:-}" ] && kill -0 "$TL_PID" 2>/dev/null; then
 		kill -KILL "$TL_PID" 2>/dev/null
@@ -54,7 +59,7 @@ tl_wait_for() {
 # Start the daemon in the foreground, logging to $T/log; wait for "started".
 tl_start() {
 	: > "$T/log"
-	"$MILTER" -f -c "$T/tlsrpt.conf" "$@" 2>>"$T/log" &
+	$MILTER -f -c "$T/tlsrpt.conf" "$@" 2>>"$T/log" &
 	TL_PID=$!
 	if ! tl_wait_for "$T/log" "notice: started"; then
 		echo "FAIL: daemon did not start"; TL_FAILED=1; exit 1
@@ -75,6 +80,10 @@ tl_stop() {
 	done
 	wait "$TL_PID"; TL_RC=$?
 	TL_PID=
+	if [ "$TL_RC" = 99 ] && [ -n "${TLSRPT_VALGRIND:-}" ]; then
+		echo "FAIL: valgrind found memory errors in the daemon:"; cat "$T"/valgrind.*.log
+		TL_FAILED=1
+	fi
 }
 
 tl_sql() {

@@ -8,6 +8,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 D="$top_srcdir/tests/datagrams"
 N=${TLSRPT_NOLOSS_N:-50000}
+[ -n "${TLSRPT_VALGRIND:-}" ] && N=${TLSRPT_NOLOSS_N:-5000}
 
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++)
 	printf "{\"dpv\":\"1\",\"d\":\"d%d.example\",\"policies\":[{\"policy-type\":9,\"failure-details\":[{\"c\":201,\"r\":\"192.0.2.%d\"}],\"t\":1,\"f\":1}]}\n", i % 97, i % 7 }' > "$T/burst.jsonl"
@@ -30,13 +31,18 @@ tl_start
 tl_send "$D/success.json"
 i=0; while [ "$(tl_counter datagram.accepted)" != 1 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 assert_eq 1 "$(tl_counter datagram.accepted)" "first datagram committed while running"
-# hold the write lock for 2 s, the way another writer would
-( echo "BEGIN IMMEDIATE;"; echo "INSERT INTO input_counter VALUES ('2000-01-01', 'lock.held', 1);"; sleep 2; echo "COMMIT;" ) | sqlite3 "$T/store.db" &
+# hold the write lock, the way another writer would, until $T/hold goes (at most 30 s)
+touch "$T/hold"
+( echo "BEGIN IMMEDIATE;"; echo "INSERT INTO input_counter VALUES ('2000-01-01', 'lock.held', 1);"
+  i=0; while [ -e "$T/hold" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+  echo "COMMIT;" ) | sqlite3 "$T/store.db" &
 LOCKER=$!
 sleep 0.3
 tl_send -n 500 "$D/success.json"
 tl_send -l "$T/burst.jsonl"
+tl_wait_for "$T/log" "store_commit_deferred reason=busy"
 assert_eq 1 "$(tl_sql "select sum(successes) from policy_day")" "nothing new visible while the lock is held"
+rm -f "$T/hold"
 wait $LOCKER
 tl_stop
 assert_grep "store_commit_deferred reason=busy" "$T/log" "deferral logged"

@@ -8,19 +8,19 @@ D="$top_srcdir/tests/datagrams"
 
 # -n and -V
 tl_conf
-assert_eq "$T/tlsrpt.conf: configuration OK" "$("$MILTER" -n -c "$T/tlsrpt.conf")" "-n accepts a good file"
-"$MILTER" -V > "$T/version"
+assert_eq "$T/tlsrpt.conf: configuration OK" "$($MILTER -n -c "$T/tlsrpt.conf")" "-n accepts a good file"
+$MILTER -V > "$T/version"
 assert_grep "^tlsrpt-milter [0-9]" "$T/version" "-V prints the version"
 echo "flush_interval soon" >> "$T/tlsrpt.conf"
-"$MILTER" -n -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
+$MILTER -n -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
 assert_eq 78 "$rc" "bad value: exit EX_CONFIG"
 assert_eq "tlsrpt-milter: $T/tlsrpt.conf:7: duplicate key flush_interval (first set at line 5)" "$(cat "$T/err")" "file:line message"
-"$MILTER" -Z > /dev/null 2>&1; assert_eq 64 "$?" "unknown option: exit EX_USAGE"
+$MILTER -Z > /dev/null 2>&1; assert_eq 64 "$?" "unknown option: exit EX_USAGE"
 
 # a regular file where the socket should be is refused, a stale socket replaced
 tl_conf
 echo precious > "$T/dg.sock"
-"$MILTER" -f -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
+$MILTER -f -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
 assert_eq 73 "$rc" "non-socket at the socket path: EX_CANTCREAT"
 assert_grep "exists and is not a socket" "$T/err" "says why"
 assert_eq precious "$(cat "$T/dg.sock")" "the file was left alone"
@@ -53,11 +53,11 @@ assert_eq 5 "$(tl_sql "select sum(successes) from policy_day")" "everything comm
 
 # daemon mode: pid file, refusal of a second instance, clean stop
 tl_conf "pid_file $T/milter.pid"
-"$MILTER" -c "$T/tlsrpt.conf"; rc=$?
+$MILTER -c "$T/tlsrpt.conf"; rc=$?
 assert_eq 0 "$rc" "daemon mode: parent exits 0 once started"
 pid=$(cat "$T/milter.pid" 2>/dev/null)
 assert_eq 0 "$(kill -0 "$pid" 2>/dev/null; echo $?)" "pid file names the running daemon"
-"$MILTER" -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
+$MILTER -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
 assert_eq 69 "$rc" "second instance refused with EX_UNAVAILABLE"
 assert_grep "already running as pid $pid" "$T/err" "second instance says why"
 tl_send -n 2 "$D/success.json"
@@ -70,7 +70,7 @@ assert_eq 7 "$(tl_sql "select sum(successes) from policy_day")" "daemon-mode dat
 
 # start-up failure in daemon mode is reported by the waiting parent
 tl_conf "store_path $T/missing-dir/store.db"
-"$MILTER" -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
+$MILTER -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
 assert_eq 69 "$rc" "daemon start-up failure seen by the parent"
 assert_grep "cannot open store $T/missing-dir/store.db" "$T/err" "and explained on stderr"
 
@@ -91,7 +91,7 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	assert_eq 1 "$(tl_sql "select sum(successes) from policy_day")" "and written by it"
 	# a store the unprivileged user cannot write is refused at start, not at first commit
 	chown root "$T/store.db"; chmod 0644 "$T/store.db"
-	"$MILTER" -f -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
+	$MILTER -f -c "$T/tlsrpt.conf" 2> "$T/err"; rc=$?
 	assert_eq 73 "$rc" "read-only store refused at start"
 	assert_grep "is read-only for this user" "$T/err" "and explained"
 else

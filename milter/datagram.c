@@ -223,15 +223,15 @@ static enum dg_status parse_object(struct parse_ctx *ctx, const struct json_node
 		return fail(ctx, DG_ERR_TYPE, "dpv: expected a string");
 	if (v->u.str.len != 1 || v->u.str.s[0] != '1') {
 		char shown[17];
-		size_t i;
+		size_t k;
 
 		/* hostile text goes into a log line: printable ASCII only, no quotes */
-		for (i = 0; i < v->u.str.len && i < sizeof(shown) - 1; i++) {
-			unsigned char c = (unsigned char)v->u.str.s[i];
+		for (k = 0; k < v->u.str.len && k < sizeof(shown) - 1; k++) {
+			unsigned char c = (unsigned char)v->u.str.s[k];
 
-			shown[i] = (c > 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
+			shown[k] = (c > 0x20 && c < 0x7f && c != '"' && c != '\\') ? (char)c : '?';
 		}
-		shown[i] = '\0';
+		shown[k] = '\0';
 		return fail(ctx, DG_ERR_VERSION, "dpv: unsupported protocol version %s", shown);
 	}
 

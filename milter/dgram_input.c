@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ struct parser {
 struct dgram_input {
 	int fd;
 	int stop_fd;	/* eventfd: readable once stopping */
+	bool failed;	/* the reader ended on an error */
 	char *path;
 	struct writer *writer;
 	long long max_size;
@@ -149,7 +151,8 @@ static void set_receive_buffer(int fd, long long size)
 	/* FORCE lets root go beyond net.core.rmem_max; fall back quietly */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) != 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 && got < v)
+	/* the kernel reports twice what it granted (bookkeeping overhead) */
+	if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len) == 0 && got / 2 < v)
 		log_msg(LOG_NOTICE, "datagram_receive_buffer_limited wanted=%d got=%d "
 		    "(raise net.core.rmem_max or start as root)", v, got / 2);
 }
@@ -324,6 +327,13 @@ static int drain(struct dgram_input *in)
 	}
 }
 
+static bool stopping(struct dgram_input *in)
+{
+	struct pollfd p = {in->stop_fd, POLLIN, 0};
+
+	return poll(&p, 1, 0) == 1;
+}
+
 static void *reader_main(void *arg)
 {
 	struct dgram_input *in = arg;
@@ -342,6 +352,13 @@ static void *reader_main(void *arg)
 			break;
 		if (pfd[1].revents & POLLIN)
 			break;
+	}
+	if (!stopping(in)) {
+		/* the input is dead: stop the daemon, with a failure status, so a
+		 * supervisor restarts it rather than leaving it deaf */
+		__atomic_store_n(&in->failed, true, __ATOMIC_RELAXED);
+		log_msg(LOG_ERR, "datagram_input_failed (stopping the daemon)");
+		kill(getpid(), SIGTERM);
 	}
 	/* stopping: take whatever the kernel still holds, then close the queue */
 	drain(in);
@@ -472,6 +489,11 @@ int dgram_input_start(struct dgram_input *in)
 	}
 	in->reader_running = true;
 	return 0;
+}
+
+bool dgram_input_failed(struct dgram_input *in)
+{
+	return __atomic_load_n(&in->failed, __ATOMIC_RELAXED);
 }
 
 void dgram_input_stop(struct dgram_input *in)

@@ -43,6 +43,9 @@ int dgram_input_start(struct dgram_input *in);
 /* Ask the receivers to drain and finish, and wait for them. */
 void dgram_input_stop(struct dgram_input *in);
 
+/* True when the reader ended on an error rather than on a stop request. */
+bool dgram_input_failed(struct dgram_input *in);
+
 /* Close the socket and remove its path. */
 void dgram_input_close(struct dgram_input *in);
 

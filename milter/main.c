@@ -286,8 +286,8 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 		const char *b = *(char *const *)((const char *)new + keys[i].off);
 
 		if (strcmp(a ? a : "", b ? b : "") != 0)
-			log_msg(LOG_WARNING, "reload_needs_restart key=%s (keeping %s until restart)",
-			    keys[i].name, a);
+			log_msg(LOG_WARNING, "reload_needs_restart key=%s (keeping \"%s\" until restart)",
+			    keys[i].name, a ? a : "");
 	}
 	if (old->datagram_threads != new->datagram_threads ||
 	    old->datagram_max_size != new->datagram_max_size ||
@@ -461,6 +461,8 @@ int main(int argc, char **argv)
 	dgram_input_stop(d.dgram);
 	if (writer_stop(d.writer) != 0)
 		rc = EX_TEMPFAIL;
+	if (dgram_input_failed(d.dgram))
+		rc = EX_IOERR;
 	log_counters(&d, "stop");
 	dgram_input_close(d.dgram);
 	writer_free(d.writer);

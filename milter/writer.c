@@ -25,6 +25,7 @@ struct writer {
 	struct writer_settings set;
 	bool stopping;
 	bool poked;
+	bool busy_timeout_changed;
 	bool started;
 	struct input_batch *batches;
 	struct aggregate pending;
@@ -57,7 +58,7 @@ void writer_set(struct writer *w, const struct writer_settings *ws)
 {
 	pthread_mutex_lock(&w->lock);
 	w->set = *ws;
-	store_set_busy_timeout(w->store, ws->busy_timeout_ms);
+	w->busy_timeout_changed = true;	/* applied by the writer: the connection is its own */
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
@@ -188,6 +189,10 @@ static void *writer_main(void *arg)
 		if (w->stopping)
 			break;
 		w->poked = false;
+		if (w->busy_timeout_changed) {
+			store_set_busy_timeout(w->store, w->set.busy_timeout_ms);
+			w->busy_timeout_changed = false;
+		}
 		pthread_mutex_unlock(&w->lock);
 		flush_once(w);
 		pthread_mutex_lock(&w->lock);

@@ -104,6 +104,13 @@ static char *dup_opt(const char *s)
 	return (s && *s) ? xstrdup(s) : NULL;
 }
 
+/* An absent or empty optional policy field takes the value that is stored. */
+static const char *or_default(const char *s, const char *def)
+{
+	return (s && *s) ? s : def;
+}
+
+/* Keyed on the stored values, so absent, empty and explicit defaults meet. */
 static void policy_key(struct strbuf *k, const char *day, const char *domain,
     const struct tlsrpt_policy_result *p)
 {
@@ -111,9 +118,9 @@ static void policy_key(struct strbuf *k, const char *day, const char *domain,
 	key_field(k, day);
 	key_field(k, domain);
 	key_int(k, p->type);
-	key_field(k, p->policy_domain);
-	key_field(k, p->policy_strings);
-	key_field(k, p->mx_hosts);
+	key_field(k, or_default(p->policy_domain, domain));
+	key_field(k, or_default(p->policy_strings, "[]"));
+	key_field(k, or_default(p->mx_hosts, "[]"));
 }
 
 static void failure_key(struct strbuf *k, const struct agg_policy *ap,
@@ -226,9 +233,9 @@ static struct agg_policy *policy_get(struct aggregate *a, struct strbuf *k, cons
 	memcpy(ap->day, day, sizeof(ap->day));
 	ap->domain = xstrdup(domain);
 	ap->type = p->type;
-	ap->policy_domain = xstrdup(p->policy_domain ? p->policy_domain : domain);
-	ap->policy_strings = xstrdup(p->policy_strings ? p->policy_strings : "[]");
-	ap->mx_hosts = xstrdup(p->mx_hosts ? p->mx_hosts : "[]");
+	ap->policy_domain = xstrdup(or_default(p->policy_domain, domain));
+	ap->policy_strings = xstrdup(or_default(p->policy_strings, "[]"));
+	ap->mx_hosts = xstrdup(or_default(p->mx_hosts, "[]"));
 	table_insert(&a->policies, (struct agg_entry *)ap);
 	return ap;
 }

@@ -116,5 +116,5 @@ bool domain_normalise(char *d)
 		if (++label > 63)
 			return false;
 	}
-	return true;
+	return label != 0;	/* "x.example.." leaves an empty last label */
 }

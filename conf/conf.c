@@ -319,6 +319,8 @@ int conf_parse(const char *name, const char *text, size_t len, unsigned program,
 
 		pos += n + 1;
 		lineno++;
+		if (n && line[n - 1] == '\r')
+			line[--n] = '\0';	/* CRLF line ends: else a blank line reads as a key */
 		if (strlen(line) != n)
 			rc = fail(err, errlen, name, lineno, "NUL byte in line");
 		else if ((why = split_line(line, &key, &value)) != NULL)

@@ -1,7 +1,451 @@
+/*
+ * NAME
+ *	test_store - unit tests of common/store.c
+ * DESCRIPTION
+ *	Each test gets a store in a fresh mkdtemp() directory, commits
+ *	aggregates built from datagram text, and reads the rows back with
+ *	its own sqlite3 connection: schema, upserts, locking (STORE_BUSY),
+ *	all-or-nothing commits, schema versions, reopening and purging.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void t(void **s){(void)s;}
-int main(void){const struct CMUnitTest x[]={cmocka_unit_test(t)};return cmocka_run_group_tests(x,NULL,NULL);}
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aggregate.h"
+#include "datagram.h"
+#include "store.h"
+#include "util.h"
+
+#define DAY0_NOON 1709899200LL	/* 2024-03-08T12:00:00Z */
+#define DAY1_LAST 1710028799LL	/* 2024-03-09T23:59:59Z */
+#define DAY2_FIRST 1710028800LL	/* 2024-03-10T00:00:00Z */
+
+#define DG_FAIL "{\"dpv\":\"1\",\"d\":\"example.net\",\"pr\":\"v=TLSRPTv1; rua=mailto:r@example.net\"," \
+	"\"policies\":[{\"policy-type\":2,\"policy-string\":[\"version: STSv1\",\"mode: enforce\"]," \
+	"\"mx-host\":[\"mail.example.net\"],\"failure-details\":[{\"c\":205,\"s\":\"192.0.2.10\"," \
+	"\"n\":\"mail.example.net\",\"r\":\"198.51.100.7\",\"f\":\"self-signed\"}],\"t\":1,\"f\":1}]}"
+#define DG_SUCCESS "{\"dpv\":\"1\",\"d\":\"example.net\",\"policies\":[{\"policy-type\":2," \
+	"\"policy-string\":[\"version: STSv1\",\"mode: enforce\"],\"mx-host\":[\"mail.example.net\"]," \
+	"\"t\":0,\"f\":0}]}"
+
+#define POLICY_ROW "2024-03-10|example.net|2|example.net|[\"version: STSv1\",\"mode: enforce\"]|" \
+	"[\"mail.example.net\"]"
+#define Q_POLICIES "SELECT day, domain, policy_type, policy_domain, policy_strings, mx_hosts," \
+	" successes, failures FROM policy_day ORDER BY day, domain, policy_type"
+#define Q_FAILURES "SELECT p.day, f.result_type, f.sending_ip, f.mx_name, f.helo, f.receiving_ip," \
+	" f.additional, f.reason, f.sessions FROM failure_day f JOIN policy_day p" \
+	" ON p.id = f.policy_id ORDER BY p.day"
+#define Q_RECORDS "SELECT day, domain, record FROM tlsrpt_record ORDER BY day, domain"
+#define Q_COUNTERS "SELECT day, name, value FROM input_counter ORDER BY day, name"
+
+struct fixture {
+	char dir[64];
+	char path[96];
+	struct aggregate agg;
+	struct strbuf rows;	/* the last q_rows() answer */
+};
+
+static struct json_arena arena;
+
+static int group_setup(void **state)
+{
+	(void)state;
+	json_arena_init(&arena);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	json_arena_free(&arena);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = xcalloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/tlsrpt.db", f->dir);
+	aggregate_init(&f->agg);
+	strbuf_init(&f->rows);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	struct fixture *f = *state;
+	char p[128];
+	int rc;
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+		unlink(p);
+	}
+	rc = rmdir(f->dir);	/* fails if the test left something behind */
+	aggregate_free(&f->agg);
+	strbuf_free(&f->rows);
+	free(f);
+	return rc;
+}
+
+/* Parse a datagram received at "when" and add it to a. */
+static void add_dg(struct aggregate *a, long long when, const char *text)
+{
+	struct tlsrpt_session s;
+	char err[256] = "";
+
+	if (dg_parse(&arena, text, strlen(text), when, &s, err, sizeof(err)) != DG_OK)
+		fail_msg("datagram rejected: %s", err);
+	aggregate_add_session(a, &s);
+	session_free(&s);
+}
+
+/* The usual test aggregate: 2 successes, 1 failure, a record, a counter. */
+static void fill(struct aggregate *a, long long when)
+{
+	add_dg(a, when, DG_SUCCESS);
+	add_dg(a, when, DG_FAIL);
+	add_dg(a, when, DG_SUCCESS);
+	aggregate_count(a, when, "dg_ok", 3);
+}
+
+static sqlite3 *db_open(const struct fixture *f)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", f->path, db ? sqlite3_errmsg(db) : "no memory");
+	return db;
+}
+
+/* Every row of a query on db: columns joined by "|", rows by "\n". */
+static const char *q_rows_db(struct fixture *f, sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	strbuf_reset(&f->rows);
+	strbuf_appends(&f->rows, "");
+	for (int row = 0; sqlite3_step(s) == SQLITE_ROW; row++) {
+		if (row)
+			strbuf_appendc(&f->rows, '\n');
+		for (int c = 0; c < sqlite3_column_count(s); c++) {
+			const unsigned char *t = sqlite3_column_text(s, c);
+
+			strbuf_printf(&f->rows, "%s%s", c ? "|" : "", t ? (const char *)t : "NULL");
+		}
+	}
+	sqlite3_finalize(s);
+	return f->rows.data;
+}
+
+/* The same on a connection of its own. */
+static const char *q_rows(struct fixture *f, const char *sql)
+{
+	sqlite3 *db = db_open(f);
+	const char *r = q_rows_db(f, db, sql);
+
+	sqlite3_close(db);
+	return r;
+}
+
+static long long q_count(struct fixture *f, const char *table)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	return atoll(q_rows(f, sql));
+}
+
+static struct store *open_ok(struct fixture *f, long busy_ms)
+{
+	char err[512] = "";
+	struct store *st = store_open(f->path, busy_ms, err, sizeof(err));
+
+	if (st == NULL)
+		fail_msg("store_open: %s", err);
+	return st;
+}
+
+static void commit_ok(struct store *st, struct aggregate *a)
+{
+	char err[512] = "";
+	enum store_rc rc = store_commit(st, a, err, sizeof(err));
+
+	if (rc != STORE_OK)
+		fail_msg("store_commit: %d: %s", rc, err);
+	assert_string_equal(err, "");
+}
+
+static long long ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000LL + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void test_open_creates_schema(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+
+	assert_int_equal(STORE_SCHEMA_VERSION, 1);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "1");
+	assert_string_equal(q_rows(f, "PRAGMA journal_mode"), "wal");
+	assert_string_equal(q_rows(f, "SELECT name FROM sqlite_master WHERE type = 'table'"
+	    " ORDER BY name"), "failure_day\ninput_counter\npolicy_day\ntlsrpt_record");
+	assert_int_equal(q_count(f, "policy_day"), 0);
+	store_close(st);
+}
+
+static void test_commit_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	assert_int_equal(aggregate_keys(&f->agg), 4);	/* clearing is the caller's job */
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
+	/* absent failure fields are stored as '' */
+	assert_string_equal(q_rows(f, Q_FAILURES),
+	    "2024-03-10|205|192.0.2.10|mail.example.net||198.51.100.7||self-signed|1");
+	assert_string_equal(q_rows(f, Q_RECORDS),
+	    "2024-03-10|example.net|v=TLSRPTv1; rua=mailto:r@example.net");
+	assert_string_equal(q_rows(f, Q_COUNTERS), "2024-03-10|dg_ok|3");
+	store_close(st);
+}
+
+static void test_commit_twice_adds(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	commit_ok(st, &f->agg);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|4|2");
+	assert_string_equal(q_rows(f, Q_FAILURES),
+	    "2024-03-10|205|192.0.2.10|mail.example.net||198.51.100.7||self-signed|2");
+	assert_string_equal(q_rows(f, Q_COUNTERS), "2024-03-10|dg_ok|6");
+	assert_int_equal(q_count(f, "policy_day"), 1);
+	assert_int_equal(q_count(f, "failure_day"), 1);
+	assert_int_equal(q_count(f, "tlsrpt_record"), 1);
+	store_close(st);
+}
+
+static void test_commit_record_replaced(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	aggregate_clear(&f->agg);
+	add_dg(&f->agg, DAY2_FIRST, "{\"dpv\":\"1\",\"d\":\"example.net\",\"pr\":\"v=TLSRPTv1; "
+	    "rua=mailto:new@example.net\",\"policies\":[{\"policy-type\":9,\"t\":0,\"f\":0}]}");
+	commit_ok(st, &f->agg);
+	assert_string_equal(q_rows(f, Q_RECORDS),
+	    "2024-03-10|example.net|v=TLSRPTv1; rua=mailto:new@example.net");
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1\n"
+	    "2024-03-10|example.net|9|example.net|[]|[]|1|0");
+	store_close(st);
+}
+
+static void test_commit_empty(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	char err[64] = "untouched";
+
+	assert_int_equal(store_commit(st, &f->agg, err, sizeof(err)), STORE_OK);
+	assert_string_equal(err, "untouched");
+	assert_int_equal(q_count(f, "policy_day"), 0);
+	assert_int_equal(q_count(f, "failure_day"), 0);
+	assert_int_equal(q_count(f, "tlsrpt_record"), 0);
+	assert_int_equal(q_count(f, "input_counter"), 0);
+	store_close(st);
+}
+
+static void test_busy_then_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 5000);
+	sqlite3 *blocker = db_open(f);
+	char err[512] = "", want[512];
+	struct timespec t0;
+
+	fill(&f->agg, DAY2_FIRST);
+	assert_int_equal(sqlite3_exec(blocker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	store_set_busy_timeout(st, 50);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(store_commit(st, &f->agg, err, sizeof(err)), STORE_BUSY);
+	assert_true(ms_since(&t0) >= 45);	/* it did wait for the lock */
+	snprintf(want, sizeof(want), "%s: cannot begin a write: database is locked", f->path);
+	assert_string_equal(err, want);
+	/* nothing written, the aggregate intact */
+	assert_string_equal(q_rows_db(f, blocker, "SELECT count(*) FROM policy_day"), "0");
+	assert_string_equal(q_rows_db(f, blocker, "SELECT count(*) FROM input_counter"), "0");
+	assert_int_equal(aggregate_keys(&f->agg), 4);
+	assert_int_equal(((struct agg_policy *)f->agg.policies.head)->successes, 2);
+	/* the lock goes away: the same aggregate commits, counted once */
+	assert_int_equal(sqlite3_exec(blocker, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(blocker);
+	commit_ok(st, &f->agg);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
+	assert_string_equal(q_rows(f, Q_COUNTERS), "2024-03-10|dg_ok|3");
+	store_close(st);
+}
+
+/* A statement failing half-way through a commit leaves no row behind. */
+static void test_commit_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	sqlite3 *db = db_open(f);
+	char err[512] = "", want[512];
+
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE input_counter", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	fill(&f->agg, DAY2_FIRST);
+	assert_int_equal(store_commit(st, &f->agg, err, sizeof(err)), STORE_ERROR);
+	snprintf(want, sizeof(want), "%s: write failed: no such table: input_counter", f->path);
+	assert_string_equal(err, want);
+	assert_int_equal(q_count(f, "policy_day"), 0);
+	assert_int_equal(q_count(f, "failure_day"), 0);
+	assert_int_equal(q_count(f, "tlsrpt_record"), 0);
+	assert_int_equal(aggregate_keys(&f->agg), 4);
+	store_close(st);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "", want[512];
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(f->path, 1000, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: store schema version 2 is newer than this program "
+	    "supports (1); upgrade tlsrpt-milter", f->path);
+	assert_string_equal(err, want);
+	assert_non_null(strstr(err, "newer"));
+	/* and it was left as it was */
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "2");
+	assert_string_equal(q_rows(f, "SELECT count(*) FROM sqlite_master"), "0");
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	store_close(st);
+	st = open_ok(f, 1000);
+	assert_int_equal(store_schema_version(st), 1);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
+	commit_ok(st, &f->agg);
+	store_close(st);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|4|2");
+	assert_string_equal(q_rows(f, Q_COUNTERS), "2024-03-10|dg_ok|6");
+}
+
+static void test_purge_before(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	char err[256] = "";
+
+	fill(&f->agg, DAY0_NOON);
+	fill(&f->agg, DAY1_LAST);
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	assert_int_equal(q_count(f, "policy_day"), 3);
+	assert_int_equal(q_count(f, "failure_day"), 3);
+	/* 2 policy rows, 2 records, 2 counters; failure rows go by cascade */
+	assert_int_equal(store_purge_before(st, "2024-03-10", err, sizeof(err)), 6);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
+	assert_string_equal(q_rows(f, Q_FAILURES),
+	    "2024-03-10|205|192.0.2.10|mail.example.net||198.51.100.7||self-signed|1");
+	assert_int_equal(q_count(f, "failure_day"), 1);
+	assert_string_equal(q_rows(f, Q_RECORDS),
+	    "2024-03-10|example.net|v=TLSRPTv1; rua=mailto:r@example.net");
+	assert_string_equal(q_rows(f, Q_COUNTERS), "2024-03-10|dg_ok|3");
+	assert_int_equal(store_purge_before(st, "2024-03-10", err, sizeof(err)), 0);
+	assert_int_equal(store_purge_before(st, "2024-03-09", err, sizeof(err)), 0);
+	assert_int_equal(q_count(f, "policy_day"), 1);
+	assert_string_equal(err, "");
+	store_close(st);
+}
+
+static void test_open_missing_directory(void **state)
+{
+	struct fixture *f = *state;
+	char path[128], want[512], err[512] = "";
+
+	snprintf(path, sizeof(path), "%s/missing/tlsrpt.db", f->dir);
+	assert_null(store_open(path, 1000, err, sizeof(err)));
+	snprintf(want, sizeof(want), "cannot open store %s: unable to open database file "
+	    "(does its directory exist, and may this user write to it?)", path);
+	assert_string_equal(err, want);
+}
+
+static void test_open_not_a_database(void **state)
+{
+	struct fixture *f = *state;
+	char want[512], err[512] = "";
+	FILE *fp = fopen(f->path, "w");
+
+	assert_non_null(fp);
+	for (int i = 0; i < 100; i++)
+		fputs("this is a text file, not an SQLite database\n", fp);
+	fclose(fp);
+	assert_null(store_open(f->path, 1000, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s: file is not a database", f->path);
+	assert_string_equal(err, want);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_open_creates_schema),
+		T(test_commit_rows),
+		T(test_commit_twice_adds),
+		T(test_commit_record_replaced),
+		T(test_commit_empty),
+		T(test_busy_then_commit),
+		T(test_commit_all_or_nothing),
+		T(test_newer_schema_refused),
+		T(test_reopen_keeps_data),
+		T(test_purge_before),
+		T(test_open_missing_directory),
+		T(test_open_not_a_database),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

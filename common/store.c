@@ -15,16 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store_impl.h"
 #include "util.h"
 
-struct store {
-	sqlite3 *db;
-	char *path;
-	sqlite3_stmt *upsert_policy;
-	sqlite3_stmt *upsert_failure;
-	sqlite3_stmt *upsert_record;
-	sqlite3_stmt *upsert_counter;
-};
 
 /*
  * migrations[i] takes a store from user_version i to i + 1.  Append only:
@@ -65,16 +58,38 @@ static const char *const migrations[] = {
 	"  name TEXT NOT NULL,"
 	"  value INTEGER NOT NULL,"
 	"  PRIMARY KEY (day, name)) WITHOUT ROWID;",
+
+	/* 1 -> 2: built reports and their deliveries, one per rua */
+	"CREATE TABLE report ("
+	"  id INTEGER PRIMARY KEY,"
+	"  report_id TEXT NOT NULL UNIQUE,"
+	"  day TEXT NOT NULL,"
+	"  domain TEXT NOT NULL,"
+	"  built_at INTEGER NOT NULL,"
+	"  json TEXT NOT NULL,"
+	"  gzip BLOB NOT NULL,"
+	"  record TEXT,"
+	"  note TEXT,"
+	"  UNIQUE (day, domain));"
+	"CREATE TABLE delivery ("
+	"  report INTEGER NOT NULL REFERENCES report(id) ON DELETE CASCADE,"
+	"  destination TEXT NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent',"
+	"    'failed-temporary', 'failed-permanent', 'gave-up')),"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  first_attempt INTEGER,"
+	"  last_attempt INTEGER,"
+	"  next_try INTEGER,"
+	"  last_error TEXT,"
+	"  PRIMARY KEY (report, destination)) WITHOUT ROWID;"
+	"CREATE INDEX delivery_state ON delivery (state, next_try);",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
 _Static_assert(NMIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void store_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -91,7 +106,7 @@ static int exec_sql(struct store *st, const char *sql, char *err, size_t errlen)
 	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
 
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", st->path, msg ? msg : sqlite3_errstr(rc));
+		store_set_err(err, errlen, "%s: %s", st->path, msg ? msg : sqlite3_errstr(rc));
 		sqlite3_free(msg);
 	}
 	return rc;
@@ -127,10 +142,10 @@ static int migrate(struct store *st, char *err, size_t errlen)
 	if (v < 0 || v > STORE_SCHEMA_VERSION) {
 		exec_sql(st, "ROLLBACK", NULL, 0);
 		if (v < 0)
-			set_err(err, errlen, "%s: cannot read the schema version: %s",
+			store_set_err(err, errlen, "%s: cannot read the schema version: %s",
 			    st->path, sqlite3_errmsg(st->db));
 		else
-			set_err(err, errlen, "%s: store schema version %d is newer than this "
+			store_set_err(err, errlen, "%s: store schema version %d is newer than this "
 			    "program supports (%d); upgrade tlsrpt-milter", st->path, v,
 			    STORE_SCHEMA_VERSION);
 		return -1;
@@ -155,7 +170,7 @@ static int prepare(struct store *st, sqlite3_stmt **out, const char *sql, char *
 	int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, out, NULL);
 
 	if (rc != SQLITE_OK)
-		set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
 	return rc;
 }
 
@@ -197,7 +212,7 @@ struct store *store_open(const char *path, long busy_timeout_ms, char *err, size
 	rc = sqlite3_open_v2(path, &st->db,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "cannot open store %s: %s (does its directory exist, "
+		store_set_err(err, errlen, "cannot open store %s: %s (does its directory exist, "
 		    "and may this user write to it?)", path,
 		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
@@ -208,7 +223,7 @@ struct store *store_open(const char *path, long busy_timeout_ms, char *err, size
 	    exec_sql(st, "PRAGMA foreign_keys = ON", err, errlen) != SQLITE_OK)
 		goto fail;
 	if (sqlite3_db_readonly(st->db, "main") == 1) {
-		set_err(err, errlen, "store %s is read-only for this user (uid %u); make it and its "
+		store_set_err(err, errlen, "store %s is read-only for this user (uid %u); make it and its "
 		    "directory writable by the user the program runs as", path, (unsigned)geteuid());
 		goto fail;
 	}
@@ -343,7 +358,7 @@ enum store_rc store_commit(struct store *st, struct aggregate *a, char *err, siz
 		return STORE_OK;
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s: cannot begin a write: %s", st->path, sqlite3_errmsg(st->db));
+		store_set_err(err, errlen, "%s: cannot begin a write: %s", st->path, sqlite3_errmsg(st->db));
 		return classify(rc);
 	}
 	if ((rc = commit_policies(st, a)) != SQLITE_OK ||
@@ -356,7 +371,7 @@ enum store_rc store_commit(struct store *st, struct aggregate *a, char *err, siz
 		goto fail;
 	return STORE_OK;
 fail:
-	set_err(err, errlen, "%s: write failed: %s", st->path, sqlite3_errmsg(st->db));
+	store_set_err(err, errlen, "%s: write failed: %s", st->path, sqlite3_errmsg(st->db));
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return classify(rc);
 }
@@ -364,6 +379,7 @@ fail:
 long long store_purge_before(struct store *st, const char *day, char *err, size_t errlen)
 {
 	static const char *const sql[] = {
+		"DELETE FROM report WHERE day < ?1",
 		"DELETE FROM policy_day WHERE day < ?1",
 		"DELETE FROM tlsrpt_record WHERE day < ?1",
 		"DELETE FROM input_counter WHERE day < ?1",
@@ -388,7 +404,7 @@ long long store_purge_before(struct store *st, const char *day, char *err, size_
 		goto fail;
 	return total;
 fail:
-	set_err(err, errlen, "%s: purge failed: %s", st->path, sqlite3_errmsg(st->db));
+	store_set_err(err, errlen, "%s: purge failed: %s", st->path, sqlite3_errmsg(st->db));
 	exec_sql(st, "ROLLBACK", NULL, 0);
 	return -1;
 }

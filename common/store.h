@@ -22,7 +22,7 @@
 
 #include "aggregate.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -50,7 +50,92 @@ int store_schema_version(struct store *st);
  */
 enum store_rc store_commit(struct store *st, struct aggregate *a, char *err, size_t errlen);
 
-/* Delete data of days before "day" (YYYY-MM-DD).  Returns rows deleted or -1. */
+/* Delete data and reports of days before "day" (YYYY-MM-DD).  Returns rows deleted or -1. */
 long long store_purge_before(struct store *st, const char *day, char *err, size_t errlen);
+
+/* ---- reading for reports (tlsrpt-report) ------------------------------ */
+
+struct rd_failure {
+	int result_type;
+	char *sending_ip, *mx_name, *helo, *receiving_ip, *additional, *reason;	/* NULL = unknown */
+	unsigned long long sessions;
+};
+
+struct rd_policy {
+	int type;
+	char *policy_domain;
+	char *policy_strings;	/* JSON array text */
+	char *mx_hosts;		/* JSON array text */
+	unsigned long long successes, failures;
+	size_t nfailures;
+	struct rd_failure *failures_list;
+};
+
+/* Everything committed for one (UTC day, policy domain), in report order. */
+struct report_data {
+	char day[11];
+	char *domain;
+	char *record;	/* TLSRPT record text the MTA saw, or NULL */
+	size_t npolicies;
+	struct rd_policy *policies;
+};
+
+int store_load_report_data(struct store *st, const char *day, const char *domain,
+    struct report_data *out, char *err, size_t errlen);
+void report_data_free(struct report_data *rd);
+
+/*
+ * Call cb for each (day, domain) with session data that has no report yet,
+ * days before "before_day" only; only_day / only_domain (or NULL) filter.
+ * Ordered by day, then domain.  Returns the number of pairs or -1.
+ */
+long long store_each_unbuilt(struct store *st, const char *before_day, const char *only_day,
+    const char *only_domain, void (*cb)(void *ctx, const char *day, const char *domain),
+    void *ctx, char *err, size_t errlen);
+
+/* Domains with session data on one day (any report state); same contract. */
+long long store_each_domain_of_day(struct store *st, const char *day, const char *only_domain,
+    void (*cb)(void *ctx, const char *day, const char *domain), void *ctx, char *err, size_t errlen);
+
+/* ---- reports and their deliveries ------------------------------------- */
+
+enum report_put_result {
+	REPORT_NEW,		/* first report for this (day, domain) */
+	REPORT_REPLACED,	/* an unsent report was rebuilt, same report id */
+	REPORT_IMMUTABLE,	/* already sent to some destination: left alone */
+};
+
+struct report_put {
+	const char *day, *domain, *report_id;
+	const char *json;
+	const unsigned char *gzip;
+	size_t gzip_len;
+	const char *record;	/* TLSRPT record the destinations came from, or NULL */
+	const char *note;	/* why there is no destination, or NULL */
+	const char *const *destinations;	/* rua URIs, each a pending delivery */
+	size_t ndestinations;
+	long long now;
+};
+
+int store_report_put(struct store *st, const struct report_put *rp, enum report_put_result *res,
+    char *err, size_t errlen);
+
+/* The stored JSON of a report, or NULL (not found or error: err says which). */
+char *store_report_json(struct store *st, const char *report_id, char *err, size_t errlen);
+
+/*
+ * Generic listings for the CLI: run a named query and call cb once per
+ * row with column names and text values (NULL for SQL NULL).  Names:
+ *   "list"        params: day, domain, state (each may be NULL)
+ *   "deliveries"  params: report_id
+ *   "pending"     params: none
+ *   "stats-days", "stats-results", "stats-domains", "stats-inputs"
+ *                 params: first day
+ * Returns rows seen or -1.
+ */
+typedef int (*store_row_cb)(void *ctx, int ncol, const char *const *names,
+    const char *const *values);
+long long store_query(struct store *st, const char *name, const char *const *params,
+    size_t nparams, store_row_cb cb, void *ctx, char *err, size_t errlen);
 
 #endif

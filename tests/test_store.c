@@ -207,12 +207,12 @@ static void test_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	struct store *st = open_ok(f, 1000);
 
-	assert_int_equal(STORE_SCHEMA_VERSION, 1);
+	assert_int_equal(STORE_SCHEMA_VERSION, 2);
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
-	assert_string_equal(q_rows(f, "PRAGMA user_version"), "1");
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "2");
 	assert_string_equal(q_rows(f, "PRAGMA journal_mode"), "wal");
 	assert_string_equal(q_rows(f, "SELECT name FROM sqlite_master WHERE type = 'table'"
-	    " ORDER BY name"), "failure_day\ninput_counter\npolicy_day\ntlsrpt_record");
+	    " ORDER BY name"), "delivery\nfailure_day\ninput_counter\npolicy_day\nreport\ntlsrpt_record");
 	assert_int_equal(q_count(f, "policy_day"), 0);
 	store_close(st);
 }
@@ -344,15 +344,15 @@ static void test_newer_schema_refused(void **state)
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(store_open(f->path, 1000, err, sizeof(err)));
-	snprintf(want, sizeof(want), "%s: store schema version 2 is newer than this program "
-	    "supports (1); upgrade tlsrpt-milter", f->path);
+	snprintf(want, sizeof(want), "%s: store schema version 3 is newer than this program "
+	    "supports (2); upgrade tlsrpt-milter", f->path);
 	assert_string_equal(err, want);
 	assert_non_null(strstr(err, "newer"));
 	/* and it was left as it was */
-	assert_string_equal(q_rows(f, "PRAGMA user_version"), "2");
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "3");
 	assert_string_equal(q_rows(f, "SELECT count(*) FROM sqlite_master"), "0");
 }
 
@@ -365,7 +365,7 @@ static void test_reopen_keeps_data(void **state)
 	commit_ok(st, &f->agg);
 	store_close(st);
 	st = open_ok(f, 1000);
-	assert_int_equal(store_schema_version(st), 1);
+	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
 	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
 	commit_ok(st, &f->agg);
 	store_close(st);
@@ -428,6 +428,41 @@ static void test_open_not_a_database(void **state)
 	assert_string_equal(err, want);
 }
 
+/* A store written by schema version 1 is migrated forward with its data. */
+static void test_migrate_from_v1(void **state)
+{
+	struct fixture *f = *state;
+	sqlite3 *db = NULL;
+	struct store *st;
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "CREATE TABLE policy_day (id INTEGER PRIMARY KEY, day TEXT NOT NULL, domain TEXT NOT NULL,"
+	    " policy_type INTEGER NOT NULL, policy_domain TEXT NOT NULL, policy_strings TEXT NOT NULL,"
+	    " mx_hosts TEXT NOT NULL, successes INTEGER NOT NULL DEFAULT 0,"
+	    " failures INTEGER NOT NULL DEFAULT 0, UNIQUE (day, domain, policy_type, policy_domain,"
+	    " policy_strings, mx_hosts));"
+	    "CREATE TABLE failure_day (policy_id INTEGER NOT NULL, result_type INTEGER NOT NULL,"
+	    " sending_ip TEXT NOT NULL, mx_name TEXT NOT NULL, helo TEXT NOT NULL,"
+	    " receiving_ip TEXT NOT NULL, additional TEXT NOT NULL, reason TEXT NOT NULL,"
+	    " sessions INTEGER NOT NULL, PRIMARY KEY (policy_id, result_type, sending_ip, mx_name,"
+	    " helo, receiving_ip, additional, reason)) WITHOUT ROWID;"
+	    "CREATE TABLE tlsrpt_record (day TEXT NOT NULL, domain TEXT NOT NULL, record TEXT NOT NULL,"
+	    " PRIMARY KEY (day, domain)) WITHOUT ROWID;"
+	    "CREATE TABLE input_counter (day TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,"
+	    " PRIMARY KEY (day, name)) WITHOUT ROWID;"
+	    "INSERT INTO policy_day VALUES (7, '2026-01-02', 'old.example', 9, 'old.example', '[]',"
+	    " '[]', 5, 1);"
+	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = open_ok(f, 1000);
+	assert_int_equal(store_schema_version(st), 2);
+	assert_string_equal(q_rows(f, "SELECT id, domain, successes, failures FROM policy_day"),
+	    "7|old.example|5|1");
+	assert_string_equal(q_rows(f, "SELECT count(*) FROM report"), "0");
+	store_close(st);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -442,6 +477,7 @@ int main(void)
 		T(test_commit_all_or_nothing),
 		T(test_newer_schema_refused),
 		T(test_reopen_keeps_data),
+		T(test_migrate_from_v1),
 		T(test_purge_before),
 		T(test_open_missing_directory),
 		T(test_open_not_a_database),

@@ -1,0 +1,23 @@
+/*
+ * NAME
+ *	store_impl - what the store's source files share (not for other modules)
+ */
+#ifndef TLSRPT_STORE_IMPL_H
+#define TLSRPT_STORE_IMPL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *upsert_policy;
+	sqlite3_stmt *upsert_failure;
+	sqlite3_stmt *upsert_record;
+	sqlite3_stmt *upsert_counter;
+};
+
+void store_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

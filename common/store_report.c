@@ -1,0 +1,437 @@
+/*
+ * NAME
+ *	store_report - the store's report side: reading data for reports,
+ *	storing built reports and their deliveries, and named listings
+ * DESCRIPTION
+ *	See store.h.  Part of the store module: the only other file that
+ *	speaks SQL.  Report order is fixed here, in SQL, so that the same
+ *	data always gives byte-identical JSON: policies by type, domain,
+ *	strings and mx patterns; failures by result type, then receiving MX,
+ *	receiving IP, sending IP, HELO, reason and additional information.
+ *
+ *	A report that was sent to any destination is immutable: rebuilding
+ *	it is refused (REPORT_IMMUTABLE), so a receiver never gets two
+ *	different reports under one report id.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_impl.h"
+#include "util.h"
+
+static char *col_opt(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return (t && *t) ? xstrdup((const char *)t) : NULL;
+}
+
+static char *col_str(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return xstrdup(t ? (const char *)t : "");
+}
+
+void report_data_free(struct report_data *rd)
+{
+	for (size_t i = 0; i < rd->npolicies; i++) {
+		struct rd_policy *p = &rd->policies[i];
+
+		for (size_t j = 0; j < p->nfailures; j++) {
+			struct rd_failure *f = &p->failures_list[j];
+
+			free(f->sending_ip);
+			free(f->mx_name);
+			free(f->helo);
+			free(f->receiving_ip);
+			free(f->additional);
+			free(f->reason);
+		}
+		free(p->failures_list);
+		free(p->policy_domain);
+		free(p->policy_strings);
+		free(p->mx_hosts);
+	}
+	free(rd->policies);
+	free(rd->domain);
+	free(rd->record);
+	memset(rd, 0, sizeof(*rd));
+}
+
+static int load_failures(struct store *st, long long policy_id, struct rd_policy *p)
+{
+	static const char sql[] =
+	    "SELECT result_type, sending_ip, mx_name, helo, receiving_ip, additional, reason,"
+	    " sessions FROM failure_day WHERE policy_id = ?1"
+	    " ORDER BY result_type, mx_name, receiving_ip, sending_ip, helo, reason, additional";
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, policy_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct rd_failure *f;
+
+		if (p->nfailures == cap) {
+			cap = cap ? cap * 2 : 4;
+			p->failures_list = xrealloc(p->failures_list, cap * sizeof(*f));
+		}
+		f = &p->failures_list[p->nfailures++];
+		f->result_type = sqlite3_column_int(s, 0);
+		f->sending_ip = col_opt(s, 1);
+		f->mx_name = col_opt(s, 2);
+		f->helo = col_opt(s, 3);
+		f->receiving_ip = col_opt(s, 4);
+		f->additional = col_opt(s, 5);
+		f->reason = col_opt(s, 6);
+		f->sessions = (unsigned long long)sqlite3_column_int64(s, 7);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_load_report_data(struct store *st, const char *day, const char *domain,
+    struct report_data *out, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT id, policy_type, policy_domain, policy_strings, mx_hosts, successes, failures"
+	    " FROM policy_day WHERE day = ?1 AND domain = ?2"
+	    " ORDER BY policy_type, policy_domain, policy_strings, mx_hosts";
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->day, sizeof(out->day), "%s", day);
+	out->domain = xstrdup(domain);
+	/* one read transaction: the policies and their failures agree */
+	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(s, 1, day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, domain, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct rd_policy *p;
+
+		if (out->npolicies == cap) {
+			cap = cap ? cap * 2 : 4;
+			out->policies = xrealloc(out->policies, cap * sizeof(*p));
+		}
+		p = &out->policies[out->npolicies++];
+		memset(p, 0, sizeof(*p));
+		p->type = sqlite3_column_int(s, 1);
+		p->policy_domain = col_str(s, 2);
+		p->policy_strings = col_str(s, 3);
+		p->mx_hosts = col_str(s, 4);
+		p->successes = (unsigned long long)sqlite3_column_int64(s, 5);
+		p->failures = (unsigned long long)sqlite3_column_int64(s, 6);
+		if (load_failures(st, sqlite3_column_int64(s, 0), p) != 0)
+			goto fail;
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (sqlite3_prepare_v2(st->db, "SELECT record FROM tlsrpt_record WHERE day = ?1 AND domain = ?2",
+	    -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(s, 1, day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, domain, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		out->record = col_opt(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	return 0;
+fail:
+	store_set_err(err, errlen, "%s: reading %s %s: %s", st->path, day, domain,
+	    sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	report_data_free(out);
+	return -1;
+}
+
+static long long each_pair(struct store *st, const char *sql, const char *const *params,
+    int nparams, void (*cb)(void *, const char *, const char *), void *ctx,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	long long n = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	for (int i = 0; i < nparams; i++) {
+		if (params[i])
+			sqlite3_bind_text(s, i + 1, params[i], -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, i + 1);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		cb(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1));
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		n = -1;
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+long long store_each_unbuilt(struct store *st, const char *before_day, const char *only_day,
+    const char *only_domain, void (*cb)(void *ctx, const char *day, const char *domain),
+    void *ctx, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT DISTINCT p.day, p.domain FROM policy_day p"
+	    " WHERE p.day < ?1 AND (?2 IS NULL OR p.day = ?2) AND (?3 IS NULL OR p.domain = ?3)"
+	    " AND NOT EXISTS (SELECT 1 FROM report r WHERE r.day = p.day AND r.domain = p.domain)"
+	    " ORDER BY p.day, p.domain";
+	const char *params[] = {before_day, only_day, only_domain};
+
+	return each_pair(st, sql, params, 3, cb, ctx, err, errlen);
+}
+
+long long store_each_domain_of_day(struct store *st, const char *day, const char *only_domain,
+    void (*cb)(void *ctx, const char *day, const char *domain), void *ctx, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT DISTINCT day, domain FROM policy_day"
+	    " WHERE day = ?1 AND (?2 IS NULL OR domain = ?2) ORDER BY domain";
+	const char *params[] = {day, only_domain};
+
+	return each_pair(st, sql, params, 2, cb, ctx, err, errlen);
+}
+
+/* Has any destination of this report been sent to?  -1 on error. */
+static int report_was_sent(struct store *st, long long id)
+{
+	sqlite3_stmt *s;
+	int rc, sent = 0;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM delivery WHERE report = ?1 AND state = 'sent'",
+	    -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		sent = sqlite3_column_int(s, 0) > 0;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? sent : -1;
+}
+
+static int exec_bound(struct store *st, const char *sql, long long id, const struct report_put *rp,
+    const char *dest)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return SQLITE_ERROR;
+	for (int i = 1; i <= sqlite3_bind_parameter_count(s); i++) {
+		const char *name = sqlite3_bind_parameter_name(s, i);
+
+		if (strcmp(name, ":id") == 0)
+			sqlite3_bind_int64(s, i, id);
+		else if (strcmp(name, ":report_id") == 0)
+			sqlite3_bind_text(s, i, rp->report_id, -1, SQLITE_STATIC);
+		else if (strcmp(name, ":day") == 0)
+			sqlite3_bind_text(s, i, rp->day, -1, SQLITE_STATIC);
+		else if (strcmp(name, ":domain") == 0)
+			sqlite3_bind_text(s, i, rp->domain, -1, SQLITE_STATIC);
+		else if (strcmp(name, ":now") == 0)
+			sqlite3_bind_int64(s, i, rp->now);
+		else if (strcmp(name, ":json") == 0)
+			sqlite3_bind_text(s, i, rp->json, -1, SQLITE_STATIC);
+		else if (strcmp(name, ":gzip") == 0)
+			sqlite3_bind_blob(s, i, rp->gzip, (int)rp->gzip_len, SQLITE_STATIC);
+		else if (strcmp(name, ":record") == 0)
+			sqlite3_bind_text(s, i, rp->record, -1, SQLITE_STATIC);
+		else if (strcmp(name, ":note") == 0)
+			sqlite3_bind_text(s, i, rp->note, -1, SQLITE_STATIC);
+		else if (strcmp(name, ":dest") == 0)
+			sqlite3_bind_text(s, i, dest, -1, SQLITE_STATIC);
+	}
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int store_report_put(struct store *st, const struct report_put *rp, enum report_put_result *res,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	long long id = -1;
+	int sent;
+
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db, "SELECT id FROM report WHERE day = ?1 AND domain = ?2",
+	    -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_text(s, 1, rp->day, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, rp->domain, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+
+	if (id >= 0) {
+		if ((sent = report_was_sent(st, id)) < 0)
+			goto fail;
+		if (sent) {
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+			*res = REPORT_IMMUTABLE;
+			return 0;
+		}
+		if (exec_bound(st, "UPDATE report SET report_id = :report_id, built_at = :now,"
+		    " json = :json, gzip = :gzip, record = :record, note = :note WHERE id = :id",
+		    id, rp, NULL) != SQLITE_OK ||
+		    exec_bound(st, "DELETE FROM delivery WHERE report = :id", id, rp, NULL) != SQLITE_OK)
+			goto fail;
+		*res = REPORT_REPLACED;
+	} else {
+		if (exec_bound(st, "INSERT INTO report (report_id, day, domain, built_at, json, gzip,"
+		    " record, note) VALUES (:report_id, :day, :domain, :now, :json, :gzip, :record, :note)",
+		    0, rp, NULL) != SQLITE_OK)
+			goto fail;
+		id = sqlite3_last_insert_rowid(st->db);
+		*res = REPORT_NEW;
+	}
+	for (size_t i = 0; i < rp->ndestinations; i++)
+		if (exec_bound(st, "INSERT OR IGNORE INTO delivery (report, destination) VALUES (:id, :dest)",
+		    id, rp, rp->destinations[i]) != SQLITE_OK)
+			goto fail;
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	store_set_err(err, errlen, "%s: storing report %s: %s", st->path, rp->report_id,
+	    sqlite3_errmsg(st->db));
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}
+
+char *store_report_json(struct store *st, const char *report_id, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	char *json = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT json FROM report WHERE report_id = ?1", -1, &s,
+	    NULL) != SQLITE_OK) {
+		store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	sqlite3_bind_text(s, 1, report_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		json = col_str(s, 0);
+	else if (rc == SQLITE_DONE)
+		store_set_err(err, errlen, "no report with id %s", report_id);
+	else
+		store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	return json;
+}
+
+static const struct {
+	const char *name;
+	int nparams;
+	const char *sql;
+} named_queries[] = {
+	{"list", 3,
+	    "SELECT r.report_id, r.day, r.domain, coalesce(d.destination, '-') AS destination,"
+	    " coalesce(d.state, 'no-destination') AS state, coalesce(d.attempts, 0) AS attempts,"
+	    " coalesce(d.last_error, r.note) AS note"
+	    " FROM report r LEFT JOIN delivery d ON d.report = r.id"
+	    " WHERE (?1 IS NULL OR r.day = ?1) AND (?2 IS NULL OR r.domain = ?2)"
+	    " AND (?3 IS NULL OR coalesce(d.state, 'no-destination') = ?3)"
+	    " ORDER BY r.day, r.domain, d.destination"},
+	{"deliveries", 1,
+	    "SELECT d.destination, d.state, d.attempts,"
+	    " strftime('%Y-%m-%dT%H:%M:%SZ', d.first_attempt, 'unixepoch') AS first_attempt,"
+	    " strftime('%Y-%m-%dT%H:%M:%SZ', d.last_attempt, 'unixepoch') AS last_attempt,"
+	    " strftime('%Y-%m-%dT%H:%M:%SZ', d.next_try, 'unixepoch') AS next_try, d.last_error"
+	    " FROM delivery d JOIN report r ON r.id = d.report WHERE r.report_id = ?1"
+	    " ORDER BY d.destination"},
+	{"pending", 0,
+	    "SELECT r.report_id, r.day, r.domain, d.destination, d.state, d.attempts,"
+	    " strftime('%Y-%m-%dT%H:%M:%SZ', d.next_try, 'unixepoch') AS next_try, d.last_error"
+	    " FROM delivery d JOIN report r ON r.id = d.report"
+	    " WHERE d.state IN ('pending', 'failed-temporary')"
+	    " ORDER BY coalesce(d.next_try, 0), r.day, r.domain, d.destination"},
+	{"stats-days", 1,
+	    "SELECT day, count(DISTINCT domain) AS domains, sum(successes) AS successful,"
+	    " sum(failures) AS failed,"
+	    " printf('%.2f', 100.0 * sum(failures) / max(1, sum(successes) + sum(failures))) AS failed_pct"
+	    " FROM policy_day WHERE day >= ?1 GROUP BY day ORDER BY day"},
+	{"stats-results", 1,
+	    "SELECT p.day, f.result_type, sum(f.sessions) AS sessions"
+	    " FROM failure_day f JOIN policy_day p ON p.id = f.policy_id WHERE p.day >= ?1"
+	    " GROUP BY p.day, f.result_type ORDER BY p.day, sessions DESC, f.result_type"},
+	{"stats-domains", 1,
+	    "SELECT domain, sum(failures) AS failed, sum(successes) AS successful"
+	    " FROM policy_day WHERE day >= ?1 GROUP BY domain HAVING sum(failures) > 0"
+	    " ORDER BY failed DESC, domain LIMIT 20"},
+	{"stats-inputs", 1,
+	    "SELECT day, name, value FROM input_counter WHERE day >= ?1 ORDER BY day, name"},
+};
+
+long long store_query(struct store *st, const char *name, const char *const *params,
+    size_t nparams, store_row_cb cb, void *ctx, char *err, size_t errlen)
+{
+	const char *names[16], *values[16];
+	sqlite3_stmt *s;
+	long long rows = 0;
+	int rc, ncol;
+
+	for (size_t q = 0; q < sizeof(named_queries) / sizeof(named_queries[0]); q++) {
+		if (strcmp(named_queries[q].name, name) != 0)
+			continue;
+		if ((size_t)named_queries[q].nparams != nparams) {
+			store_set_err(err, errlen, "query %s takes %d parameters", name,
+			    named_queries[q].nparams);
+			return -1;
+		}
+		if (sqlite3_prepare_v2(st->db, named_queries[q].sql, -1, &s, NULL) != SQLITE_OK) {
+			store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+			return -1;
+		}
+		for (size_t i = 0; i < nparams; i++) {
+			if (params[i])
+				sqlite3_bind_text(s, (int)i + 1, params[i], -1, SQLITE_STATIC);
+			else
+				sqlite3_bind_null(s, (int)i + 1);
+		}
+		ncol = sqlite3_column_count(s);
+		if (ncol > 16)
+			ncol = 16;
+		for (int c = 0; c < ncol; c++)
+			names[c] = sqlite3_column_name(s, c);
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			for (int c = 0; c < ncol; c++)
+				values[c] = (const char *)sqlite3_column_text(s, c);
+			rows++;
+			if (cb(ctx, ncol, names, values) != 0)
+				break;
+		}
+		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+			store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+			rows = -1;
+		}
+		sqlite3_finalize(s);
+		return rows;
+	}
+	store_set_err(err, errlen, "no query named %s", name);
+	return -1;
+}

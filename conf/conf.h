@@ -27,6 +27,8 @@ struct tlsrpt_conf {
 	char *path;			/* the file this came from */
 	char *organization_name;
 	char *contact_info;
+	char *submitter_domain;		/* "" = the domain of contact_info */
+	long long report_grace_period_ms;
 	char *store_path;
 	char *datagram_socket;		/* "" when disabled ("none") */
 	char *datagram_socket_owner;

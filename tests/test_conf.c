@@ -57,7 +57,7 @@ static void expect_error(const char *text, unsigned program, const char *msg)
 static void test_option_table(void **state)
 {
 	(void)state;
-	assert_int_equal(conf_noptions, 20);
+	assert_int_equal(conf_noptions, 22);
 	assert_string_equal(conf_options[0].name, "organization_name");
 	assert_int_equal(conf_options[0].required_by, CONF_FOR_REPORTER);
 	assert_string_equal(conf_options[1].name, "contact_info");
@@ -76,6 +76,7 @@ static void test_defaults_strings(void **state)
 	assert_string_equal(c.path, "t.conf");
 	assert_null(c.organization_name);
 	assert_null(c.contact_info);
+	assert_string_equal(c.submitter_domain, "");
 	assert_string_equal(c.store_path, TLSRPT_STATEDIR "/tlsrpt.db");
 	assert_string_equal(c.datagram_socket, TLSRPT_RUNDIR "/tlsrpt.sock");
 	assert_string_equal(c.datagram_socket_owner, "");
@@ -104,6 +105,7 @@ static void test_defaults_numbers(void **state)
 	assert_int_equal(c.syslog_facility, LOG_MAIL);
 	assert_int_equal(c.log_level, LOG_INFO);
 	assert_int_equal(c.retention_days, 35);
+	assert_int_equal(c.report_grace_period_ms, 3600000);
 	conf_free(&c);
 }
 

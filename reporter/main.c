@@ -1,0 +1,678 @@
+/*
+ * NAME
+ *	tlsrpt-report - build, audit (and later submit) RFC 8460 reports
+ * SYNOPSIS
+ *	tlsrpt-report [-c file] [--json] command [options]
+ * DESCRIPTION
+ *	One table of subcommands drives dispatch and --help.  Every command
+ *	opens the store named by the configuration; listings print a table,
+ *	or JSON with --json.  Exit codes are from sysexits.h.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "conf.h"
+#include "log.h"
+#include "output.h"
+#include "report_json.h"
+#include "session.h"
+#include "store.h"
+#include "tlsrpt_record.h"
+#include "util.h"
+
+struct ctx {
+	struct tlsrpt_conf conf;
+	struct store *store;
+	char *submitter;
+	bool json;
+	long long now;
+};
+
+struct command {
+	const char *name;
+	int (*run)(struct ctx *c, int argc, char **argv);
+	const char *args;
+	const char *help;
+};
+
+static int cmd_build(struct ctx *c, int argc, char **argv);
+static int cmd_preview(struct ctx *c, int argc, char **argv);
+static int cmd_list(struct ctx *c, int argc, char **argv);
+static int cmd_show(struct ctx *c, int argc, char **argv);
+static int cmd_pending(struct ctx *c, int argc, char **argv);
+static int cmd_stats(struct ctx *c, int argc, char **argv);
+static int cmd_purge(struct ctx *c, int argc, char **argv);
+
+static const struct command commands[] = {
+	{"build", cmd_build, "[--day YYYY-MM-DD] [--domain DOMAIN]",
+	    "build the reports of finished UTC days not built yet (or rebuild one day)"},
+	{"preview", cmd_preview, "DOMAIN [--day YYYY-MM-DD] [--pretty]",
+	    "print the report that would be built now, today included; stores nothing"},
+	{"list", cmd_list, "[--day YYYY-MM-DD] [--domain DOMAIN] [--state STATE]",
+	    "reports with the state of each destination"},
+	{"show", cmd_show, "REPORT-ID [--pretty]",
+	    "the exact JSON of a report and its delivery history"},
+	{"pending", cmd_pending, "",
+	    "deliveries not done yet, with next try and last error"},
+	{"stats", cmd_stats, "[--days N]",
+	    "sessions and failures per day, failures by result type, top failing domains"},
+	{"purge", cmd_purge, "",
+	    "delete data and reports older than retention_days"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *fp)
+{
+	fprintf(fp, "usage: tlsrpt-report [-c file] [--json] command [options]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(fp, "  %-8s %s\n           %s\n", commands[i].name, commands[i].args,
+		    commands[i].help);
+	fprintf(fp, "\noptions:\n"
+	    "  -c file    configuration file (default %s)\n"
+	    "  --json     listings as JSON\n"
+	    "  -V         version\n"
+	    "  -h, --help this help\n", conf_default_path());
+}
+
+static void today(long long now, char day[11])
+{
+	utc_day(now, day);
+}
+
+/* The submitter domain: configured, or the domain of contact_info's address. */
+static char *submitter_domain(const struct tlsrpt_conf *conf)
+{
+	const char *src = conf->submitter_domain, *at;
+	char *d;
+	size_t n;
+
+	if (*src == '\0') {
+		at = strrchr(conf->contact_info, '@');
+		if (at == NULL || strncasecmp(conf->contact_info, "http", 4) == 0)
+			return NULL;
+		src = at + 1;
+	}
+	n = strcspn(src, "> \t");
+	d = xstrndup(src, n);
+	if (!domain_normalise(d)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static bool day_arg(const char *s, char out[11])
+{
+	long long t;
+
+	if (!report_day_start(s, &t))
+		return false;
+	memcpy(out, s, 11);
+	return true;
+}
+
+/* A day is finished once its end plus the grace period has passed. */
+static bool day_finished(const struct ctx *c, const char *day)
+{
+	long long start;
+
+	return report_day_start(day, &start) &&
+	    c->now >= start + 86400 + c->conf.report_grace_period_ms / 1000;
+}
+
+/* ---- build / preview -------------------------------------------------- */
+
+struct built {
+	char *json;
+	unsigned char *gz;
+	size_t gzlen;
+	size_t npolicies;
+	char report_id[512];
+	struct report_data rd;
+};
+
+static int build_one(struct ctx *c, const char *day, const char *domain, bool pretty,
+    struct built *b, char *err, size_t errlen)
+{
+	struct report_meta meta;
+
+	memset(b, 0, sizeof(*b));
+	if (store_load_report_data(c->store, day, domain, &b->rd, err, errlen) != 0)
+		return EX_SOFTWARE;
+	if (b->rd.npolicies == 0) {
+		snprintf(err, errlen, "no sessions recorded for %s on %s", domain, day);
+		report_data_free(&b->rd);
+		return EX_NOINPUT;
+	}
+	report_id_make(b->report_id, sizeof(b->report_id), day, domain, c->submitter);
+	meta.organization_name = c->conf.organization_name;
+	meta.contact_info = c->conf.contact_info;
+	meta.report_id = b->report_id;
+	b->json = report_json_build(&meta, &b->rd, pretty, err, errlen);
+	b->npolicies = b->rd.npolicies;
+	if (b->json == NULL) {
+		report_data_free(&b->rd);
+		return EX_DATAERR;
+	}
+	return EX_OK;
+}
+
+static void built_free(struct built *b)
+{
+	free(b->json);
+	free(b->gz);
+	report_data_free(&b->rd);
+}
+
+struct build_run {
+	struct ctx *c;
+	struct table *out;
+	int rc;
+	unsigned built, replaced, immutable, failed;
+};
+
+static void build_and_store(void *arg, const char *day, const char *domain)
+{
+	struct build_run *br = arg;
+	struct ctx *c = br->c;
+	struct tlsrpt_record rec = {0, NULL};
+	const char **dests = NULL;
+	struct report_put rp;
+	enum report_put_result res;
+	char err[512], note[600] = "", ndest[24], npol[24];
+	const char *status, *values[6];
+	static const char *const names[] = {"report_id", "day", "domain", "policies",
+	    "destinations", "status"};
+	struct built b;
+	int rc;
+
+	rc = build_one(c, day, domain, false, &b, err, sizeof(err));
+	if (rc != EX_OK) {
+		fprintf(stderr, "tlsrpt-report: %s %s: %s\n", day, domain, err);
+		br->failed++;
+		br->rc = rc;
+		return;
+	}
+	if (report_gzip(b.json, strlen(b.json), &b.gz, &b.gzlen) != 0) {
+		fprintf(stderr, "tlsrpt-report: %s %s: gzip failed\n", day, domain);
+		br->failed++;
+		br->rc = EX_SOFTWARE;
+		built_free(&b);
+		return;
+	}
+	if (b.rd.record == NULL)
+		snprintf(note, sizeof(note), "no TLSRPT record seen by the MTA");
+	else if (tlsrpt_record_parse(b.rd.record, &rec, err, sizeof(err)) != 0)
+		snprintf(note, sizeof(note), "invalid TLSRPT record: %s", err);
+	else {
+		dests = xcalloc(rec.nrua ? rec.nrua : 1, sizeof(*dests));
+		for (size_t i = 0; i < rec.nrua; i++)
+			dests[i] = rec.rua[i].uri;
+	}
+	memset(&rp, 0, sizeof(rp));
+	rp.day = day;
+	rp.domain = domain;
+	rp.report_id = b.report_id;
+	rp.json = b.json;
+	rp.gzip = b.gz;
+	rp.gzip_len = b.gzlen;
+	rp.record = b.rd.record;
+	rp.note = *note ? note : NULL;
+	rp.destinations = dests;
+	rp.ndestinations = dests ? rec.nrua : 0;
+	rp.now = c->now;
+	if (store_report_put(c->store, &rp, &res, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		br->failed++;
+		br->rc = EX_SOFTWARE;
+		status = "error";
+	} else if (res == REPORT_IMMUTABLE) {
+		br->immutable++;
+		status = "unchanged (already sent)";
+	} else if (res == REPORT_REPLACED) {
+		br->replaced++;
+		status = "rebuilt";
+	} else {
+		br->built++;
+		status = "built";
+	}
+	snprintf(npol, sizeof(npol), "%zu", b.npolicies);
+	snprintf(ndest, sizeof(ndest), "%zu", rp.ndestinations);
+	values[0] = b.report_id;
+	values[1] = day;
+	values[2] = domain;
+	values[3] = npol;
+	values[4] = ndest;
+	values[5] = *note ? note : status;
+	if (*note && strcmp(status, "built") != 0)
+		values[5] = status;
+	table_add_row(br->out, 6, names, values);
+	free(dests);
+	tlsrpt_record_free(&rec);
+	built_free(&b);
+}
+
+static int cmd_build(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"day", required_argument, NULL, 'd'},
+		{"domain", required_argument, NULL, 'D'},
+		{NULL, 0, NULL, 0},
+	};
+	struct build_run br = {c, table_new(), EX_OK, 0, 0, 0, 0};
+	char day[11] = "", first_unfinished[11], err[1024];
+	char *domain = NULL;
+	long long n;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'd' && day_arg(optarg, day))
+			continue;
+		if (o == 'D') {
+			free(domain);
+			domain = xstrdup(optarg);
+			if (domain_normalise(domain))
+				continue;
+		}
+		fprintf(stderr, "tlsrpt-report build: bad option or value%s%s\n",
+		    optarg ? ": " : "", optarg ? optarg : "");
+		free(domain);
+		table_free(br.out);
+		return EX_USAGE;
+	}
+	if (*day) {
+		if (!day_finished(c, day)) {
+			fprintf(stderr, "tlsrpt-report: %s is not finished yet (report_grace_period "
+			    "after its end); use preview to see it now\n", day);
+			free(domain);
+			table_free(br.out);
+			return EX_DATAERR;
+		}
+		/* an explicit day rebuilds what is there, unless already sent */
+		n = store_each_domain_of_day(c->store, day, domain, build_and_store, &br, err, sizeof(err));
+	} else {
+		/* the first day that is not finished: today, or yesterday within the grace period */
+		today(c->now - c->conf.report_grace_period_ms / 1000 - 86400 + 1, first_unfinished);
+		{
+			long long t;
+
+			report_day_start(first_unfinished, &t);
+			utc_day(t + 86400, first_unfinished);
+		}
+		n = store_each_unbuilt(c->store, first_unfinished, NULL, domain, build_and_store, &br,
+		    err, sizeof(err));
+	}
+	free(domain);
+	if (n < 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		table_free(br.out);
+		return EX_SOFTWARE;
+	}
+	table_print(br.out, stdout, c->json, NULL);
+	if (!c->json)
+		printf("%u built, %u rebuilt, %u unchanged (already sent), %u failed\n",
+		    br.built, br.replaced, br.immutable, br.failed);
+	log_msg(LOG_INFO, "build built=%u rebuilt=%u unchanged=%u failed=%u", br.built,
+	    br.replaced, br.immutable, br.failed);
+	table_free(br.out);
+	return br.rc;
+}
+
+static int cmd_preview(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"day", required_argument, NULL, 'd'},
+		{"pretty", no_argument, NULL, 'p'},
+		{NULL, 0, NULL, 0},
+	};
+	char day[11], err[1024];
+	bool pretty = false;
+	struct built b;
+	char *domain;
+	int o, rc;
+
+	today(c->now, day);
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'd' && day_arg(optarg, day))
+			continue;
+		if (o == 'p') {
+			pretty = true;
+			continue;
+		}
+		fprintf(stderr, "tlsrpt-report preview: bad option or value\n");
+		return EX_USAGE;
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "usage: tlsrpt-report preview DOMAIN [--day YYYY-MM-DD] [--pretty]\n");
+		return EX_USAGE;
+	}
+	domain = xstrdup(argv[optind]);
+	if (!domain_normalise(domain)) {
+		fprintf(stderr, "tlsrpt-report: not a domain name: %s\n", argv[optind]);
+		free(domain);
+		return EX_USAGE;
+	}
+	rc = build_one(c, day, domain, pretty, &b, err, sizeof(err));
+	free(domain);
+	if (rc != EX_OK) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		return rc;
+	}
+	printf("%s\n", b.json);
+	built_free(&b);
+	return EX_OK;
+}
+
+/* ---- listings ---------------------------------------------------------- */
+
+static int listing(struct ctx *c, const char *query, const char *const *params, size_t n,
+    const char *title)
+{
+	struct table *t = table_new();
+	char err[1024];
+	long long rows;
+
+	rows = store_query(c->store, query, params, n, table_add_row, t, err, sizeof(err));
+	if (rows < 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		table_free(t);
+		return EX_SOFTWARE;
+	}
+	table_print(t, stdout, c->json, title);
+	table_free(t);
+	return EX_OK;
+}
+
+static int cmd_list(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"day", required_argument, NULL, 'd'},
+		{"domain", required_argument, NULL, 'D'},
+		{"state", required_argument, NULL, 's'},
+		{NULL, 0, NULL, 0},
+	};
+	static const char *const states[] = {"pending", "sent", "failed-temporary",
+	    "failed-permanent", "gave-up", "no-destination"};
+	const char *params[3] = {NULL, NULL, NULL};
+	char day[11];
+	bool ok;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		ok = false;
+		if (o == 'd' && day_arg(optarg, day)) {
+			params[0] = day;
+			ok = true;
+		} else if (o == 'D') {
+			params[1] = optarg;
+			ok = true;
+		} else if (o == 's') {
+			for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+				if (strcmp(optarg, states[i]) == 0)
+					ok = true;
+			params[2] = optarg;
+		}
+		if (!ok) {
+			fprintf(stderr, "tlsrpt-report list: bad option or value (states: pending, "
+			    "sent, failed-temporary, failed-permanent, gave-up, no-destination)\n");
+			return EX_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "usage: tlsrpt-report list %s\n", commands[2].args);
+		return EX_USAGE;
+	}
+	return listing(c, "list", params, 3, NULL);
+}
+
+static int cmd_show(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pretty", no_argument, NULL, 'p'},
+		{NULL, 0, NULL, 0},
+	};
+	struct table *t;
+	bool pretty = false;
+	char err[1024];
+	char *json;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o != 'p') {
+			fprintf(stderr, "usage: tlsrpt-report show REPORT-ID [--pretty]\n");
+			return EX_USAGE;
+		}
+		pretty = true;
+	}
+	if (optind + 1 != argc) {
+		fprintf(stderr, "usage: tlsrpt-report show REPORT-ID [--pretty]\n");
+		return EX_USAGE;
+	}
+	json = store_report_json(c->store, argv[optind], err, sizeof(err));
+	if (json == NULL) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		return strncmp(err, "no report", 9) == 0 ? EX_NOINPUT : EX_SOFTWARE;
+	}
+	if (pretty || c->json) {
+		json_error_t je;
+		json_t *root = json_loads(json, 0, &je);
+		char *text = root ? json_dumps(root, JSON_INDENT(2)) : NULL;
+
+		if (c->json) {
+			/* one JSON document: the report and its deliveries */
+			t = table_new();
+			if (store_query(c->store, "deliveries", (const char *const *)&argv[optind], 1,
+			    table_add_row, t, err, sizeof(err)) >= 0) {
+				printf("{\"report\": %s,\n\"deliveries\": ", text ? text : json);
+				table_print(t, stdout, true, NULL);
+				printf("}\n");
+			}
+			table_free(t);
+			free(text);
+			json_decref(root);
+			free(json);
+			return EX_OK;
+		}
+		printf("%s\n", text ? text : json);
+		free(text);
+		json_decref(root);
+	} else {
+		printf("%s\n", json);
+	}
+	free(json);
+	printf("\n");
+	return listing(c, "deliveries", (const char *const *)&argv[optind], 1, "deliveries:");
+}
+
+static int cmd_pending(struct ctx *c, int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tlsrpt-report pending\n");
+		return EX_USAGE;
+	}
+	return listing(c, "pending", NULL, 0, NULL);
+}
+
+/* stats-results rows carry result codes; show the RFC names. */
+static int name_results(void *arg, int ncol, const char *const *names, const char *const *values)
+{
+	const char *v[16];
+	uint64_t code;
+
+	for (int i = 0; i < ncol && i < 16; i++) {
+		v[i] = values[i];
+		if (strcmp(names[i], "result_type") == 0 && values[i] && parse_u64(values[i], &code) &&
+		    result_type_name((int)code))
+			v[i] = result_type_name((int)code);
+	}
+	return table_add_row(arg, ncol, names, v);
+}
+
+static int cmd_stats(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"days", required_argument, NULL, 'n'},
+		{NULL, 0, NULL, 0},
+	};
+	static const char *const sections[][2] = {
+		{"stats-days", "sessions per UTC day:"},
+		{"stats-results", "failed sessions by result type:"},
+		{"stats-domains", "domains with the most failed sessions:"},
+		{"stats-inputs", "input counters (received, accepted, rejected by reason):"},
+	};
+	struct table *t[4];
+	const char *param[1];
+	uint64_t days = 7;
+	char first[11], err[1024];
+	int o, rc = EX_OK;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'n' && parse_u64(optarg, &days) && days >= 1 && days <= 3650)
+			continue;
+		fprintf(stderr, "usage: tlsrpt-report stats [--days N]   (N from 1 to 3650)\n");
+		return EX_USAGE;
+	}
+	today(c->now - (long long)(days - 1) * 86400, first);
+	param[0] = first;
+	for (int i = 0; i < 4; i++) {
+		t[i] = table_new();
+		if (store_query(c->store, sections[i][0], param, 1,
+		    i == 1 ? name_results : table_add_row, t[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "tlsrpt-report: %s\n", err);
+			rc = EX_SOFTWARE;
+		}
+	}
+	if (rc == EX_OK && c->json) {
+		printf("{\"since\": \"%s\"", first);
+		for (int i = 0; i < 4; i++) {
+			printf(",\n\"%s\": ", sections[i][0] + 6);
+			table_print(t[i], stdout, true, NULL);
+		}
+		printf("}\n");
+	} else if (rc == EX_OK) {
+		printf("since %s (UTC)\n\n", first);
+		for (int i = 0; i < 4; i++) {
+			table_print(t[i], stdout, false, sections[i][1]);
+			printf("\n");
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		table_free(t[i]);
+	return rc;
+}
+
+static int cmd_purge(struct ctx *c, int argc, char **argv)
+{
+	char cutoff[11], err[1024];
+	long long n;
+
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: tlsrpt-report purge\n");
+		return EX_USAGE;
+	}
+	today(c->now - c->conf.retention_days * 86400, cutoff);
+	n = store_purge_before(c->store, cutoff, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		return EX_SOFTWARE;
+	}
+	if (c->json)
+		printf("{\"before\": \"%s\", \"rows_deleted\": %lld}\n", cutoff, n);
+	else
+		printf("purged %lld rows of days before %s (retention_days %lld)\n", n, cutoff,
+		    c->conf.retention_days);
+	log_msg(LOG_INFO, "purge before=%s rows=%lld", cutoff, n);
+	return EX_OK;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static long long clock_now(void)
+{
+	/* TLSRPT_NOW (seconds since the epoch) pins the clock, for tests */
+	const char *fake = getenv("TLSRPT_NOW");
+	uint64_t v;
+
+	if (fake && parse_u64(fake, &v))
+		return (long long)v;
+	return (long long)time(NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *conf_path = conf_default_path();
+	const struct command *cmd = NULL;
+	struct ctx c;
+	char err[1024];
+	int o, rc, first;
+
+	memset(&c, 0, sizeof(c));
+	/* stop at the command name: its options are its own */
+	while ((o = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': conf_path = optarg; break;
+		case 'j': c.json = true; break;
+		case 'h': usage(stdout); return EX_OK;
+		case 'V': printf("tlsrpt-report %s\n", PACKAGE_VERSION); return EX_OK;
+		default: usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	first = optind;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(argv[optind], commands[i].name) == 0)
+			cmd = &commands[i];
+	if (cmd == NULL) {
+		fprintf(stderr, "tlsrpt-report: unknown command %s\n\n", argv[optind]);
+		usage(stderr);
+		return EX_USAGE;
+	}
+	if (conf_load(conf_path, CONF_FOR_REPORTER, &c.conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		return EX_CONFIG;
+	}
+	log_open("tlsrpt-report", (int)c.conf.syslog_facility, false);
+	log_set_level((int)c.conf.log_level);
+	c.submitter = submitter_domain(&c.conf);
+	if (c.submitter == NULL) {
+		fprintf(stderr, "tlsrpt-report: %s: set submitter_domain (contact_info \"%s\" has "
+		    "no domain to take it from)\n", conf_path, c.conf.contact_info);
+		conf_free(&c.conf);
+		return EX_CONFIG;
+	}
+	c.now = clock_now();
+	c.store = store_open(c.conf.store_path, c.conf.store_busy_timeout_ms, err, sizeof(err));
+	if (c.store == NULL) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		rc = EX_CANTCREAT;
+	} else {
+		/* the command sees its own name as argv[0]; 0 makes glibc's getopt
+		 * start over completely (the "+" of the global parse included) */
+		optind = 0;
+		rc = cmd->run(&c, argc - first, argv + first);
+	}
+	store_close(c.store);
+	free(c.submitter);
+	conf_free(&c.conf);
+	log_close();
+	return rc;
+}

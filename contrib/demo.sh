@@ -8,18 +8,20 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 sh contrib/debian-deps.sh
 
-if [ ! -x build/tlsrpt-milter ]; then
+if [ ! -x build/tlsrpt-milter ] || [ ! -x build/tlsrpt-report ]; then
 	echo "== building"
 	[ -x configure ] || ./autogen.sh >/dev/null
 	mkdir -p build && cd build
 	[ -f Makefile ] || ../configure -q
-	make -s -j"$(nproc)" tlsrpt-milter tests/dgsend
+	make -s -j"$(nproc)" tlsrpt-milter tlsrpt-report tests/dgsend
 	cd "$top"
 fi
 
 work=$(mktemp -d /tmp/tlsrpt-demo.XXXXXX)
 cat > "$work/tlsrpt.conf" <<CONF
 # demo configuration: everything else is the built-in default
+organization_name "Demo Mail Operator"
+contact_info "mailto:tlsrpt-admin@sender.example"
 store_path $work/tlsrpt.db
 datagram_socket $work/tlsrpt.sock
 pid_file none
@@ -53,4 +55,17 @@ q "select p.domain, f.result_type, f.receiving_ip, f.mx_name, f.reason, f.sessio
      from failure_day f join policy_day p on p.id = f.policy_id order by p.domain, f.result_type"
 echo "== input counters"
 q "select day, name, value from input_counter order by name"
+R="build/tlsrpt-report -c $work/tlsrpt.conf"
+echo "== tlsrpt-report stats"
+$R stats
+echo "== tlsrpt-report preview example.net --pretty (today's report so far; nothing stored)"
+$R preview example.net --pretty
+echo
+echo "== tlsrpt-report build: today is not finished, so nothing is built yet"
+$R build
+tomorrow=$(( $(date -u +%s) / 86400 * 86400 + 86400 + 7200 ))
+echo "== TLSRPT_NOW=tomorrow 02:00 UTC tlsrpt-report build (pretending the day is over)"
+TLSRPT_NOW=$tomorrow $R build
+echo "== tlsrpt-report list: one delivery per rua of each domain's TLSRPT record"
+$R list
 echo "store: $work/tlsrpt.db (remove $work when done)"

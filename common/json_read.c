@@ -404,6 +404,7 @@ enum json_error json_read(struct json_arena *a, const char *buf, size_t len,
 	n = arena_alloc(a, sizeof(*n));
 	n->next = NULL;
 	n->key = NULL;
+	n->keylen = 0;
 	skip_ws(&r);
 	if (read_value(&r, n, 0)) {
 		skip_ws(&r);

@@ -300,8 +300,10 @@ static int cmd_build(struct ctx *c, int argc, char **argv)
 		/* an explicit day rebuilds what is there, unless already sent */
 		n = store_each_domain_of_day(c->store, day, domain, build_and_store, &br, err, sizeof(err));
 	} else {
-		/* the first day that is not finished: today, or yesterday within the grace period */
-		today(c->now - c->conf.report_grace_period_ms / 1000 - 86400 + 1, first_unfinished);
+		/* the first day that is not finished: today, or yesterday within the grace
+		 * period.  A day D is finished when now >= start(D) + 86400 + grace, so the
+		 * last finished day is the one holding now - 86400 - grace (day_finished()). */
+		today(c->now - c->conf.report_grace_period_ms / 1000 - 86400, first_unfinished);
 		{
 			long long t;
 

@@ -118,8 +118,9 @@ void table_print(struct table *t, FILE *fp, bool json, const char *title)
 				width[c] = n;
 		}
 	}
-	for (int c = 0; c < t->ncol; c++)
-		fprintf(fp, "%-*s%s", (int)width[c], t->names[c], c + 1 < t->ncol ? "  " : "\n");
+	for (int c = 0; c < t->ncol; c++)	/* no trailing blanks, as in the rows */
+		fprintf(fp, "%-*s%s", c + 1 < t->ncol ? (int)width[c] : 0, t->names[c],
+		    c + 1 < t->ncol ? "  " : "\n");
 	for (size_t r = 0; r < t->nrows; r++)
 		for (int c = 0; c < t->ncol; c++) {
 			const char *v = t->cells[r * (size_t)t->ncol + (size_t)c];

@@ -241,11 +241,16 @@ static struct agg_policy *policy_get(struct aggregate *a, struct strbuf *k, cons
 }
 
 static void failure_add(struct aggregate *a, struct strbuf *k, struct agg_policy *ap,
-    const struct tlsrpt_failure *f)
+    const struct tlsrpt_failure *raw)
 {
+	struct tlsrpt_failure canon = *raw, *f = &canon;
 	struct agg_failure *af;
 	uint64_t h;
 
+	/* R31: one spelling per address and name, so they aggregate and report as one */
+	canon.sending_ip = canonical_ip(raw->sending_ip);
+	canon.receiving_ip = canonical_ip(raw->receiving_ip);
+	canon.mx_name = canonical_host(raw->mx_name);
 	failure_key(k, ap, f);
 	h = hash_bytes(k->data, k->len);
 	af = (struct agg_failure *)table_find(&a->failures, k->data, k->len, h);
@@ -262,6 +267,9 @@ static void failure_add(struct aggregate *a, struct strbuf *k, struct agg_policy
 		table_insert(&a->failures, (struct agg_entry *)af);
 	}
 	af->count++;
+	free(canon.sending_ip);
+	free(canon.receiving_ip);
+	free(canon.mx_name);
 }
 
 static void record_set(struct aggregate *a, struct strbuf *k, const char *day,

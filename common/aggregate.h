@@ -10,7 +10,9 @@
  *	a busy store can be waited out in memory.
  *
  *	An empty string and an absent value are the same thing here (both
- *	"unknown"), so they aggregate together.
+ *	"unknown"), so they aggregate together.  IP addresses and MX names
+ *	are made canonical here (RFC 8460 practice R31), once for every
+ *	input, so two spellings of one address are one failure shape.
  *
  *	Not thread-safe: each thread owns its aggregates; aggregate_merge()
  *	moves one into another.

@@ -6,8 +6,11 @@
  */
 #include "session.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 static void failure_free(struct tlsrpt_failure *f)
 {
@@ -117,4 +120,34 @@ bool domain_normalise(char *d)
 			return false;
 	}
 	return label != 0;	/* "x.example.." leaves an empty last label */
+}
+
+char *canonical_ip(const char *s)
+{
+	unsigned char addr[16];
+	char out[INET6_ADDRSTRLEN];
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	if ((inet_pton(AF_INET, s, addr) == 1 && inet_ntop(AF_INET, addr, out, sizeof(out))) ||
+	    (inet_pton(AF_INET6, s, addr) == 1 && inet_ntop(AF_INET6, addr, out, sizeof(out))))
+		return xstrdup(out);
+	return xstrdup(s);	/* not an address: as the MTA wrote it */
+}
+
+char *canonical_host(const char *s)
+{
+	size_t n;
+	char *d;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	d = xstrdup(s);
+	for (char *c = d; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	n = strlen(d);
+	if (n > 1 && d[n - 1] == '.')
+		d[n - 1] = '\0';
+	return d;
 }

@@ -85,4 +85,12 @@ bool result_type_known(int code);
  */
 bool domain_normalise(char *d);
 
+/*
+ * R31 canonical forms, as new strings (NULL for an unknown, NULL or "",
+ * value): an IP address in canonical text (IPv6 per RFC 5952), anything
+ * else as given; a host name in lower case without a trailing dot.
+ */
+char *canonical_ip(const char *s);
+char *canonical_host(const char *s);
+
 #endif

@@ -3,13 +3,12 @@
  *	report_json - build one RFC 8460 report from stored data
  * DESCRIPTION
  *	See report_json.h and ../shared/spec/rfc8460-checklist.md (R10-R16,
- *	R28, R29, R31).  Jansson keeps object keys in insertion order, which
- *	is what makes the output deterministic.  IP addresses and MX names
- *	are written in canonical form whatever form the MTA used (R31).
+ *	R28, R29).  Jansson keeps object keys in insertion order, which is
+ *	what makes the output deterministic.  Addresses and names arrive
+ *	canonical (R31): the aggregate makes them so for every input.
  */
 #include "report_json.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,111 +101,19 @@ static json_t *failure_json(const struct rd_failure *f)
 	return o;
 }
 
-/* A copy, NULL for unknown ("" or NULL). */
-static char *copy_opt(const char *s)
-{
-	return (s && *s) ? xstrdup(s) : NULL;
-}
-
-/* R31: an IP address in canonical text form (inet_ntop writes IPv6 per RFC 5952). */
-static char *canonical_ip(const char *s)
-{
-	unsigned char addr[16];
-	char out[INET6_ADDRSTRLEN];
-
-	if ((s && inet_pton(AF_INET, s, addr) == 1 && inet_ntop(AF_INET, addr, out, sizeof(out))) ||
-	    (s && inet_pton(AF_INET6, s, addr) == 1 && inet_ntop(AF_INET6, addr, out, sizeof(out))))
-		return xstrdup(out);
-	return copy_opt(s);	/* not an address: as the MTA wrote it */
-}
-
-/* R31: a host name in lower case, without a trailing dot. */
-static char *canonical_host(const char *s)
-{
-	char *d = copy_opt(s);
-	size_t n;
-
-	if (d == NULL)
-		return NULL;
-	for (char *c = d; *c; c++)
-		if (*c >= 'A' && *c <= 'Z')
-			*c = (char)(*c - 'A' + 'a');
-	n = strlen(d);
-	if (n > 1 && d[n - 1] == '.')
-		d[n - 1] = '\0';
-	return d;
-}
-
-static int cmp_opt(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return (a != NULL) - (b != NULL);	/* unknown first, as '' in the store */
-	return strcmp(a, b);
-}
-
-/* The store's failure order (store_report.c), on the canonical values. */
-static int cmp_failure(const void *x, const void *y)
-{
-	const struct rd_failure *a = x, *b = y;
-	int c;
-
-	if (a->result_type != b->result_type)
-		return a->result_type < b->result_type ? -1 : 1;
-	if ((c = cmp_opt(a->mx_name, b->mx_name)) != 0 ||
-	    (c = cmp_opt(a->receiving_ip, b->receiving_ip)) != 0 ||
-	    (c = cmp_opt(a->sending_ip, b->sending_ip)) != 0 ||
-	    (c = cmp_opt(a->helo, b->helo)) != 0 ||
-	    (c = cmp_opt(a->reason, b->reason)) != 0)
-		return c;
-	return cmp_opt(a->additional, b->additional);
-}
-
-/*
- * The failure-details array, or NULL when there is nothing to report.
- * Addresses and names are made canonical (R31); entries that are then
- * the same failure (the MTA spelt one address two ways) become one.
- */
+/* The failure-details array, or NULL when there is nothing to report. */
 static json_t *details_json(const struct rd_policy *p)
 {
-	struct rd_failure *cf = xcalloc(p->nfailures ? p->nfailures : 1, sizeof(*cf));
 	json_t *details = NULL;
-	size_t n = 0, i;
 
-	for (i = 0; i < p->nfailures; i++) {
-		const struct rd_failure *f = &p->failures_list[i];
-
+	for (size_t i = 0; i < p->nfailures; i++) {
 		/* a code we cannot name must not reach a report */
-		if (result_type_name(f->result_type) == NULL)
+		if (result_type_name(p->failures_list[i].result_type) == NULL)
 			continue;
-		cf[n].result_type = f->result_type;
-		cf[n].sending_ip = canonical_ip(f->sending_ip);
-		cf[n].mx_name = canonical_host(f->mx_name);
-		cf[n].helo = copy_opt(f->helo);
-		cf[n].receiving_ip = canonical_ip(f->receiving_ip);
-		cf[n].additional = copy_opt(f->additional);
-		cf[n].reason = copy_opt(f->reason);
-		cf[n].sessions = f->sessions;
-		n++;
+		if (details == NULL)
+			details = json_array();
+		json_array_append_new(details, failure_json(&p->failures_list[i]));
 	}
-	qsort(cf, n, sizeof(*cf), cmp_failure);
-	for (i = 0; i < n; i++) {
-		if (i + 1 < n && cmp_failure(&cf[i], &cf[i + 1]) == 0)
-			cf[i + 1].sessions += cf[i].sessions;	/* the last of equals carries the sum */
-		else {
-			if (details == NULL)
-				details = json_array();
-			json_array_append_new(details, failure_json(&cf[i]));
-		}
-	}
-	for (i = 0; i < n; i++) {
-		free(cf[i].sending_ip);
-		free(cf[i].mx_name);
-		free(cf[i].helo);
-		free(cf[i].receiving_ip);
-		free(cf[i].additional);
-		free(cf[i].reason);
-	}
-	free(cf);
 	return details;
 }
 

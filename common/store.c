@@ -243,6 +243,8 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->upsert_failure);
 	sqlite3_finalize(st->upsert_record);
 	sqlite3_finalize(st->upsert_counter);
+	for (size_t i = 0; i < sizeof(st->cached) / sizeof(st->cached[0]); i++)
+		sqlite3_finalize(st->cached[i]);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -407,4 +409,18 @@ fail:
 	store_set_err(err, errlen, "%s: purge failed: %s", st->path, sqlite3_errmsg(st->db));
 	exec_sql(st, "ROLLBACK", NULL, 0);
 	return -1;
+}
+
+sqlite3_stmt *store_stmt(struct store *st, int slot, const char *sql)
+{
+	sqlite3_stmt **s = &st->cached[slot];
+
+	if (*s == NULL) {
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) != SQLITE_OK)
+			return NULL;
+	} else {
+		sqlite3_reset(*s);
+		sqlite3_clear_bindings(*s);
+	}
+	return *s;
 }

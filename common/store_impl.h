@@ -15,7 +15,14 @@ struct store {
 	sqlite3_stmt *upsert_failure;
 	sqlite3_stmt *upsert_record;
 	sqlite3_stmt *upsert_counter;
+	sqlite3_stmt *cached[16];	/* store_stmt(): prepared on first use, kept */
 };
+
+/*
+ * A statement prepared once per store and reused (reset and unbound
+ * before it is handed out).  "slot" is a fixed index per call site.
+ */
+sqlite3_stmt *store_stmt(struct store *st, int slot, const char *sql);
 
 void store_set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -22,6 +22,19 @@
 #include "store_impl.h"
 #include "util.h"
 
+/* store_stmt() slots of this file */
+enum {
+	SQL_FAILURES, SQL_POLICIES, SQL_RECORD, SQL_WAS_SENT, SQL_REPORT_ID,
+	SQL_UPDATE_REPORT, SQL_DELETE_DELIVERIES, SQL_INSERT_REPORT, SQL_INSERT_DELIVERY,
+};
+
+/* A cached statement is reset, not finalized, when its caller is done. */
+static void done(sqlite3_stmt *s)
+{
+	if (s)
+		sqlite3_reset(s);
+}
+
 static char *col_opt(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
@@ -72,7 +85,7 @@ static int load_failures(struct store *st, long long policy_id, struct rd_policy
 	size_t cap = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if ((s = store_stmt(st, SQL_FAILURES, sql)) == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, policy_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -92,7 +105,7 @@ static int load_failures(struct store *st, long long policy_id, struct rd_policy
 		f->reason = col_opt(s, 6);
 		f->sessions = (unsigned long long)sqlite3_column_int64(s, 7);
 	}
-	sqlite3_finalize(s);
+	done(s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -113,7 +126,7 @@ int store_load_report_data(struct store *st, const char *day, const char *domain
 	/* one read transaction: the policies and their failures agree */
 	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if ((s = store_stmt(st, SQL_POLICIES, sql)) == NULL)
 		goto fail;
 	sqlite3_bind_text(s, 1, day, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, domain, -1, SQLITE_STATIC);
@@ -137,22 +150,21 @@ int store_load_report_data(struct store *st, const char *day, const char *domain
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
-	sqlite3_finalize(s);
-	s = NULL;
-	if (sqlite3_prepare_v2(st->db, "SELECT record FROM tlsrpt_record WHERE day = ?1 AND domain = ?2",
-	    -1, &s, NULL) != SQLITE_OK)
+	done(s);
+	s = store_stmt(st, SQL_RECORD, "SELECT record FROM tlsrpt_record WHERE day = ?1 AND domain = ?2");
+	if (s == NULL)
 		goto fail;
 	sqlite3_bind_text(s, 1, day, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, domain, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		out->record = col_opt(s, 0);
-	sqlite3_finalize(s);
+	done(s);
 	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	return 0;
 fail:
 	store_set_err(err, errlen, "%s: reading %s %s: %s", st->path, day, domain,
 	    sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
+	done(s);
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	report_data_free(out);
 	return -1;
@@ -219,24 +231,25 @@ static int report_was_sent(struct store *st, long long id)
 	sqlite3_stmt *s;
 	int rc, sent = 0;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM delivery WHERE report = ?1 AND state = 'sent'",
-	    -1, &s, NULL) != SQLITE_OK)
+	s = store_stmt(st, SQL_WAS_SENT,
+	    "SELECT count(*) FROM delivery WHERE report = ?1 AND state = 'sent'");
+	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		sent = sqlite3_column_int(s, 0) > 0;
-	sqlite3_finalize(s);
+	done(s);
 	return rc == SQLITE_ROW ? sent : -1;
 }
 
-static int exec_bound(struct store *st, const char *sql, long long id, const struct report_put *rp,
-    const char *dest)
+static int exec_bound(struct store *st, int slot, const char *sql, long long id,
+    const struct report_put *rp, const char *dest)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if ((s = store_stmt(st, slot, sql)) == NULL)
 		return SQLITE_ERROR;
 	for (int i = 1; i <= sqlite3_bind_parameter_count(s); i++) {
 		const char *name = sqlite3_bind_parameter_name(s, i);
@@ -263,7 +276,7 @@ static int exec_bound(struct store *st, const char *sql, long long id, const str
 			sqlite3_bind_text(s, i, dest, -1, SQLITE_STATIC);
 	}
 	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
+	done(s);
 	return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
@@ -276,14 +289,14 @@ int store_report_put(struct store *st, const struct report_put *rp, enum report_
 
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
-	if (sqlite3_prepare_v2(st->db, "SELECT id FROM report WHERE day = ?1 AND domain = ?2",
-	    -1, &s, NULL) != SQLITE_OK)
+	s = store_stmt(st, SQL_REPORT_ID, "SELECT id FROM report WHERE day = ?1 AND domain = ?2");
+	if (s == NULL)
 		goto fail;
 	sqlite3_bind_text(s, 1, rp->day, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, rp->domain, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		id = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	done(s);
 
 	if (id >= 0) {
 		if ((sent = report_was_sent(st, id)) < 0)
@@ -293,14 +306,14 @@ int store_report_put(struct store *st, const struct report_put *rp, enum report_
 			*res = REPORT_IMMUTABLE;
 			return 0;
 		}
-		if (exec_bound(st, "UPDATE report SET report_id = :report_id, built_at = :now,"
+		if (exec_bound(st, SQL_UPDATE_REPORT, "UPDATE report SET report_id = :report_id, built_at = :now,"
 		    " json = :json, gzip = :gzip, record = :record, note = :note WHERE id = :id",
 		    id, rp, NULL) != SQLITE_OK ||
-		    exec_bound(st, "DELETE FROM delivery WHERE report = :id", id, rp, NULL) != SQLITE_OK)
+		    exec_bound(st, SQL_DELETE_DELIVERIES, "DELETE FROM delivery WHERE report = :id", id, rp, NULL) != SQLITE_OK)
 			goto fail;
 		*res = REPORT_REPLACED;
 	} else {
-		if (exec_bound(st, "INSERT INTO report (report_id, day, domain, built_at, json, gzip,"
+		if (exec_bound(st, SQL_INSERT_REPORT, "INSERT INTO report (report_id, day, domain, built_at, json, gzip,"
 		    " record, note) VALUES (:report_id, :day, :domain, :now, :json, :gzip, :record, :note)",
 		    0, rp, NULL) != SQLITE_OK)
 			goto fail;
@@ -308,7 +321,7 @@ int store_report_put(struct store *st, const struct report_put *rp, enum report_
 		*res = REPORT_NEW;
 	}
 	for (size_t i = 0; i < rp->ndestinations; i++)
-		if (exec_bound(st, "INSERT OR IGNORE INTO delivery (report, destination) VALUES (:id, :dest)",
+		if (exec_bound(st, SQL_INSERT_DELIVERY, "INSERT OR IGNORE INTO delivery (report, destination) VALUES (:id, :dest)",
 		    id, rp, rp->destinations[i]) != SQLITE_OK)
 			goto fail;
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)

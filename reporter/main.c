@@ -672,6 +672,7 @@ int main(int argc, char **argv)
 		optind = 0;
 		rc = cmd->run(&c, argc - first, argv + first);
 	}
+	report_gzip_end();
 	store_close(c.store);
 	free(c.submitter);
 	conf_free(&c.conf);

@@ -191,28 +191,46 @@ char *report_json_build(const struct report_meta *meta, const struct report_data
 	return text;
 }
 
+/*
+ * One deflate state, reset per report: setting one up costs more than
+ * compressing a typical report (a quarter megabyte allocated and zeroed).
+ * Not thread-safe; tlsrpt-report builds one report at a time.
+ */
+static z_stream gz_stream;
+static bool gz_ready;
+
 int report_gzip(const char *data, size_t len, unsigned char **out, size_t *outlen)
 {
-	z_stream zs;
 	size_t cap = compressBound((uLong)len) + 64;
 	int rc;
 
-	memset(&zs, 0, sizeof(zs));
-	/* windowBits 15 + 16: a gzip wrapper, with mtime 0 so the bytes are reproducible */
-	if (deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (!gz_ready) {
+		/* windowBits 15 + 16: a gzip wrapper, with mtime 0 so the bytes are reproducible */
+		if (deflateInit2(&gz_stream, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+		    Z_DEFAULT_STRATEGY) != Z_OK)
+			return -1;
+		gz_ready = true;
+	} else if (deflateReset(&gz_stream) != Z_OK) {
 		return -1;
+	}
 	*out = xmalloc(cap);
-	zs.next_in = (Bytef *)(uintptr_t)data;
-	zs.avail_in = (uInt)len;
-	zs.next_out = *out;
-	zs.avail_out = (uInt)cap;
-	rc = deflate(&zs, Z_FINISH);
-	*outlen = zs.total_out;
-	deflateEnd(&zs);
+	gz_stream.next_in = (Bytef *)(uintptr_t)data;
+	gz_stream.avail_in = (uInt)len;
+	gz_stream.next_out = *out;
+	gz_stream.avail_out = (uInt)cap;
+	rc = deflate(&gz_stream, Z_FINISH);
+	*outlen = gz_stream.total_out;
 	if (rc != Z_STREAM_END) {
 		free(*out);
 		*out = NULL;
 		return -1;
 	}
 	return 0;
+}
+
+void report_gzip_end(void)
+{
+	if (gz_ready)
+		deflateEnd(&gz_stream);
+	gz_ready = false;
 }

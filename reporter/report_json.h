@@ -38,7 +38,12 @@ void report_id_make(char *buf, size_t len, const char *day, const char *domain,
 char *report_json_build(const struct report_meta *meta, const struct report_data *rd,
     bool pretty, char *err, size_t errlen);
 
-/* gzip (RFC 1952) of len bytes; malloc'd into *out.  0 on success. */
+/*
+ * gzip (RFC 1952) of len bytes, malloc'd into *out; 0 on success.  Keeps
+ * its deflate state between calls (not thread-safe): report_gzip_end()
+ * releases it.
+ */
 int report_gzip(const char *data, size_t len, unsigned char **out, size_t *outlen);
+void report_gzip_end(void);
 
 #endif

@@ -59,16 +59,6 @@ static enum dg_status fail(struct parse_ctx *ctx, enum dg_status st, const char 
 	return st;
 }
 
-/*
- * domain_normalise() removes one trailing dot and then accepts an empty
- * last label, so "a.." came out as "a.": a trailing dot and an empty
- * label.  Refuse what is still dot-terminated after normalising.
- */
-static bool domain_ok(char *d)
-{
-	return domain_normalise(d) && d[strlen(d) - 1] != '.';
-}
-
 /* Optional string member: absent or null -> NULL; present but not a string -> error. */
 static enum dg_status get_opt_string(struct parse_ctx *ctx, const struct json_node *obj,
     const char *key, const char *where, char **out)
@@ -190,7 +180,7 @@ static enum dg_status parse_policy(struct parse_ctx *ctx, const struct json_node
 		return st;
 	if (p->policy_domain == NULL)
 		p->policy_domain = xstrdup(domain);
-	else if (!domain_ok(p->policy_domain))
+	else if (!domain_normalise(p->policy_domain))
 		return fail(ctx, DG_ERR_VALUE, "%spolicy-domain: not a domain name", where);
 	if ((st = get_string_array(ctx, pol, "policy-string", where, &p->policy_strings)) != DG_OK)
 		return st;
@@ -252,7 +242,7 @@ static enum dg_status parse_object(struct parse_ctx *ctx, const struct json_node
 	if (v->kind != JSON_STRING)
 		return fail(ctx, DG_ERR_TYPE, "d: expected a string");
 	s->domain = xstrndup(v->u.str.s, v->u.str.len);
-	if (!domain_ok(s->domain))
+	if (!domain_normalise(s->domain))
 		return fail(ctx, DG_ERR_VALUE, "d: not a domain name");
 	if ((st = get_opt_string(ctx, root, "pr", "", &s->record)) != DG_OK)
 		return st;

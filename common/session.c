@@ -12,7 +12,7 @@
 
 #include "util.h"
 
-static void failure_free(struct tlsrpt_failure *f)
+void failure_free(struct tlsrpt_failure *f)
 {
 	free(f->sending_ip);
 	free(f->mx_name);

@@ -70,6 +70,7 @@ struct tlsrpt_session {
 };
 
 void session_free(struct tlsrpt_session *s);
+void failure_free(struct tlsrpt_failure *f);	/* its strings, not f itself */
 
 /* Name of a policy type / result type as RFC 8460 writes it; NULL if unknown. */
 const char *policy_type_name(int type);

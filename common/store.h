@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include "aggregate.h"
+#include "session.h"
 
 #define STORE_SCHEMA_VERSION 2
 
@@ -55,9 +56,9 @@ long long store_purge_before(struct store *st, const char *day, char *err, size_
 
 /* ---- reading for reports (tlsrpt-report) ------------------------------ */
 
+/* One failure shape and its failed-session count. */
 struct rd_failure {
-	int result_type;
-	char *sending_ip, *mx_name, *helo, *receiving_ip, *additional, *reason;	/* NULL = unknown */
+	struct tlsrpt_failure detail;	/* NULL fields = unknown */
 	unsigned long long sessions;
 };
 

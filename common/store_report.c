@@ -54,16 +54,8 @@ void report_data_free(struct report_data *rd)
 	for (size_t i = 0; i < rd->npolicies; i++) {
 		struct rd_policy *p = &rd->policies[i];
 
-		for (size_t j = 0; j < p->nfailures; j++) {
-			struct rd_failure *f = &p->failures_list[j];
-
-			free(f->sending_ip);
-			free(f->mx_name);
-			free(f->helo);
-			free(f->receiving_ip);
-			free(f->additional);
-			free(f->reason);
-		}
+		for (size_t j = 0; j < p->nfailures; j++)
+			failure_free(&p->failures_list[j].detail);
 		free(p->failures_list);
 		free(p->policy_domain);
 		free(p->policy_strings);
@@ -96,13 +88,13 @@ static int load_failures(struct store *st, long long policy_id, struct rd_policy
 			p->failures_list = xrealloc(p->failures_list, cap * sizeof(*f));
 		}
 		f = &p->failures_list[p->nfailures++];
-		f->result_type = sqlite3_column_int(s, 0);
-		f->sending_ip = col_opt(s, 1);
-		f->mx_name = col_opt(s, 2);
-		f->helo = col_opt(s, 3);
-		f->receiving_ip = col_opt(s, 4);
-		f->additional = col_opt(s, 5);
-		f->reason = col_opt(s, 6);
+		f->detail.result_type = sqlite3_column_int(s, 0);
+		f->detail.sending_ip = col_opt(s, 1);
+		f->detail.mx_name = col_opt(s, 2);
+		f->detail.helo = col_opt(s, 3);
+		f->detail.receiving_ip = col_opt(s, 4);
+		f->detail.additional = col_opt(s, 5);
+		f->detail.reason = col_opt(s, 6);
 		f->sessions = (unsigned long long)sqlite3_column_int64(s, 7);
 	}
 	done(s);

@@ -86,8 +86,9 @@ static json_t *string_array(const char *text, const char *what, char *err, size_
 	return a;
 }
 
-static json_t *failure_json(const struct rd_failure *f)
+static json_t *failure_json(const struct rd_failure *rf)
 {
+	const struct tlsrpt_failure *f = &rf->detail;
 	json_t *o = json_object();
 
 	json_object_set_new(o, "result-type", json_string(result_type_name(f->result_type)));
@@ -95,7 +96,7 @@ static json_t *failure_json(const struct rd_failure *f)
 	set_opt(o, "receiving-mx-hostname", f->mx_name);
 	set_opt(o, "receiving-mx-helo", f->helo);
 	set_opt(o, "receiving-ip", f->receiving_ip);
-	json_object_set_new(o, "failed-session-count", json_integer((json_int_t)f->sessions));
+	json_object_set_new(o, "failed-session-count", json_integer((json_int_t)rf->sessions));
 	set_opt(o, "additional-information", f->additional);
 	set_opt(o, "failure-reason-code", f->reason);
 	return o;
@@ -108,7 +109,7 @@ static json_t *details_json(const struct rd_policy *p)
 
 	for (size_t i = 0; i < p->nfailures; i++) {
 		/* a code we cannot name must not reach a report */
-		if (result_type_name(p->failures_list[i].result_type) == NULL)
+		if (result_type_name(p->failures_list[i].detail.result_type) == NULL)
 			continue;
 		if (details == NULL)
 			details = json_array();

@@ -279,13 +279,13 @@ static void rd_failure(struct rd_policy *p, int code, const char *s, const char 
 
 	p->failures_list = xrealloc(p->failures_list, (p->nfailures + 1) * sizeof(*fl));
 	fl = &p->failures_list[p->nfailures++];
-	fl->result_type = code;
-	fl->sending_ip = dup_opt(s);
-	fl->mx_name = dup_opt(n);
-	fl->helo = dup_opt(h);
-	fl->receiving_ip = dup_opt(r);
-	fl->additional = dup_opt(a);
-	fl->reason = dup_opt(reason);
+	fl->detail.result_type = code;
+	fl->detail.sending_ip = dup_opt(s);
+	fl->detail.mx_name = dup_opt(n);
+	fl->detail.helo = dup_opt(h);
+	fl->detail.receiving_ip = dup_opt(r);
+	fl->detail.additional = dup_opt(a);
+	fl->detail.reason = dup_opt(reason);
 	fl->sessions = count;
 }
 

@@ -422,7 +422,7 @@ static int parse_rua(struct parser *ps)
 {
 	const char *p = ps->p, *q, *unsupported = NULL;
 	unsigned n = 0, first_unsupported = 0;
-	size_t len, slen, unsupported_slen = 0;
+	size_t len, slen = 0, unsupported_slen = 0;
 	char quoted[QUOTE_BUF];
 	int rc;
 

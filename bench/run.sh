@@ -3,7 +3,8 @@
 # Usage: bench/run.sh BUILDDIR   (make bench runs it)
 #
 # The sender (bench/dgbench) sends the way libtlsrpt does, non-blocking, so
-# a full socket queue is a lost datagram.  Each scenario gets a fresh daemon
+# a full socket queue is a lost datagram, from 16 sockets in turn as 16
+# smtp processes would (a single socket would hit its own send buffer).  Each scenario gets a fresh daemon
 # and store; "stored" is read from the store after a clean stop.
 #
 # The kernel queues at most net.unix.max_dgram_qlen datagrams per socket:

@@ -57,7 +57,7 @@ const struct conf_option conf_options[] = {
 	    OFF(datagram_max_size), "largest datagram accepted; longer ones are rejected as oversize"},
 	{"datagram_threads", CONF_INT, "2", 0, 1, 16, false,
 	    OFF(datagram_threads), "threads parsing datagrams (one more thread only reads the socket)"},
-	{"datagram_queue_size", CONF_SIZE, "16M", 0, 1LL << 20, 1LL << 30, false,
+	{"datagram_queue_size", CONF_SIZE, "8M", 0, 1LL << 20, 1LL << 30, false,
 	    OFF(datagram_queue_size), "memory for datagrams read but not yet parsed"},
 	{"run_as_user", CONF_STRING, "_tlsrpt", 0, 0, 0, false,
 	    OFF(run_as_user), "user the daemon switches to after binding its sockets"},

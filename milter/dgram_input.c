@@ -234,13 +234,19 @@ static void push_chunk(struct dgram_input *in)
 	if (c == NULL || c->used == 0)
 		return;
 	in->filling = NULL;
+	/* A chunk handed over after a short read holds a few datagrams: give
+	 * the rest back, so that the queue limit bounds real memory. */
+	if (c->used + 4096 <= c->cap) {
+		c = xrealloc(c, sizeof(*c) + c->used);
+		c->cap = c->used;
+	}
 	pthread_mutex_lock(&in->qlock);
 	if (in->qtail)
 		in->qtail->next = c;
 	else
 		in->qhead = c;
 	in->qtail = c;
-	in->qbytes += c->used;
+	in->qbytes += sizeof(*c) + c->cap;
 	pthread_cond_signal(&in->qcond);
 	pthread_mutex_unlock(&in->qlock);
 }
@@ -426,7 +432,7 @@ static void *parser_main(void *arg)
 			in->qhead = c->next;
 			if (in->qhead == NULL)
 				in->qtail = NULL;
-			in->qbytes -= c->used;
+			in->qbytes -= sizeof(*c) + c->cap;
 			pthread_cond_signal(&in->qspace);
 		}
 		pthread_mutex_unlock(&in->qlock);

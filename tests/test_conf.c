@@ -97,7 +97,7 @@ static void test_defaults_numbers(void **state)
 	assert_int_equal(c.datagram_receive_buffer, 8388608);
 	assert_int_equal(c.datagram_max_size, 65536);
 	assert_int_equal(c.datagram_threads, 2);
-	assert_int_equal(c.datagram_queue_size, 16777216);
+	assert_int_equal(c.datagram_queue_size, 8388608);
 	assert_int_equal(c.flush_interval_ms, 1000);
 	assert_int_equal(c.flush_records, 20000);
 	assert_int_equal(c.pending_limit, 1000000);

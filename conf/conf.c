@@ -41,6 +41,26 @@ const struct conf_option conf_options[] = {
 	    OFF(submitter_domain), "our domain in report ids (default: the domain of contact_info)"},
 	{"report_grace_period", CONF_DURATION, "1h", 0, 0, 23 * 3600 * 1000LL, false,
 	    OFF(report_grace_period_ms), "wait after UTC midnight before a day's reports are built"},
+	{"report_from", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(report_from), "From: and envelope sender of report mails (default noreply-tlsrpt@<submitter_domain>)"},
+	{"sendmail_command", CONF_STRING, "/usr/sbin/sendmail -oi", 0, 0, 0, false,
+	    OFF(sendmail_command), "sendmail-compatible command that submits report mails"},
+	{"dkim_key_file", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(dkim_key_file), "PEM private key (RSA or Ed25519) to DKIM-sign report mails, or empty"},
+	{"dkim_selector", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(dkim_selector), "DKIM selector of dkim_key_file (its key record should say s=tlsrpt)"},
+	{"dkim_domain", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(dkim_domain), "DKIM signing domain (default: the submitter domain)"},
+	{"https_ca_file", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(https_ca_file), "CA bundle for https: destinations (default: the system's)"},
+	{"https_allow_private", CONF_BOOL, "no", 0, 0, 1, false,
+	    OFF(https_allow_private), "allow https: destinations on loopback/private addresses (tests only)"},
+	{"https_timeout", CONF_DURATION, "60s", 0, 1000, 600 * 1000LL, false,
+	    OFF(https_timeout_ms), "longest time one https: submission may take"},
+	{"retry_interval", CONF_DURATION, "15m", 0, 1000, 24 * 3600 * 1000LL, false,
+	    OFF(retry_interval_ms), "wait before the first retry of a failed submission; doubles each time"},
+	{"give_up_after", CONF_DURATION, "24h", 0, 60 * 1000LL, 30 * 86400 * 1000LL, false,
+	    OFF(give_up_after_ms), "stop retrying a destination this long after its first attempt"},
 	{"store_path", CONF_PATH, TLSRPT_STATEDIR "/tlsrpt.db", 0, 0, 0, false,
 	    OFF(store_path), "SQLite store shared by the daemon and the reporter"},
 	{"datagram_socket", CONF_PATH, TLSRPT_RUNDIR "/tlsrpt.sock", 0, 0, 0, true,
@@ -216,6 +236,16 @@ static const char *set_value(struct tlsrpt_conf *c, const struct conf_option *o,
 	case CONF_FACILITY:
 		if ((n = log_facility_from_name(v)) < 0)
 			return "expected a syslog facility: mail, daemon, user or local0..local7";
+		break;
+	case CONF_BOOL:
+		if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
+		    strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0)
+			n = 1;
+		else if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
+		    strcasecmp(v, "off") == 0 || strcmp(v, "0") == 0)
+			n = 0;
+		else
+			return "expected yes or no";
 		break;
 	}
 	if (o->type == CONF_STRING || o->type == CONF_PATH) {

@@ -29,6 +29,16 @@ struct tlsrpt_conf {
 	char *contact_info;
 	char *submitter_domain;		/* "" = the domain of contact_info */
 	long long report_grace_period_ms;
+	char *report_from;		/* "" = noreply-tlsrpt@<submitter domain> */
+	char *sendmail_command;
+	char *dkim_key_file;		/* "" = the MTA signs report mails */
+	char *dkim_selector;
+	char *dkim_domain;		/* "" = the submitter domain */
+	char *https_ca_file;		/* "" = the system trust store */
+	long long https_allow_private;	/* boolean */
+	long long https_timeout_ms;
+	long long retry_interval_ms;
+	long long give_up_after_ms;
 	char *store_path;
 	char *datagram_socket;		/* "" when disabled ("none") */
 	char *datagram_socket_owner;
@@ -58,6 +68,7 @@ enum conf_type {
 	CONF_MODE,	/* octal file mode */
 	CONF_LEVEL,	/* syslog severity name */
 	CONF_FACILITY,	/* syslog facility name */
+	CONF_BOOL,	/* yes/no, true/false, on/off, 1/0 */
 };
 
 struct conf_option {

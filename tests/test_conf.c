@@ -52,12 +52,41 @@ static void expect_error(const char *text, unsigned program, const char *msg)
 	assert_int_equal(c.flush_interval_ms, 4242);
 }
 
+/* ---- booleans -------------------------------------------------------- */
+
+static void test_bool_values(void **state)
+{
+	static const char *const yes[] = {"yes", "YES", "true", "on", "1"};
+	static const char *const no[] = {"no", "False", "off", "0"};
+	struct tlsrpt_conf c;
+	char text[64];
+
+	(void)state;
+	parse_ok("", &c);
+	assert_int_equal(c.https_allow_private, 0);
+	conf_free(&c);
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		snprintf(text, sizeof(text), "https_allow_private %s\n", yes[i]);
+		parse_ok(text, &c);
+		assert_int_equal(c.https_allow_private, 1);
+		conf_free(&c);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		snprintf(text, sizeof(text), "https_allow_private %s\n", no[i]);
+		parse_ok(text, &c);
+		assert_int_equal(c.https_allow_private, 0);
+		conf_free(&c);
+	}
+	expect_error("https_allow_private maybe\n", CONF_FOR_DAEMON,
+	    "t.conf:1: https_allow_private: expected yes or no: \"maybe\"");
+}
+
 /* ---- defaults ------------------------------------------------------ */
 
 static void test_option_table(void **state)
 {
 	(void)state;
-	assert_int_equal(conf_noptions, 22);
+	assert_int_equal(conf_noptions, 32);
 	assert_string_equal(conf_options[0].name, "organization_name");
 	assert_int_equal(conf_options[0].required_by, CONF_FOR_REPORTER);
 	assert_string_equal(conf_options[1].name, "contact_info");
@@ -627,6 +656,7 @@ int main(void)
 		cmocka_unit_test(test_error_unknown_key),
 		cmocka_unit_test(test_error_duplicate_key),
 		cmocka_unit_test(test_error_bad_int),
+		cmocka_unit_test(test_bool_values),
 		cmocka_unit_test(test_error_bad_duration),
 		cmocka_unit_test(test_error_bad_size),
 		cmocka_unit_test(test_error_bad_mode),

@@ -121,6 +121,42 @@ struct report_put {
 int store_report_put(struct store *st, const struct report_put *rp, enum report_put_result *res,
     char *err, size_t errlen);
 
+/* One delivery that is due: a report and one of its destinations. */
+struct due_delivery {
+	long long report;		/* report row */
+	char *report_id, *day, *domain, *destination;
+	int attempts;
+	long long first_attempt;	/* 0: never tried */
+	unsigned char *gzip;
+	size_t gzip_len;
+};
+
+/*
+ * Deliveries due at "now": pending ones, and failed-temporary ones whose
+ * next try has come; only those of report_id when it is not NULL.
+ * Returns how many (*out malloc'd, free with due_deliveries_free) or -1.
+ */
+long long store_due_deliveries(struct store *st, long long now, const char *report_id,
+    struct due_delivery **out, char *err, size_t errlen);
+void due_deliveries_free(struct due_delivery *d, size_t n);
+
+/* Record the outcome of one attempt. */
+struct delivery_update {
+	const char *state;	/* sent, failed-temporary, failed-permanent, gave-up */
+	int attempts;
+	long long first_attempt, last_attempt, next_try;	/* next_try 0: none */
+	const char *error;	/* NULL when sent */
+};
+int store_delivery_update(struct store *st, long long report, const char *destination,
+    const struct delivery_update *u, char *err, size_t errlen);
+
+/*
+ * Make the unsent deliveries of one report (or of all when report_id is
+ * NULL) due now, whatever their state.  Returns how many or -1.
+ */
+long long store_retry_now(struct store *st, const char *report_id, long long now,
+    char *err, size_t errlen);
+
 /* The stored JSON of a report, or NULL (not found or error: err says which). */
 char *store_report_json(struct store *st, const char *report_id, char *err, size_t errlen);
 

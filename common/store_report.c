@@ -26,6 +26,7 @@
 enum {
 	SQL_FAILURES, SQL_POLICIES, SQL_RECORD, SQL_WAS_SENT, SQL_REPORT_ID,
 	SQL_UPDATE_REPORT, SQL_DELETE_DELIVERIES, SQL_INSERT_REPORT, SQL_INSERT_DELIVERY,
+	SQL_DUE, SQL_DELIVERY_UPDATE, SQL_RETRY,
 };
 
 /* A cached statement is reset, not finalized, when its caller is done. */
@@ -438,5 +439,122 @@ long long store_query(struct store *st, const char *name, const char *const *par
 		return rows;
 	}
 	store_set_err(err, errlen, "no query named %s", name);
+	return -1;
+}
+
+void due_deliveries_free(struct due_delivery *d, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(d[i].report_id);
+		free(d[i].day);
+		free(d[i].domain);
+		free(d[i].destination);
+		free(d[i].gzip);
+	}
+	free(d);
+}
+
+long long store_due_deliveries(struct store *st, long long now, const char *report_id,
+    struct due_delivery **out, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT r.id, r.report_id, r.day, r.domain, d.destination, d.attempts,"
+	    " coalesce(d.first_attempt, 0), r.gzip"
+	    " FROM delivery d JOIN report r ON r.id = d.report"
+	    " WHERE (d.state = 'pending' OR (d.state = 'failed-temporary' AND d.next_try <= ?1))"
+	    " AND (?2 IS NULL OR r.report_id = ?2)"
+	    " ORDER BY r.day, r.domain, d.destination";
+	struct due_delivery *d = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *s;
+	int rc;
+
+	*out = NULL;
+	if ((s = store_stmt(st, SQL_DUE, sql)) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, now);
+	if (report_id)
+		sqlite3_bind_text(s, 2, report_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct due_delivery *e;
+		int len = sqlite3_column_bytes(s, 7);
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			d = xrealloc(d, cap * sizeof(*d));
+		}
+		e = &d[n++];
+		e->report = sqlite3_column_int64(s, 0);
+		e->report_id = col_str(s, 1);
+		e->day = col_str(s, 2);
+		e->domain = col_str(s, 3);
+		e->destination = col_str(s, 4);
+		e->attempts = sqlite3_column_int(s, 5);
+		e->first_attempt = sqlite3_column_int64(s, 6);
+		e->gzip_len = (size_t)len;
+		e->gzip = xmalloc((size_t)len);
+		memcpy(e->gzip, sqlite3_column_blob(s, 7), (size_t)len);
+	}
+	done(s);
+	if (rc != SQLITE_DONE) {
+		due_deliveries_free(d, n);
+		goto fail;
+	}
+	*out = d;
+	return (long long)n;
+fail:
+	store_set_err(err, errlen, "%s: reading due deliveries: %s", st->path, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+int store_delivery_update(struct store *st, long long report, const char *destination,
+    const struct delivery_update *u, char *err, size_t errlen)
+{
+	sqlite3_stmt *s = store_stmt(st, SQL_DELIVERY_UPDATE,
+	    "UPDATE delivery SET state = ?3, attempts = ?4, first_attempt = ?5, last_attempt = ?6,"
+	    " next_try = ?7, last_error = ?8 WHERE report = ?1 AND destination = ?2");
+	int rc;
+
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, report);
+	sqlite3_bind_text(s, 2, destination, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, u->state, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 4, u->attempts);
+	sqlite3_bind_int64(s, 5, u->first_attempt);
+	sqlite3_bind_int64(s, 6, u->last_attempt);
+	if (u->next_try)
+		sqlite3_bind_int64(s, 7, u->next_try);
+	if (u->error)
+		sqlite3_bind_text(s, 8, u->error, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+fail:
+	store_set_err(err, errlen, "%s: recording a delivery: %s", st->path, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+long long store_retry_now(struct store *st, const char *report_id, long long now,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = store_stmt(st, SQL_RETRY,
+	    "UPDATE delivery SET state = 'failed-temporary', next_try = ?1"
+	    " WHERE state IN ('failed-temporary', 'failed-permanent', 'gave-up')"
+	    " AND report IN (SELECT id FROM report WHERE ?2 IS NULL OR report_id = ?2)");
+	int rc;
+
+	if (s == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, now);
+	if (report_id)
+		sqlite3_bind_text(s, 2, report_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	done(s);
+	if (rc == SQLITE_DONE)
+		return sqlite3_changes(st->db);
+fail:
+	store_set_err(err, errlen, "%s: scheduling a retry: %s", st->path, sqlite3_errmsg(st->db));
 	return -1;
 }

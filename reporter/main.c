@@ -10,7 +10,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "deliver.h"
 #include "log.h"
 #include "output.h"
 #include "report_json.h"
@@ -50,8 +55,14 @@ static int cmd_show(struct ctx *c, int argc, char **argv);
 static int cmd_pending(struct ctx *c, int argc, char **argv);
 static int cmd_stats(struct ctx *c, int argc, char **argv);
 static int cmd_purge(struct ctx *c, int argc, char **argv);
+static int cmd_run(struct ctx *c, int argc, char **argv);
+static int cmd_retry(struct ctx *c, int argc, char **argv);
 
 static const struct command commands[] = {
+	{"run", cmd_run, "",
+	    "the daily job: build finished days, submit what is due, retry what failed"},
+	{"retry", cmd_retry, "[REPORT-ID]",
+	    "submit now what failed (of one report, or of all), whatever its next try"},
 	{"build", cmd_build, "[--day YYYY-MM-DD] [--domain DOMAIN]",
 	    "build the reports of finished UTC days not built yet (or rebuild one day)"},
 	{"preview", cmd_preview, "DOMAIN [--day YYYY-MM-DD] [--pretty]",
@@ -430,7 +441,8 @@ static int cmd_list(struct ctx *c, int argc, char **argv)
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "usage: tlsrpt-report list %s\n", commands[2].args);
+		fprintf(stderr, "usage: tlsrpt-report list [--day YYYY-MM-DD] [--domain DOMAIN] "
+		    "[--state STATE]\n");
 		return EX_USAGE;
 	}
 	return listing(c, "list", params, 3, NULL);
@@ -596,6 +608,99 @@ static int cmd_purge(struct ctx *c, int argc, char **argv)
 		    c->conf.retention_days);
 	log_msg(LOG_INFO, "purge before=%s rows=%lld", cutoff, n);
 	return EX_OK;
+}
+
+/* ---- submission -------------------------------------------------------- */
+
+/* One run at a time: a lock file beside the store, held until exit. */
+static int take_run_lock(struct ctx *c)
+{
+	struct strbuf path;
+	int fd;
+
+	strbuf_init(&path);
+	strbuf_printf(&path, "%s.run-lock", c->conf.store_path);
+	fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "tlsrpt-report: cannot open %s: %s\n", path.data, strerror(errno));
+		strbuf_free(&path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "tlsrpt-report: another run is in progress (%s is locked)\n", path.data);
+		close(fd);
+		strbuf_free(&path);
+		return -1;
+	}
+	strbuf_free(&path);
+	return fd;	/* closed at exit, which releases the lock */
+}
+
+static int deliver_and_report(struct ctx *c, const char *report_id, const char *what)
+{
+	struct deliver_totals t = {0, 0, 0, 0};
+	struct table *out = table_new();
+	char err[1024];
+
+	if (deliver_due(c->store, &c->conf, c->submitter, c->now, report_id, out, &t, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		table_free(out);
+		return EX_CONFIG;
+	}
+	table_print(out, stdout, c->json, NULL);
+	if (!c->json)
+		printf("%u sent, %u failed (will retry), %u failed permanently, %u given up\n",
+		    t.sent, t.temporary, t.permanent, t.gave_up);
+	log_msg(LOG_NOTICE, "%s sent=%u failed_temporary=%u failed_permanent=%u gave_up=%u",
+	    what, t.sent, t.temporary, t.permanent, t.gave_up);
+	table_free(out);
+	return EX_OK;
+}
+
+static int cmd_run(struct ctx *c, int argc, char **argv)
+{
+	char *build_argv[] = {argv[0], NULL};
+	int rc, lock;
+
+	if (argc > 1) {
+		fprintf(stderr, "usage: tlsrpt-report run\n");
+		return EX_USAGE;
+	}
+	if ((lock = take_run_lock(c)) < 0)
+		return EX_TEMPFAIL;
+	optind = 0;
+	rc = cmd_build(c, 1, build_argv);
+	if (rc == EX_OK || rc == EX_DATAERR || rc == EX_NOINPUT)
+		rc = deliver_and_report(c, NULL, "run");
+	close(lock);
+	return rc;
+}
+
+static int cmd_retry(struct ctx *c, int argc, char **argv)
+{
+	const char *id = argc > 1 ? argv[1] : NULL;
+	char err[1024];
+	long long n;
+	int rc, lock;
+
+	if (argc > 2) {
+		fprintf(stderr, "usage: tlsrpt-report retry [REPORT-ID]\n");
+		return EX_USAGE;
+	}
+	if ((lock = take_run_lock(c)) < 0)
+		return EX_TEMPFAIL;
+	n = store_retry_now(c->store, id, c->now, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		close(lock);
+		return EX_SOFTWARE;
+	}
+	if (!c->json)
+		printf("%lld failed deliver%s made due now\n", n, n == 1 ? "y" : "ies");
+	rc = deliver_and_report(c, id, "retry");
+	close(lock);
+	return rc;
 }
 
 /* ---- main ------------------------------------------------------------- */

@@ -33,4 +33,21 @@ const char *dkim_signer_algorithm(const struct dkim_signer *s);
 char *dkim_sign(struct dkim_signer *s, const char *msg, size_t len,
     const char *const *sign_headers, size_t nheaders, long long now, char *err, size_t errlen);
 
+/*
+ * The relaxed canonicalisations, exported for the unit tests and for
+ * anyone checking a signature.  Both return a malloc'd, NUL-terminated
+ * string and its length in *outlen.
+ *
+ * dkim_canon_header_relaxed: one header field (name, colon, value, with
+ * any folding; a trailing CRLF is allowed and ignored) as RFC 6376 3.4.2
+ * says; with_crlf appends the CRLF that ends a signed field (the
+ * DKIM-Signature field itself is hashed without it).
+ *
+ * dkim_canon_body_relaxed: a body as RFC 6376 3.4.4 says; an empty body
+ * (or one of empty lines only) gives the empty string.
+ */
+char *dkim_canon_header_relaxed(const char *field, size_t len, int with_crlf,
+    size_t *outlen);
+char *dkim_canon_body_relaxed(const char *body, size_t len, size_t *outlen);
+
 #endif

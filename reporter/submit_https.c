@@ -1,4 +1,538 @@
-/* placeholder: being written */
+/*
+ * NAME
+ *	submit_https - POST reports to https: rua destinations with libcurl
+ * SUMMARY
+ *	https_post_all(): post many bodies concurrently, classify each result.
+ *	https_address_public(): the address filter (pure).
+ * DESCRIPTION
+ *	One curl multi handle runs at most max_parallel transfers at once; a
+ *	job that finishes makes room for the next, so one slow or failing
+ *	destination never holds up the others (RFC 8460 R34).
+ *
+ *	Every transfer: https only (checked here before curl sees the URL,
+ *	and CURLOPT_PROTOCOLS(_STR) as well), POST of the body as
+ *	"Content-Type: application/tlsrpt+gzip" without "Expect:
+ *	100-continue", User-Agent "tlsrpt-milter/VERSION", no redirects
+ *	followed, peer certificate and host name verified (CURLOPT_CAINFO
+ *	when ca_file is set), TLS 1.2 or later, no proxy (a proxy would
+ *	connect on our behalf and defeat the address filter), connect and
+ *	total time limits, no signals.  The response body is counted, not
+ *	kept: the API returns none, and a body beyond max_response bytes
+ *	aborts the transfer.
+ *
+ *	Address filter: curl calls us (CURLOPT_OPENSOCKETFUNCTION) with each
+ *	address it is about to connect to, after resolving, so the check
+ *	sees the address actually used even when DNS answers change between
+ *	lookups.  Unless allow_private, a non-public address gets no socket,
+ *	and the job becomes permanent ("refused to connect to non-public
+ *	address 127.0.0.1") when no connection was made.
+ *
+ *	Classification (R23, R35):
+ *	    2xx                                  delivered
+ *	    5xx, 408, 429                        temporary "HTTP 503"
+ *	    3xx                                  permanent "HTTP 302 (redirects
+ *	                                         are not followed)"
+ *	    other statuses                       permanent "HTTP 404"
+ *	    response body over max_response      temporary "response larger
+ *	    (with a 2xx status)                  than 65536 bytes"
+ *	    refused address                      permanent
+ *	    not https:, malformed URL            permanent
+ *	    time-out, DNS, connection, TLS, ...  temporary, curl's error text
+ *
+ *	Option values of 0 or less take the defaults: 10 s to connect, 60 s
+ *	in total, 65536 response bytes, 16 parallel transfers.  Every
+ *	transfer is bounded by the total time limit; the loop also gives up
+ *	on a transfer that outlives it by 5 s, should curl fail to stop it.
+ *
+ *	curl_global_init() is called once, on the first call; like
+ *	curl_global_init() itself that is not thread-safe: call
+ *	https_post_all() from one thread at a time, and not while another
+ *	thread of the process starts using curl.  The program calls
+ *	curl_global_cleanup() before it exits, if it wants to.
+ * DIAGNOSTICS
+ *	In job->error (printable ASCII, never longer than the field):
+ *	"not an https: URL", "HTTP 500", "HTTP 302 (redirects are not
+ *	followed)", "response larger than 65536 bytes", "refused to connect
+ *	to non-public address 10.0.0.1", or curl's own text, such as
+ *	"SSL certificate problem: unable to get local issuer certificate" or
+ *	"Operation timed out after 1000 milliseconds with 0 bytes received".
+ * SEE ALSO
+ *	RFC 8460 section 5.2; CURLOPT_OPENSOCKETFUNCTION(3).
+ */
+#include "config.h"
+
 #include "submit_https.h"
-int https_post_all(struct https_job *j, size_t n, const struct https_options *o) { (void)j; (void)n; (void)o; return -1; }
-bool https_address_public(const struct sockaddr *sa, socklen_t len) { (void)sa; (void)len; return false; }
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "util.h"
+
+#define DEFAULT_CONNECT_MS	10000L
+#define DEFAULT_TOTAL_MS	60000L
+#define DEFAULT_MAX_RESPONSE	65536
+#define DEFAULT_PARALLEL	16
+#define POLL_MS			500
+#define GRACE_MS		5000
+
+/* One running (or finished) transfer. */
+struct transfer {
+	struct https_job *job;
+	CURL *easy;
+	struct curl_slist *headers;
+	size_t max_response;
+	size_t received;
+	bool too_big;
+	bool allow_private;
+	bool refused;
+	long long started_ms;
+	char refused_addr[INET6_ADDRSTRLEN];
+	char curl_error[CURL_ERROR_SIZE];
+};
+
+static bool curl_ready;
+
+static void set_error(struct https_job *job, enum https_result result, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_error(struct https_job *job, enum https_result result, const char *fmt, ...)
+{
+	va_list ap;
+
+	job->result = result;
+	va_start(ap, fmt);
+	vsnprintf(job->error, sizeof(job->error), fmt, ap);
+	va_end(ap);
+	/* curl's text can quote the URL, which came from DNS */
+	for (char *p = job->error; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			*p = '?';
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the address filter -------------------------------------------------- */
+
+static bool ipv4_public(uint32_t a)
+{
+	static const struct { uint32_t net; int bits; } blocked[] = {
+		{0x00000000, 8},	/* 0/8 "this network" */
+		{0x0a000000, 8},	/* 10/8 private */
+		{0x64400000, 10},	/* 100.64/10 shared (CGN) */
+		{0x7f000000, 8},	/* 127/8 loopback */
+		{0xa9fe0000, 16},	/* 169.254/16 link-local */
+		{0xac100000, 12},	/* 172.16/12 private */
+		{0xc0000000, 24},	/* 192.0.0/24 IETF protocol assignments */
+		{0xc0000200, 24},	/* 192.0.2/24 TEST-NET-1 */
+		{0xc0a80000, 16},	/* 192.168/16 private */
+		{0xc6120000, 15},	/* 198.18/15 benchmarking */
+		{0xc6336400, 24},	/* 198.51.100/24 TEST-NET-2 */
+		{0xcb007100, 24},	/* 203.0.113/24 TEST-NET-3 */
+		{0xe0000000, 4},	/* 224/4 multicast */
+		{0xf0000000, 4},	/* 240/4 reserved, and 255.255.255.255 */
+	};
+
+	for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++) {
+		uint32_t mask = 0xffffffffu << (32 - blocked[i].bits);
+
+		if ((a & mask) == blocked[i].net)
+			return false;
+	}
+	return true;
+}
+
+static uint32_t ipv4_at(const unsigned char *b)
+{
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static bool ipv6_public(const unsigned char *b)
+{
+	static const unsigned char zero[16];
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+	static const unsigned char discard[8] = {0x01, 0x00};
+	static const unsigned char doc[4] = {0x20, 0x01, 0x0d, 0xb8};
+
+	if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1))
+		return false;			/* :: and ::1 */
+	if ((b[0] & 0xfe) == 0xfc)
+		return false;			/* fc00::/7 unique local */
+	if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+		return false;			/* fe80::/10 link-local */
+	if (b[0] == 0xff)
+		return false;			/* ff00::/8 multicast */
+	if (memcmp(b, doc, sizeof(doc)) == 0)
+		return false;			/* 2001:db8::/32 documentation */
+	if (memcmp(b, discard, sizeof(discard)) == 0)
+		return false;			/* 100::/64 discard */
+	if (memcmp(b, mapped, sizeof(mapped)) == 0 || memcmp(b, nat64, sizeof(nat64)) == 0)
+		return ipv4_public(ipv4_at(b + 12));	/* ::ffff:0:0/96, 64:ff9b::/96 */
+	return true;
+}
+
+bool https_address_public(const struct sockaddr *sa, socklen_t len)
+{
+	if (sa == NULL || len < (socklen_t)sizeof(sa_family_t))
+		return false;
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		struct sockaddr_in sin;
+
+		memcpy(&sin, sa, sizeof(sin));
+		return ipv4_public(ntohl(sin.sin_addr.s_addr));
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 sin6;
+
+		memcpy(&sin6, sa, sizeof(sin6));
+		return ipv6_public(sin6.sin6_addr.s6_addr);
+	}
+	return false;
+}
+
+/* ---- curl callbacks ------------------------------------------------------ */
+
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+	struct transfer *t = clientp;
+	struct sockaddr_storage ss;
+	int type = addr->socktype;
+
+	(void)purpose;
+	if (addr->addrlen > sizeof(ss))
+		return CURL_SOCKET_BAD;
+	memcpy(&ss, &addr->addr, addr->addrlen);
+	if (!t->allow_private && !https_address_public((struct sockaddr *)&ss, addr->addrlen)) {
+		const void *ip = ss.ss_family == AF_INET6 ?
+		    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
+		    (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+
+		t->refused = true;
+		if (inet_ntop(ss.ss_family, ip, t->refused_addr, sizeof(t->refused_addr)) == NULL)
+			snprintf(t->refused_addr, sizeof(t->refused_addr), "(address family %d)",
+			    (int)ss.ss_family);
+		return CURL_SOCKET_BAD;
+	}
+#ifdef SOCK_CLOEXEC
+	type |= SOCK_CLOEXEC;	/* the reporter also runs sendmail */
+#endif
+	return socket(addr->family, type, addr->protocol);
+}
+
+static size_t count_response(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct transfer *t = userp;
+	size_t n = size * nmemb;
+
+	(void)data;
+	if (n > t->max_response - t->received) {
+		t->too_big = true;
+		return 0;	/* not n: curl aborts with CURLE_WRITE_ERROR */
+	}
+	t->received += n;
+	return n;
+}
+
+/* ---- one transfer -------------------------------------------------------- */
+
+static bool has_https_scheme(const char *url)
+{
+	return url != NULL && strncasecmp(url, "https://", 8) == 0;
+}
+
+static void transfer_free(struct transfer *t)
+{
+	if (t->easy)
+		curl_easy_cleanup(t->easy);
+	curl_slist_free_all(t->headers);
+	free(t);
+}
+
+/* Headers whose list could not be built are the only failure here. */
+static bool set_headers(struct transfer *t)
+{
+	static const char *const lines[] = {
+		"Content-Type: application/tlsrpt+gzip",
+		"Expect:",		/* no 100-continue round trip */
+	};
+
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct curl_slist *l = curl_slist_append(t->headers, lines[i]);
+
+		if (l == NULL)
+			return false;
+		t->headers = l;
+	}
+	return true;
+}
+
+static CURLcode set_options(struct transfer *t, const struct https_options *o,
+    long connect_ms, long total_ms)
+{
+	CURL *e = t->easy;
+	CURLcode rc = CURLE_OK;
+
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+	SET(CURLOPT_ERRORBUFFER, t->curl_error);
+	SET(CURLOPT_PRIVATE, (void *)t);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	SET(CURLOPT_PROTOCOLS_STR, "https");
+#else
+	SET(CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+#endif
+	SET(CURLOPT_URL, t->job->url);
+	SET(CURLOPT_PROXY, "");		/* no proxy, not even from the environment */
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (o->ca_file != NULL && *o->ca_file != '\0')
+		SET(CURLOPT_CAINFO, o->ca_file);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	SET(CURLOPT_TIMEOUT_MS, total_ms);
+	SET(CURLOPT_USERAGENT, "tlsrpt-milter/" PACKAGE_VERSION);
+	SET(CURLOPT_HTTPHEADER, t->headers);
+	SET(CURLOPT_POST, 1L);
+	SET(CURLOPT_POSTFIELDS, (const char *)t->job->body);
+	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->job->body_len);
+	SET(CURLOPT_WRITEFUNCTION, count_response);
+	SET(CURLOPT_WRITEDATA, (void *)t);
+	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	SET(CURLOPT_OPENSOCKETDATA, (void *)t);
+#undef SET
+	return rc;
+}
+
+/*
+ * A transfer for the job, added to the multi handle; NULL when the job
+ * was settled without one (its result set).
+ */
+static struct transfer *transfer_start(CURLM *multi, struct https_job *job,
+    const struct https_options *o, long connect_ms, long total_ms)
+{
+	struct transfer *t;
+	CURLcode rc;
+
+	if (!has_https_scheme(job->url)) {
+		set_error(job, HTTPS_PERMANENT, "not an https: URL");
+		return NULL;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->job = job;
+	t->max_response = o->max_response > 0 ? o->max_response : DEFAULT_MAX_RESPONSE;
+	t->allow_private = o->allow_private;
+	t->started_ms = now_ms();
+	if ((t->easy = curl_easy_init()) == NULL || !set_headers(t)) {
+		set_error(job, HTTPS_TEMPORARY, "cannot set up the transfer (libcurl)");
+		transfer_free(t);
+		return NULL;
+	}
+	if ((rc = set_options(t, o, connect_ms, total_ms)) != CURLE_OK) {
+		set_error(job, rc == CURLE_URL_MALFORMAT ? HTTPS_PERMANENT : HTTPS_TEMPORARY,
+		    "%s", t->curl_error[0] ? t->curl_error : curl_easy_strerror(rc));
+		transfer_free(t);
+		return NULL;
+	}
+	if (curl_multi_add_handle(multi, t->easy) != CURLM_OK) {
+		set_error(job, HTTPS_TEMPORARY, "cannot start the transfer (libcurl)");
+		transfer_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void classify_status(struct https_job *job, long status)
+{
+	if (status >= 200 && status <= 299) {
+		job->result = HTTPS_DELIVERED;
+		job->error[0] = '\0';
+	} else if (status >= 500 || status == 408 || status == 429) {
+		set_error(job, HTTPS_TEMPORARY, "HTTP %ld", status);
+	} else if (status >= 300 && status <= 399) {
+		set_error(job, HTTPS_PERMANENT, "HTTP %ld (redirects are not followed)", status);
+	} else {
+		set_error(job, HTTPS_PERMANENT, "HTTP %ld", status);
+	}
+}
+
+static void classify(struct transfer *t, CURLcode rc)
+{
+	struct https_job *job = t->job;
+	long status = 0;
+
+	if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+		status = 0;
+	job->status = status;
+	if (rc == CURLE_OK || (t->too_big && (status < 200 || status > 299) && status != 0)) {
+		/* a long error page does not hide a 4xx or 5xx */
+		classify_status(job, status);
+	} else if (t->too_big) {
+		set_error(job, HTTPS_TEMPORARY, "response larger than %zu bytes", t->max_response);
+	} else if (t->refused && rc == CURLE_COULDNT_CONNECT) {
+		/* every address was refused, or the others did not answer */
+		set_error(job, HTTPS_PERMANENT, "refused to connect to non-public address %s",
+		    t->refused_addr);
+	} else {
+		bool permanent = rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL;
+
+		set_error(job, permanent ? HTTPS_PERMANENT : HTTPS_TEMPORARY, "%s",
+		    t->curl_error[0] ? t->curl_error : curl_easy_strerror(rc));
+	}
+}
+
+static void transfer_finish(CURLM *multi, struct transfer *t, CURLcode rc)
+{
+	classify(t, rc);
+	curl_multi_remove_handle(multi, t->easy);
+	transfer_free(t);
+}
+
+/* ---- the multi loop ------------------------------------------------------ */
+
+struct run {
+	CURLM *multi;
+	struct https_job *jobs;
+	size_t n, next;			/* next job to start */
+	struct transfer **active;	/* max_parallel slots, NULL when free */
+	size_t slots, running;
+	const struct https_options *o;
+	long connect_ms, total_ms;
+};
+
+static void fill_slots(struct run *r)
+{
+	for (size_t s = 0; s < r->slots && r->next < r->n; s++) {
+		if (r->active[s] != NULL)
+			continue;
+		while (r->next < r->n && r->active[s] == NULL) {
+			r->active[s] = transfer_start(r->multi, &r->jobs[r->next++], r->o,
+			    r->connect_ms, r->total_ms);
+			if (r->active[s] != NULL)
+				r->running++;
+		}
+	}
+}
+
+static void release_slot(struct run *r, struct transfer *t)
+{
+	for (size_t s = 0; s < r->slots; s++)
+		if (r->active[s] == t) {
+			r->active[s] = NULL;
+			r->running--;
+			return;
+		}
+	abort();	/* a transfer we did not start */
+}
+
+static void collect_done(struct run *r)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(r->multi, &left)) != NULL) {
+		char *priv = NULL;
+		struct transfer *t;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		t = (struct transfer *)priv;
+		release_slot(r, t);
+		transfer_finish(r->multi, t, msg->data.result);
+	}
+}
+
+/* Curl enforces the time limits; this is the guard should it not. */
+static void expire_overdue(struct run *r)
+{
+	long long now = now_ms();
+
+	for (size_t s = 0; s < r->slots; s++) {
+		struct transfer *t = r->active[s];
+
+		if (t == NULL || now - t->started_ms <= r->total_ms + GRACE_MS)
+			continue;
+		r->active[s] = NULL;
+		r->running--;
+		curl_multi_remove_handle(r->multi, t->easy);
+		t->job->status = 0;
+		set_error(t->job, HTTPS_TEMPORARY, "no result within %ld ms, transfer abandoned",
+		    r->total_ms);
+		transfer_free(t);
+	}
+}
+
+static void init_results(struct https_job *jobs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].result = HTTPS_TEMPORARY;
+		jobs[i].status = 0;
+		snprintf(jobs[i].error, sizeof(jobs[i].error), "not attempted");
+	}
+}
+
+int https_post_all(struct https_job *jobs, size_t n, const struct https_options *o)
+{
+	struct run r;
+	int still;
+
+	init_results(jobs, n);
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			return -1;
+		curl_ready = true;
+	}
+	if (n == 0)
+		return 0;
+	memset(&r, 0, sizeof(r));
+	if ((r.multi = curl_multi_init()) == NULL)
+		return -1;
+	r.jobs = jobs;
+	r.n = n;
+	r.o = o;
+	r.connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : DEFAULT_CONNECT_MS;
+	r.total_ms = o->total_timeout_ms > 0 ? o->total_timeout_ms : DEFAULT_TOTAL_MS;
+	r.slots = o->max_parallel > 0 ? (size_t)o->max_parallel : DEFAULT_PARALLEL;
+	if (r.slots > n)
+		r.slots = n;
+	r.active = xcalloc(r.slots, sizeof(*r.active));
+
+	fill_slots(&r);
+	while (r.running > 0) {
+		if (curl_multi_perform(r.multi, &still) != CURLM_OK)
+			break;
+		collect_done(&r);
+		expire_overdue(&r);
+		fill_slots(&r);
+		if (r.running > 0 && curl_multi_poll(r.multi, NULL, 0, POLL_MS, NULL) != CURLM_OK)
+			break;
+	}
+	/* only after a multi-handle failure: settle what is still running */
+	for (size_t s = 0; s < r.slots; s++) {
+		if (r.active[s] == NULL)
+			continue;
+		set_error(r.active[s]->job, HTTPS_TEMPORARY, "transfer aborted (libcurl multi error)");
+		curl_multi_remove_handle(r.multi, r.active[s]->easy);
+		transfer_free(r.active[s]);
+	}
+	free(r.active);
+	curl_multi_cleanup(r.multi);
+	return 0;
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "submission benchmark: not written yet"

@@ -102,6 +102,17 @@ assert_eq 1 "$(ls "$T/web" | grep -c '^flaky\.[0-9]*$')" "delivered exactly once
 assert_eq 0 "$(run $((NOW + 3600)))" "a later run"
 assert_eq 4 "$(wc -l < "$T/web/hits")" "and nothing more is sent"
 
+# --- two runs never overlap ---------------------------------------------------------
+if command -v flock >/dev/null; then
+	flock "$T/store.db.run-lock" sleep 3 &
+	HOLDER=$!
+	sleep 0.3
+	TLSRPT_NOW=$NOW $REPORT -c "$T/tlsrpt.conf" run > "$T/run.out" 2> "$T/run.err"; rc=$?
+	assert_eq 75 "$rc" "a run while another holds the lock exits EX_TEMPFAIL"
+	assert_eq "tlsrpt-report: another run is in progress ($T/store.db.run-lock is locked)" "$(cat "$T/run.err")" "and says why"
+	kill $HOLDER 2>/dev/null; wait $HOLDER 2>/dev/null
+fi
+
 # --- the mail --------------------------------------------------------------------
 tl_sql "select json from report where domain = 'a.example'" > "$T/a.json"
 printf '%s' "$(cat "$T/a.json")" > "$T/a.json.exact"

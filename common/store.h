@@ -157,6 +157,22 @@ int store_delivery_update(struct store *st, long long report, const char *destin
 long long store_retry_now(struct store *st, const char *report_id, long long now,
     char *err, size_t errlen);
 
+/*
+ * Reports built without a TLSRPT record (the MTA passed none): their
+ * destinations come from a DNS lookup.  record NULL = not looked up yet.
+ */
+struct unresolved_report {
+	long long report;
+	char *report_id, *domain;
+};
+long long store_unresolved_reports(struct store *st, struct unresolved_report **out,
+    char *err, size_t errlen);
+void unresolved_reports_free(struct unresolved_report *r, size_t n);
+
+/* Record the looked-up record ("" when there is none) and its destinations. */
+int store_report_resolved(struct store *st, long long report, const char *record,
+    const char *note, const char *const *destinations, size_t n, char *err, size_t errlen);
+
 /* The stored JSON of a report, or NULL (not found or error: err says which). */
 char *store_report_json(struct store *st, const char *report_id, char *err, size_t errlen);
 

@@ -26,7 +26,7 @@
 enum {
 	SQL_FAILURES, SQL_POLICIES, SQL_RECORD, SQL_WAS_SENT, SQL_REPORT_ID,
 	SQL_UPDATE_REPORT, SQL_DELETE_DELIVERIES, SQL_INSERT_REPORT, SQL_INSERT_DELIVERY,
-	SQL_DUE, SQL_DELIVERY_UPDATE, SQL_RETRY,
+	SQL_DUE, SQL_DELIVERY_UPDATE, SQL_RETRY, SQL_UNRESOLVED, SQL_RESOLVED, SQL_ADD_DELIVERY,
 };
 
 /* A cached statement is reset, not finalized, when its caller is done. */
@@ -556,5 +556,92 @@ long long store_retry_now(struct store *st, const char *report_id, long long now
 		return sqlite3_changes(st->db);
 fail:
 	store_set_err(err, errlen, "%s: scheduling a retry: %s", st->path, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+void unresolved_reports_free(struct unresolved_report *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].report_id);
+		free(r[i].domain);
+	}
+	free(r);
+}
+
+long long store_unresolved_reports(struct store *st, struct unresolved_report **out,
+    char *err, size_t errlen)
+{
+	sqlite3_stmt *s = store_stmt(st, SQL_UNRESOLVED,
+	    "SELECT id, report_id, domain FROM report WHERE record IS NULL"
+	    " AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.report = report.id)"
+	    " ORDER BY day, domain");
+	struct unresolved_report *r = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		goto fail;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			r = xrealloc(r, cap * sizeof(*r));
+		}
+		r[n].report = sqlite3_column_int64(s, 0);
+		r[n].report_id = col_str(s, 1);
+		r[n].domain = col_str(s, 2);
+		n++;
+	}
+	done(s);
+	if (rc != SQLITE_DONE) {
+		unresolved_reports_free(r, n);
+		goto fail;
+	}
+	*out = r;
+	return (long long)n;
+fail:
+	store_set_err(err, errlen, "%s: reading reports without a record: %s", st->path,
+	    sqlite3_errmsg(st->db));
+	return -1;
+}
+
+int store_report_resolved(struct store *st, long long report, const char *record,
+    const char *note, const char *const *destinations, size_t n, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if ((s = store_stmt(st, SQL_RESOLVED, "UPDATE report SET record = ?2, note = ?3 WHERE id = ?1")) == NULL)
+		goto fail;
+	sqlite3_bind_int64(s, 1, report);
+	sqlite3_bind_text(s, 2, record, -1, SQLITE_STATIC);
+	if (note)
+		sqlite3_bind_text(s, 3, note, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		done(s);
+		goto fail;
+	}
+	done(s);
+	for (size_t i = 0; i < n; i++) {
+		s = store_stmt(st, SQL_ADD_DELIVERY,
+		    "INSERT OR IGNORE INTO delivery (report, destination) VALUES (?1, ?2)");
+		if (s == NULL)
+			goto fail;
+		sqlite3_bind_int64(s, 1, report);
+		sqlite3_bind_text(s, 2, destinations[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			done(s);
+			goto fail;
+		}
+		done(s);
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	store_set_err(err, errlen, "%s: recording looked-up destinations: %s", st->path,
+	    sqlite3_errmsg(st->db));
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }

@@ -61,6 +61,8 @@ const struct conf_option conf_options[] = {
 	    OFF(retry_interval_ms), "wait before the first retry of a failed submission; doubles each time"},
 	{"give_up_after", CONF_DURATION, "24h", 0, 60 * 1000LL, 30 * 86400 * 1000LL, false,
 	    OFF(give_up_after_ms), "stop retrying a destination this long after its first attempt"},
+	{"resolver", CONF_STRING, "", 0, 0, 0, false,
+	    OFF(resolver), "DNS server for TLSRPT record lookups, ADDRESS[:PORT] (default: the system's)"},
 	{"store_path", CONF_PATH, TLSRPT_STATEDIR "/tlsrpt.db", 0, 0, 0, false,
 	    OFF(store_path), "SQLite store shared by the daemon and the reporter"},
 	{"datagram_socket", CONF_PATH, TLSRPT_RUNDIR "/tlsrpt.sock", 0, 0, 0, true,

@@ -39,6 +39,7 @@ struct tlsrpt_conf {
 	long long https_timeout_ms;
 	long long retry_interval_ms;
 	long long give_up_after_ms;
+	char *resolver;			/* "" = the system's resolv.conf */
 	char *store_path;
 	char *datagram_socket;		/* "" when disabled ("none") */
 	char *datagram_socket_owner;

@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "deliver.h"
+#include "discover.h"
 #include "log.h"
 #include "output.h"
 #include "report_json.h"
@@ -671,8 +672,21 @@ static int cmd_run(struct ctx *c, int argc, char **argv)
 		return EX_TEMPFAIL;
 	optind = 0;
 	rc = cmd_build(c, 1, build_argv);
-	if (rc == EX_OK || rc == EX_DATAERR || rc == EX_NOINPUT)
+	if (rc == EX_OK || rc == EX_DATAERR || rc == EX_NOINPUT) {
+		struct discover_totals dt;
+		char err[1024];
+
+		/* reports the MTA passed no record for get theirs from the DNS */
+		if (discover_destinations(c->store, &c->conf, &dt, err, sizeof(err)) != 0) {
+			fprintf(stderr, "tlsrpt-report: %s\n", err);
+			close(lock);
+			return EX_CONFIG;
+		}
+		if ((dt.found || dt.none || dt.temporary) && !c->json)
+			printf("looked up %u TLSRPT records: %u found, %u without, %u to retry\n",
+			    dt.found + dt.none + dt.temporary, dt.found, dt.none, dt.temporary);
 		rc = deliver_and_report(c, NULL, "run");
+	}
 	close(lock);
 	return rc;
 }

@@ -140,6 +140,13 @@ long long store_due_deliveries(struct store *st, long long now, const char *repo
     struct due_delivery **out, char *err, size_t errlen);
 void due_deliveries_free(struct due_delivery *d, size_t n);
 
+/*
+ * Group several writes into one transaction (far fewer syncs); 0 or -1.
+ * Hold it only briefly: the daemon's writer waits for it.
+ */
+int store_begin(struct store *st, char *err, size_t errlen);
+int store_end(struct store *st, char *err, size_t errlen);
+
 /* Record the outcome of one attempt. */
 struct delivery_update {
 	const char *state;	/* sent, failed-temporary, failed-permanent, gave-up */

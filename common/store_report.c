@@ -645,3 +645,20 @@ fail:
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }
+
+int store_begin(struct store *st, char *err, size_t errlen)
+{
+	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	store_set_err(err, errlen, "%s: cannot begin a write: %s", st->path, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+int store_end(struct store *st, char *err, size_t errlen)
+{
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return 0;
+	store_set_err(err, errlen, "%s: cannot commit: %s", st->path, sqlite3_errmsg(st->db));
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
+}

@@ -275,10 +275,16 @@ int deliver_due(struct store *st, const struct tlsrpt_conf *conf, const char *su
 			snprintf(err, errlen, "cannot start HTTPS submission (libcurl)");
 			goto out;
 		}
+		/* all posts are done: record them in one short transaction (if it
+		 * cannot be had, each update still commits on its own) */
+		bool grouped = store_begin(st, err, errlen) == 0;
+
 		for (size_t j = 0; j < njobs; j++)
 			record(&r, &due[job_of[j]], jobs[j].result == HTTPS_DELIVERED,
 			    jobs[j].result == HTTPS_PERMANENT,
 			    jobs[j].result == HTTPS_DELIVERED ? NULL : jobs[j].error);
+		if (grouped && store_end(st, err, errlen) != 0)
+			goto out;
 	}
 	rc = 0;
 out:

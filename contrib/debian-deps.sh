@@ -5,7 +5,7 @@
 set -u
 PACKAGES="build-essential autoconf automake libtool pkg-config libmilter-dev
 libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev sqlite3"
-[ "${1:-}" = --test ] && PACKAGES="$PACKAGES libcmocka-dev valgrind util-linux iproute2 python3 python3-dkim python3-aiosmtpd openssl msmtp curl"
+[ "${1:-}" = --test ] && PACKAGES="$PACKAGES libcmocka-dev valgrind util-linux iproute2 python3 python3-dkim python3-aiosmtpd openssl msmtp curl unbound"
 
 missing=
 for p in $PACKAGES; do

@@ -39,24 +39,7 @@ trap 'exit 1' INT TERM
 # 17 character-strings of 255 bytes: a record over 4096 bytes, an
 # answer too big for UDP (libresolv retries over TCP).
 LONG=$(i=0; while [ $i -lt 17 ]; do printf '"%0255d" ' 0; i=$((i + 1)); done)
-write_conf() {
-	cat > "$T/unbound.conf" <<CONF
-server:
-  interface: 127.0.0.1
-  port: $1
-  do-ip6: no
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "$T"
-  pidfile: "$T/unbound.pid"
-  use-syslog: no
-  logfile: ""
-  verbosity: 1
-  num-threads: 1
-  module-config: "iterator"
-  auto-trust-anchor-file: ""
-  do-not-query-localhost: no
+cat > "$T/zone" <<CONF
   local-zone: "test." static
   local-data: '_smtp._tls.good.test. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@good.test,https://report.good.test/v1/tlsrpt"'
   local-data: '_smtp._tls.split.test. TXT "v=TLSRPTv1; rua=mailto:a@" "split.test"'
@@ -74,35 +57,9 @@ server:
   local-zone: "fail.test." transparent
 stub-zone:
   name: "fail.test."
-  stub-addr: 127.0.0.1@$1
+  stub-addr: 127.0.0.1@@PORT@
 CONF
-}
-
-# Start unbound on a free high port; up to 5 ports tried, each ~5 s.
-start_unbound() {
-	try=0
-	while [ $try -lt 5 ]; do
-		try=$((try + 1))
-		PORT=$(( ( $$ * 7 + try * 1013 + $(date +%N | sed 's/^0*//;s/^$/0/') % 997 ) % 30000 + 20000 ))
-		write_conf "$PORT"
-		unbound -d -c "$T/unbound.conf" > "$T/unbound.log" 2>&1 &
-		UB_PID=$!
-		i=0
-		while [ $i -lt 50 ]; do
-			kill -0 "$UB_PID" 2>/dev/null || break
-			if "$LOOKUP" --resolver "127.0.0.1:$PORT" --timeout-ms 1000 good.test 2>/dev/null |
-			    grep -q ' found '; then
-				return 0
-			fi
-			i=$((i + 1))
-			sleep 0.1
-		done
-		kill "$UB_PID" 2>/dev/null
-		wait "$UB_PID" 2>/dev/null
-		UB_PID=
-	done
-	return 1
-}
+. "${top_srcdir:-.}/tests/peers/dns_server.sh"
 
 check() {	# check NAME EXPECTED GOT
 	CHECKS=$((CHECKS + 1))
@@ -118,11 +75,12 @@ check() {	# check NAME EXPECTED GOT
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-if ! start_unbound; then
+if ! dns_start "$T" "$T/zone" good.test; then
 	echo "SKIP: could not start unbound on loopback"
 	tail -n 5 "$T/unbound.log" 2>/dev/null
 	exit 77
 fi
+UB_PID=$DNS_PID PORT=$DNS_PORT
 echo "# unbound pid $UB_PID on 127.0.0.1:$PORT"
 R="127.0.0.1:$PORT"
 

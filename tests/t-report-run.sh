@@ -3,6 +3,8 @@
 # records sessions for four domains whose TLSRPT records point at a real
 # HTTPS server (test CA) and, by mail, at a real SMTP server reached
 # through a real sendmail-compatible client (msmtp).  Then:
+#  - a domain whose record the MTA did not pass gets it from a real DNS
+#    server (unbound) on loopback; one without a record gets a note;
 #  - the first run delivers what can be delivered (HTTPS 200, mail) and
 #    records the failures in their states (HTTP 500 temporary, redirect
 #    permanent);
@@ -19,6 +21,7 @@ for need in openssl msmtp; do
 	command -v $need >/dev/null || { echo "SKIP: $need not installed"; exit 77; }
 done
 $PY -c 'import aiosmtpd, dkim' 2>/dev/null || { echo "SKIP: Debian's python3-aiosmtpd and python3-dkim are needed"; exit 77; }
+. "$top_srcdir/tests/peers/dns_server.sh"
 
 # --- a test CA, a server certificate for localhost, a DKIM key ---------------
 cd "$T" || exit 99
@@ -38,18 +41,25 @@ $PY "$top_srcdir/tests/peers/https_server.py" "$T/web" "$T/srv.pem" "$T/srv.key"
 WEB=$!
 $PY "$top_srcdir/tests/peers/smtp_sink.py" "$T/mx" &
 MX=$!
-trap 'kill $WEB $MX 2>/dev/null; tl_cleanup' EXIT
+trap 'kill $WEB $MX $DNS_PID 2>/dev/null; tl_cleanup' EXIT
 tl_wait_for_file() { i=0; while [ ! -s "$1" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done; [ -s "$1" ]; }
 tl_wait_for_file "$T/web/port" || { echo "FAIL: HTTPS server did not start"; exit 1; }
 tl_wait_for_file "$T/mx/port" || { echo "FAIL: SMTP server did not start"; exit 1; }
 WP=$(cat "$T/web/port"); MP=$(cat "$T/mx/port")
+mkdir "$T/dns"
+cat > "$T/dns/zone" <<ZONE
+  local-zone: "example." static
+  local-data: '_smtp._tls.e.example. TXT "v=TLSRPTv1; rua=https://127.0.0.1:$WP/ok-e"'
+  local-data: '_smtp._tls.ready.example. TXT "v=TLSRPTv1; rua=mailto:r@ready.example"'
+ZONE
+dns_start "$T/dns" "$T/dns/zone" ready.example || { echo "SKIP: cannot start unbound (Debian package unbound)"; exit 77; }
 
 # --- record sessions -----------------------------------------------------------
 tl_conf 'organization_name "Test Sender"' 'contact_info "mailto:tlsrpt@sender.example"' \
 	"https_allow_private yes" "https_ca_file $T/ca.pem" \
 	"sendmail_command \"/usr/bin/msmtp --host=127.0.0.1 --port=$MP\"" \
 	"dkim_key_file $T/dkim.key" "dkim_selector tlsrpt1" \
-	"retry_interval 1m" "give_up_after 1h"
+	"retry_interval 1m" "give_up_after 1h" "resolver 127.0.0.1:$DNS_PORT"
 tl_start
 for d in a b c; do
 	case $d in
@@ -59,6 +69,10 @@ for d in a b c; do
 	esac
 	printf '{"dpv":"1","d":"%s.example","pr":"v=TLSRPTv1; rua=%s","policies":[{"policy-type":9,"t":0,"f":0}]}\n' "$d" "$rua"
 done > "$T/dg.jsonl"
+# no "pr": the record must come from the DNS (e has one, f has none)
+for d in e f; do
+	printf '{"dpv":"1","d":"%s.example","policies":[{"policy-type":9,"t":0,"f":0}]}\n' "$d"
+done >> "$T/dg.jsonl"
 tl_send -l "$T/dg.jsonl"
 tl_stop
 
@@ -68,7 +82,12 @@ state() { tl_sql "select d.state || ' ' || d.attempts from delivery d join repor
 
 # --- first run -----------------------------------------------------------------
 assert_eq 0 "$(run $NOW)" "first run exits 0"
-assert_eq "2 sent, 1 failed (will retry), 1 failed permanently, 0 given up" "$(tail -n 1 "$T/run.out")" "first run summary"
+assert_eq "3 sent, 1 failed (will retry), 1 failed permanently, 0 given up" "$(tail -n 1 "$T/run.out")" "first run summary"
+assert_grep "^looked up 2 TLSRPT records: 1 found, 1 without, 0 to retry$" "$T/run.out" "records looked up in the DNS"
+assert_eq "sent 1" "$(state e https)" "e.example: destination from the DNS, sent"
+assert_eq "v=TLSRPTv1; rua=https://127.0.0.1:$WP/ok-e" "$(tl_sql "select record from report where domain = 'e.example'")" "e.example: the looked-up record is kept"
+assert_eq "|NXDOMAIN" "$(tl_sql "select record || '|' || note from report where domain = 'f.example'")" "f.example: no record, noted, not looked up again"
+assert_eq 0 "$(tl_sql "select count(*) from delivery d join report r on r.id = d.report where r.domain = 'f.example'")" "f.example: no delivery"
 assert_eq "sent 1" "$(state a https)" "a.example https: sent"
 assert_eq "sent 1" "$(state a mailto)" "a.example mailto: sent"
 assert_eq "failed-temporary 1" "$(state b https)" "b.example: HTTP 500 is temporary"
@@ -77,6 +96,7 @@ assert_eq "failed-permanent 1" "$(state c https)" "c.example: a redirect is perm
 assert_eq "HTTP 302 (redirects are not followed)" "$(tl_sql "select last_error from delivery d join report r on r.id = d.report where r.domain = 'c.example'")" "c.example: error says why"
 assert_eq "/flaky
 /ok
+/ok-e
 /redirect" "$(sort "$T/web/hits")" "each endpoint hit once"
 assert_eq 1 "$(grep -c '^/ok$' "$T/web/hits")" "the redirect target was never requested by the client"
 
@@ -88,7 +108,8 @@ assert_eq "application/tlsrpt+gzip" "$(cat "$T/web/ok.1.type")" "Content-Type of
 # --- second run: nothing twice -------------------------------------------------
 assert_eq 0 "$(run $NOW)" "second run exits 0"
 assert_eq "0 sent, 0 failed (will retry), 0 failed permanently, 0 given up" "$(tail -n 1 "$T/run.out")" "second run sends nothing"
-assert_eq 3 "$(wc -l < "$T/web/hits")" "no new HTTPS requests"
+assert_eq 4 "$(wc -l < "$T/web/hits")" "no new HTTPS requests"
+assert_eq 1 "$(tl_sql "select count(*) from report where domain = 'f.example' and record = ''")" "f.example not looked up again"
 assert_eq 1 "$(ls "$T/mx" | grep -c '\.eml$')" "one mail only"
 
 # --- the endpoint recovers -----------------------------------------------------
@@ -100,7 +121,7 @@ assert_eq "1 sent, 0 failed (will retry), 0 failed permanently, 0 given up" "$(t
 assert_eq "sent 2" "$(state b https)" "b.example: sent on the second attempt"
 assert_eq 1 "$(ls "$T/web" | grep -c '^flaky\.[0-9]*$')" "delivered exactly once"
 assert_eq 0 "$(run $((NOW + 3600)))" "a later run"
-assert_eq 4 "$(wc -l < "$T/web/hits")" "and nothing more is sent"
+assert_eq 5 "$(wc -l < "$T/web/hits")" "and nothing more is sent"
 
 # --- two runs never overlap ---------------------------------------------------------
 if command -v flock >/dev/null; then

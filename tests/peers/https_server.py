@@ -3,7 +3,7 @@
 #   https_server.py DIR CERT KEY
 # Listens on 127.0.0.1, an ephemeral port written to DIR/port.  POST:
 #   /ok        stores the body as DIR/ok.N (and its Content-Type as
-#              DIR/ok.N.type), answers 200
+#              DIR/ok.N.type), answers 200; /ok-NAME the same as ok-NAME.N
 #   /flaky     500 until DIR/flaky.up exists, then like /ok (as flaky.N)
 #   /redirect  302 to /ok (a client must not follow it)
 # Every request appends its path to DIR/hits.  Stops after 300 s at most.
@@ -37,8 +37,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with open(os.path.join(DIR, "hits"), "a") as f:
             f.write(self.path + "\n")
         ctype = self.headers.get("Content-Type")
-        if self.path == "/ok":
-            store("ok", body, ctype)
+        if self.path == "/ok" or (self.path.startswith("/ok-") and self.path[4:].isalnum()):
+            store(self.path[1:], body, ctype)
             self.answer(200)
         elif self.path == "/flaky":
             if os.path.exists(os.path.join(DIR, "flaky.up")):

@@ -1,0 +1,59 @@
+# A real DNS server (unbound) on loopback for the tests; sourced.
+#
+#   dns_start DIR DATA READY
+#
+# writes DIR/unbound.conf: a non-recursive server on 127.0.0.1 at a free
+# high port, followed by the lines of file DATA (unbound syntax: local-zone,
+# local-data, stub-zone ..., where @PORT@ stands for the chosen port);
+# starts "unbound -d" and waits until the TLSRPT record of domain READY
+# answers through tests/dns_lookup.  Sets DNS_PID and DNS_PORT; returns 1
+# when unbound cannot be started (the caller skips).  Every wait is
+# bounded: at most 5 ports, 5 s each.  The caller kills $DNS_PID.
+
+dns_start() {
+	_dir=$1 _data=$2 _ready=$3
+	PATH="$PATH:/usr/sbin:/sbin"
+	command -v unbound >/dev/null 2>&1 || return 1
+	_try=0
+	while [ $_try -lt 5 ]; do
+		_try=$((_try + 1))
+		DNS_PORT=$(( ( $$ * 7 + _try * 1013 + $(date +%N | sed 's/^0*//;s/^$/0/') % 997 ) % 30000 + 20000 ))
+		{
+			cat <<CONF
+server:
+  interface: 127.0.0.1
+  port: $DNS_PORT
+  do-ip6: no
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "$_dir"
+  pidfile: "$_dir/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  num-threads: 1
+  module-config: "iterator"
+  auto-trust-anchor-file: ""
+  do-not-query-localhost: no
+CONF
+			sed "s/@PORT@/$DNS_PORT/g" "$_data"
+		} > "$_dir/unbound.conf"
+		unbound -d -c "$_dir/unbound.conf" > "$_dir/unbound.log" 2>&1 &
+		DNS_PID=$!
+		_i=0
+		while [ $_i -lt 50 ]; do
+			kill -0 "$DNS_PID" 2>/dev/null || break
+			if "$top_builddir/tests/dns_lookup" --resolver "127.0.0.1:$DNS_PORT" \
+			    --timeout-ms 1000 "$_ready" 2>/dev/null | grep -q ' found '; then
+				return 0
+			fi
+			_i=$((_i + 1))
+			sleep 0.1
+		done
+		kill "$DNS_PID" 2>/dev/null
+		wait "$DNS_PID" 2>/dev/null
+		DNS_PID=
+	done
+	return 1
+}

@@ -57,8 +57,9 @@ count_suite "make check (-Werror build)" test-suite.log
 
 check_install() {
 	d=$(mktemp -d) && make install DESTDIR="$d" >/dev/null &&
-	for f in usr/sbin/tlsrpt-milter usr/share/man/man5/tlsrpt.conf.5 \
-	    usr/share/man/man8/tlsrpt-milter.8 usr/share/doc/tlsrpt-milter/examples/tlsrpt.conf; do
+	for f in usr/sbin/tlsrpt-milter usr/bin/tlsrpt-report usr/share/man/man5/tlsrpt.conf.5 \
+	    usr/share/man/man8/tlsrpt-milter.8 usr/share/man/man8/tlsrpt-report.8 \
+	    usr/share/doc/tlsrpt-milter/examples/tlsrpt.conf; do
 		[ -s "$d/$f" ] || { echo "missing after install: $f"; exit 1; }
 	done &&
 	grep -q '/etc/tlsrpt/tlsrpt.conf' "$d/usr/share/man/man8/tlsrpt-milter.8" &&

@@ -40,12 +40,19 @@ struct pfl_event {
 	enum pfl_trust trust;	/* PFL_TLS_ESTABLISHED */
 	int result_type;	/* RFC 8460 result code (session.h) for failures, else 0 */
 	char reason[256];	/* failure text as logged (e.g. "certificate has expired") */
+	int reason_truncated;	/* reason was longer than the field: cut, not malformed */
 	char rcpt_domain[256];	/* PFL_DELIVERY: the recipient's domain, lower case */
 	char status[16];	/* PFL_DELIVERY: sent, deferred, bounced, expired */
 	char dsn[16];		/* PFL_DELIVERY: e.g. "4.7.5" */
 };
 
-/* Parse one line (without its newline).  Never fails: the kind says what it was. */
+#define PFL_MAX_LINE 8192	/* longer smtp/lmtp lines are PFL_MALFORMED */
+
+/*
+ * Parse one line (without its newline).  Never fails: the kind says what
+ * it was.  Reads at most len bytes of line (which need not be
+ * NUL-terminated), writes only *ev, allocates nothing.
+ */
 enum pfl_kind pfl_parse(const char *line, size_t len, struct pfl_event *ev);
 
 #endif

@@ -1,9 +1,711 @@
-/* placeholder: being written */
+/*
+ * NAME
+ *	postfix_sessions - turn Postfix log events into session results
+ * SYNOPSIS
+ *	#include "postfix_sessions.h"
+ * DESCRIPTION
+ *	Correlates the events of pfl_parse() (fed in log order) into RFC 8460
+ *	session results, all with policy no-policy-found (policy_domain =
+ *	the recipient domain, policy strings and mx hosts "[]").  Pure: no
+ *	I/O, no clock; time is what the caller passes.
+ *
+ *	A "session" is the state of one smtp/lmtp process P (by pid): what
+ *	its current connection is.  It starts with a TLS line of P or, for
+ *	connections that logged none, with P's first delivery line, and
+ *	ends when P logs another TLS event (established, reused, failure),
+ *	when a delivery of P names another receiving IP, when P logs
+ *	"QID: <TLS failure>", or when P has been quiet for stale_after_s
+ *	(checked by pfs_expire() and whenever P logs again).
+ *
+ *	Rules:
+ *	1. "<Trust> TLS connection established" from P starts a TLS session.
+ *	   tlsproxy's established lines are not counted (smtp logs its own
+ *	   line too); they only prove that TLS logging is on.
+ *	2. Each delivery line of P (relay=MX[IP], any status) to the
+ *	   session's IP belongs to the session; each distinct recipient
+ *	   domain is emitted once, at its first delivery line (that line's
+ *	   time is the result's "when"): a success unless a failure belongs
+ *	   to the session.
+ *	3. A failure warning of P ("[server ]certificate verification
+ *	   failed", "SSL_connect error", "TLS is required, ...") starts a
+ *	   failed session; an established line of P for the same IP right
+ *	   after it (the "Untrusted"/"Trusted" line Postfix logs before it
+ *	   defers at verify/secure) joins it instead of starting a success.
+ *	   Its deliveries emit one failure per recipient domain: result type
+ *	   and reason from the warning (more specific than the delivery's
+ *	   "Server certificate not verified"), reason without "num=NN:",
+ *	   mx and ip from the warning.
+ *	4. A delivery line with a TLS reason ("TLS is required, but was not
+ *	   offered", "Cannot start TLS: handshake failure", ...) is a
+ *	   failure even without a warning: the session (or a new one, if P
+ *	   had none for that IP) becomes failed with the delivery's result
+ *	   type, mx, ip and reason; a domain already emitted as a success
+ *	   in that session is then emitted once more, as a failure.
+ *	5. "QID: <TLS failure>" from P (an MX failed, the next is tried) ends
+ *	   P's session and parks one failure under QID (details from P's
+ *	   failure warning if P had one for that IP, else from the line).
+ *	   The next delivery line of QID, from any process, with any relay
+ *	   (relay=none included) and status, gives its recipient domain and
+ *	   emits it (at that line's time).  At most PFS_MAX_QUEUE_FAILURES
+ *	   per QID.  Parked failures that expire are dropped and counted
+ *	   (queue_unresolved).  When that delivery is plain text from a
+ *	   process without a session (the clear-text retry after a failed
+ *	   handshake at "may"), the plain delivery is not counted again.
+ *	6. A delivery with status=sent, no TLS reason and no session of P
+ *	   for that IP is plain text: starttls-not-supported (reason
+ *	   "delivered in plain text"), once per domain of that connection -
+ *	   but only after this pfs has seen a "TLS connection established"
+ *	   or "reused" line (any process).  Before that smtp_tls_loglevel is
+ *	   probably 0, successes are invisible too, and such deliveries are
+ *	   only counted (plain_unseen); see pfs_tls_logging_seen().
+ *	7. A deferred/bounced delivery without TLS reason and without
+ *	   session (e.g. "lost connection" before STARTTLS), relay=none
+ *	   (connection refused/timed out), and recipients without a valid
+ *	   domain are not counted as sessions (counter "uncounted").
+ *	8. "<Trust> TLS connection reused to" starts a reused session: its
+ *	   deliveries are neither successes nor plain text (the TLS session
+ *	   was counted when established; Postfix 3.10's own TLSRPT makes no
+ *	   event for reused connections either); only a delivery with a TLS
+ *	   reason emits a failure (rule 4).  Counter "reused".
+ *	9. A TLS session that ends without any delivery line has no
+ *	   recipient domain and cannot be reported: dropped and counted
+ *	   (no_delivery).
+ *
+ *	Memory: at most max_pids processes and max_queue_ids queue ids are
+ *	tracked; inserting beyond that evicts the least recently active one
+ *	(pids_dropped, queue_dropped).  A session remembers at most
+ *	PFS_MAX_DOMAINS domains; further domains are dropped and counted.
+ *
+ *	The emit callback gets a session that is freed when it returns: the
+ *	callee copies what it needs.
+ * DIAGNOSTICS
+ *	None; pfs_get_stats() and pfs_dropped() count everything not emitted.
+ * SEE ALSO
+ *	postfix_log.h, session.h, shared/spec/postfix-3.7-tls-log.md.
+ */
 #include "postfix_sessions.h"
+
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
-struct pfs { long long stale; };
-struct pfs *pfs_new(long long s) { struct pfs *p = calloc(1, sizeof(*p)); if (p) p->stale = s; return p; }
-void pfs_free(struct pfs *p) { free(p); }
-void pfs_feed(struct pfs *p, const struct pfl_event *ev, long long when, pfs_emit_fn emit, void *ctx)
-{ (void)p; (void)ev; (void)when; (void)emit; (void)ctx; }
-void pfs_expire(struct pfs *p, long long now, pfs_emit_fn emit, void *ctx) { (void)p; (void)now; (void)emit; (void)ctx; }
+#include <string.h>
+
+#include "util.h"
+
+#define PFS_MAX_DOMAINS 1024		/* per session */
+#define PFS_MAX_QUEUE_FAILURES 8	/* per queue id */
+
+/* A table entry: hashed by key, listed from least to most recently active. */
+struct node {
+	char key[32];
+	struct node *hnext;
+	struct node *older, *newer;
+	long long last;
+};
+
+struct table {
+	struct node **buckets;
+	size_t nbuckets, count, cap;
+	struct node *oldest, *newest;
+};
+
+struct fail {
+	int result_type;
+	char *mx, *ip, *reason;
+};
+
+enum conn_kind {
+	CONN_TLS,	/* established: successes unless failed */
+	CONN_REUSED,	/* reused connection: only TLS-reason deliveries count */
+	CONN_PLAIN,	/* no TLS line, mail sent: plain text */
+	CONN_FALLBACK,	/* plain retry after a parked queue failure: not counted */
+};
+
+struct dom {
+	char *name;
+	bool failed;
+};
+
+struct proc {
+	struct node n;		/* first: a struct node * is a struct proc * */
+	enum conn_kind kind;
+	char *ip;
+	bool established;	/* an established line was seen for this session */
+	bool failed;
+	struct fail f;		/* if failed */
+	size_t ndeliveries;
+	struct dom *doms;
+	size_t ndoms;
+};
+
+struct qrec {
+	struct node n;		/* first */
+	struct fail f[PFS_MAX_QUEUE_FAILURES];
+	size_t nf;
+};
+
+struct pfs {
+	long long stale;
+	struct table procs;
+	struct table queues;
+	bool tls_seen;
+	struct pfs_stats st;
+};
+
+/* ---- small helpers ---- */
+
+static char *dup_or_null(const char *s)
+{
+	return (s != NULL && *s != '\0') ? xstrdup(s) : NULL;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+/* The OpenSSL text without Postfix's "num=NN:" prefix. */
+static const char *strip_num(const char *r)
+{
+	const char *s = r;
+
+	if (strncmp(s, "num=", 4) != 0)
+		return r;
+	for (s += 4; *s >= '0' && *s <= '9'; s++)
+		;
+	return (*s == ':' && s > r + 4) ? s + 1 : r;
+}
+
+static void fail_set(struct fail *f, int type, const char *mx, const char *ip,
+    const char *reason)
+{
+	f->result_type = type;
+	f->mx = dup_or_null(mx);
+	f->ip = dup_or_null(ip);
+	f->reason = reason != NULL ? dup_or_null(strip_num(reason)) : NULL;
+}
+
+static void fail_copy(struct fail *dst, const struct fail *src)
+{
+	fail_set(dst, src->result_type, src->mx, src->ip, src->reason);
+}
+
+static void fail_clear(struct fail *f)
+{
+	free(f->mx);
+	free(f->ip);
+	free(f->reason);
+	memset(f, 0, sizeof(*f));
+}
+
+/* ---- the LRU hash table ---- */
+
+static void table_init(struct table *t, size_t cap)
+{
+	size_t n = 16;
+
+	while (n < cap && n < ((size_t)1 << 20))
+		n <<= 1;
+	t->buckets = xcalloc(n, sizeof(*t->buckets));
+	t->nbuckets = n;
+	t->cap = cap;
+}
+
+static size_t bucket_of(const struct table *t, const char *key)
+{
+	return (size_t)(hash_bytes(key, strlen(key)) & (t->nbuckets - 1));
+}
+
+static struct node *table_find(const struct table *t, const char *key)
+{
+	struct node *n;
+
+	for (n = t->buckets[bucket_of(t, key)]; n != NULL; n = n->hnext)
+		if (strcmp(n->key, key) == 0)
+			return n;
+	return NULL;
+}
+
+static void list_unlink(struct table *t, struct node *n)
+{
+	if (n->older != NULL)
+		n->older->newer = n->newer;
+	else
+		t->oldest = n->newer;
+	if (n->newer != NULL)
+		n->newer->older = n->older;
+	else
+		t->newest = n->older;
+	n->older = n->newer = NULL;
+}
+
+static void list_append(struct table *t, struct node *n)
+{
+	n->older = t->newest;
+	n->newer = NULL;
+	if (t->newest != NULL)
+		t->newest->newer = n;
+	else
+		t->oldest = n;
+	t->newest = n;
+}
+
+/* Take n out of the table (the caller frees it). */
+static void table_remove(struct table *t, struct node *n)
+{
+	struct node **pp = &t->buckets[bucket_of(t, n->key)];
+
+	while (*pp != n) {
+		if (*pp == NULL)
+			abort();	/* broken invariant: n is not in t */
+		pp = &(*pp)->hnext;
+	}
+	*pp = n->hnext;
+	list_unlink(t, n);
+	t->count--;
+}
+
+static void table_insert(struct table *t, struct node *n)
+{
+	size_t b = bucket_of(t, n->key);
+
+	n->hnext = t->buckets[b];
+	t->buckets[b] = n;
+	list_append(t, n);
+	t->count++;
+}
+
+static void table_touch(struct table *t, struct node *n, long long when)
+{
+	if (when > n->last)
+		n->last = when;
+	list_unlink(t, n);
+	list_append(t, n);
+}
+
+/* ---- emitting ---- */
+
+static void emit_result(struct pfs *p, const char *domain, long long when,
+    const struct fail *f, pfs_emit_fn emit, void *ctx)
+{
+	struct tlsrpt_session s;
+	struct tlsrpt_policy_result *pol;
+
+	memset(&s, 0, sizeof(s));
+	s.when = when;
+	s.domain = xstrdup(domain);
+	s.npolicies = 1;
+	s.policies = pol = xcalloc(1, sizeof(*pol));
+	pol->type = POLICY_NONE;
+	pol->policy_domain = xstrdup(domain);
+	pol->policy_strings = xstrdup("[]");
+	pol->mx_hosts = xstrdup("[]");
+	if (f != NULL) {
+		pol->failed = true;
+		pol->nfailures = 1;
+		pol->failures = xcalloc(1, sizeof(*pol->failures));
+		pol->failures[0].result_type = f->result_type;
+		pol->failures[0].mx_name = canonical_host(f->mx);
+		pol->failures[0].receiving_ip = canonical_ip(f->ip);
+		pol->failures[0].reason = dup_or_null(f->reason);
+		p->st.emitted_failure++;
+	} else {
+		p->st.emitted_success++;
+	}
+	if (emit != NULL)
+		emit(ctx, &s);
+	session_free(&s);
+}
+
+/* ---- process state ---- */
+
+static void proc_destroy(struct proc *pr)
+{
+	size_t i;
+
+	for (i = 0; i < pr->ndoms; i++)
+		free(pr->doms[i].name);
+	free(pr->doms);
+	free(pr->ip);
+	fail_clear(&pr->f);
+	free(pr);
+}
+
+/* End P's session; "accounted" when a queue record took it over. */
+static void proc_close(struct pfs *p, struct proc *pr, bool accounted)
+{
+	if (!accounted && pr->ndeliveries == 0
+	    && (pr->kind == CONN_TLS || pr->failed))
+		p->st.no_delivery++;
+	table_remove(&p->procs, &pr->n);
+	proc_destroy(pr);
+}
+
+static void pid_key(char key[32], long pid)
+{
+	snprintf(key, 32, "%ld", pid);
+}
+
+/* P's live session, or NULL; a stale one is closed first. */
+static struct proc *proc_find(struct pfs *p, long pid, long long when)
+{
+	char key[32];
+	struct proc *pr;
+
+	pid_key(key, pid);
+	pr = (struct proc *)table_find(&p->procs, key);
+	if (pr != NULL && when - pr->n.last >= p->stale) {
+		proc_close(p, pr, false);
+		pr = NULL;
+	}
+	return pr;
+}
+
+/* A new session for P (P must have none); evicts the oldest at the cap. */
+static struct proc *proc_start(struct pfs *p, long pid, enum conn_kind kind,
+    const char *ip, long long when)
+{
+	struct proc *pr = xcalloc(1, sizeof(*pr));
+
+	if (p->procs.count >= p->procs.cap && p->procs.oldest != NULL) {
+		struct proc *old = (struct proc *)p->procs.oldest;
+
+		p->st.pids_dropped++;
+		table_remove(&p->procs, &old->n);
+		proc_destroy(old);
+	}
+	pid_key(pr->n.key, pid);
+	pr->n.last = when;
+	pr->kind = kind;
+	pr->ip = xstrdup(ip != NULL ? ip : "");
+	table_insert(&p->procs, &pr->n);
+	return pr;
+}
+
+static struct dom *proc_domain(struct proc *pr, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < pr->ndoms; i++)
+		if (strcmp(pr->doms[i].name, domain) == 0)
+			return &pr->doms[i];
+	return NULL;
+}
+
+/* Emit domain for P's session unless it was already emitted that way. */
+static void proc_report(struct pfs *p, struct proc *pr, const char *domain, long long when,
+    pfs_emit_fn emit, void *ctx)
+{
+	struct dom *d = proc_domain(pr, domain);
+
+	if (d != NULL && (d->failed || !pr->failed))
+		return;
+	if (d == NULL) {
+		if (pr->ndoms >= PFS_MAX_DOMAINS) {
+			p->st.domains_dropped++;
+			return;
+		}
+		pr->doms = xrealloc(pr->doms, (pr->ndoms + 1) * sizeof(*pr->doms));
+		d = &pr->doms[pr->ndoms++];
+		d->name = xstrdup(domain);
+	}
+	d->failed = pr->failed;
+	emit_result(p, domain, when, pr->failed ? &pr->f : NULL, emit, ctx);
+}
+
+/* ---- queue ids ---- */
+
+static void qrec_destroy(struct qrec *q)
+{
+	size_t i;
+
+	for (i = 0; i < q->nf; i++)
+		fail_clear(&q->f[i]);
+	free(q);
+}
+
+static void qrec_park(struct pfs *p, const char *qid, const struct fail *f, long long when)
+{
+	struct qrec *q = (struct qrec *)table_find(&p->queues, qid);
+
+	if (q == NULL) {
+		if (p->queues.count >= p->queues.cap && p->queues.oldest != NULL) {
+			struct qrec *old = (struct qrec *)p->queues.oldest;
+
+			p->st.queue_dropped += old->nf;
+			table_remove(&p->queues, &old->n);
+			qrec_destroy(old);
+		}
+		q = xcalloc(1, sizeof(*q));
+		snprintf(q->n.key, sizeof(q->n.key), "%s", qid);
+		q->n.last = when;
+		table_insert(&p->queues, &q->n);
+	} else {
+		table_touch(&p->queues, &q->n, when);
+	}
+	if (q->nf >= PFS_MAX_QUEUE_FAILURES) {
+		p->st.queue_dropped++;
+		return;
+	}
+	fail_copy(&q->f[q->nf++], f);
+}
+
+/* Emit QID's parked failures for domain; true if there were any. */
+static bool qrec_resolve(struct pfs *p, const char *qid, const char *domain, long long when,
+    pfs_emit_fn emit, void *ctx)
+{
+	struct qrec *q = (struct qrec *)table_find(&p->queues, qid);
+	size_t i;
+
+	if (q == NULL)
+		return false;
+	if (when - q->n.last >= p->stale) {
+		p->st.queue_unresolved += q->nf;
+		table_remove(&p->queues, &q->n);
+		qrec_destroy(q);
+		return false;
+	}
+	for (i = 0; i < q->nf; i++)
+		if (domain != NULL)
+			emit_result(p, domain, when, &q->f[i], emit, ctx);
+		else
+			p->st.uncounted++;
+	table_remove(&p->queues, &q->n);
+	qrec_destroy(q);
+	return true;
+}
+
+/* ---- the events ---- */
+
+static void on_established(struct pfs *p, const struct pfl_event *ev, long long when)
+{
+	struct proc *pr;
+
+	p->tls_seen = true;
+	if (strcmp(ev->program, "tlsproxy") == 0)
+		return;		/* smtp logs its own line: count that one */
+	pr = proc_find(p, ev->pid, when);
+	if (pr != NULL && pr->kind == CONN_TLS && pr->failed && !pr->established
+	    && pr->ndeliveries == 0 && same_str(pr->ip, ev->ip)) {
+		pr->established = true;		/* rule 3: the warning's own handshake */
+		table_touch(&p->procs, &pr->n, when);
+		return;
+	}
+	if (pr != NULL)
+		proc_close(p, pr, false);
+	pr = proc_start(p, ev->pid, CONN_TLS, ev->ip, when);
+	pr->established = true;
+}
+
+static void on_reused(struct pfs *p, const struct pfl_event *ev, long long when)
+{
+	struct proc *pr = proc_find(p, ev->pid, when);
+
+	p->tls_seen = true;
+	if (pr != NULL)
+		proc_close(p, pr, false);
+	(void)proc_start(p, ev->pid, CONN_REUSED, ev->ip, when);
+}
+
+static void on_failure(struct pfs *p, const struct pfl_event *ev, long long when)
+{
+	struct proc *pr = proc_find(p, ev->pid, when);
+
+	if (pr != NULL && pr->failed && !pr->established && pr->ndeliveries == 0
+	    && same_str(pr->ip, ev->ip)) {
+		table_touch(&p->procs, &pr->n, when);	/* same handshake: keep the first */
+		return;
+	}
+	if (pr != NULL)
+		proc_close(p, pr, false);
+	pr = proc_start(p, ev->pid, CONN_TLS, ev->ip, when);
+	pr->failed = true;
+	fail_set(&pr->f, ev->result_type, ev->mx, ev->ip, ev->reason);
+}
+
+static void on_queue_failure(struct pfs *p, const struct pfl_event *ev, long long when)
+{
+	struct proc *pr = proc_find(p, ev->pid, when);
+	struct fail f;
+
+	memset(&f, 0, sizeof(f));
+	if (pr != NULL && ev->ip[0] != '\0' && !same_str(pr->ip, ev->ip)) {
+		proc_close(p, pr, false);	/* another connection's leftover */
+		pr = NULL;
+	}
+	if (pr != NULL && pr->failed)
+		fail_copy(&f, &pr->f);
+	else if (pr != NULL)
+		fail_set(&f, ev->result_type, ev->mx, pr->ip, ev->reason);
+	else
+		fail_set(&f, ev->result_type, ev->mx, ev->ip, ev->reason);
+	if (f.result_type == 0)
+		f.result_type = RESULT_VALIDATION_FAILURE;
+	qrec_park(p, ev->queue_id, &f, when);
+	fail_clear(&f);
+	if (pr != NULL)
+		proc_close(p, pr, true);
+}
+
+/* Deliveries of P with no session for that IP (rules 4, 6, 7). */
+static struct proc *start_from_delivery(struct pfs *p, const struct pfl_event *ev,
+    long long when, bool resolved)
+{
+	struct proc *pr;
+
+	if (ev->result_type != 0) {
+		pr = proc_start(p, ev->pid, CONN_TLS, ev->ip, when);
+		pr->failed = true;
+		fail_set(&pr->f, ev->result_type, ev->mx, ev->ip, ev->reason);
+		return pr;
+	}
+	if (strcmp(ev->status, "sent") != 0) {
+		p->st.uncounted++;
+		return NULL;
+	}
+	if (resolved)
+		return proc_start(p, ev->pid, CONN_FALLBACK, ev->ip, when);
+	if (!p->tls_seen) {
+		p->st.plain_unseen++;
+		return NULL;
+	}
+	pr = proc_start(p, ev->pid, CONN_PLAIN, ev->ip, when);
+	pr->failed = true;
+	fail_set(&pr->f, RESULT_STARTTLS_NOT_SUPPORTED, ev->mx, ev->ip,
+	    "delivered in plain text");
+	return pr;
+}
+
+static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long when,
+    pfs_emit_fn emit, void *ctx)
+{
+	char domain[sizeof(ev->rcpt_domain)];
+	bool valid, resolved;
+	struct proc *pr;
+
+	memcpy(domain, ev->rcpt_domain, sizeof(domain));
+	domain[sizeof(domain) - 1] = '\0';
+	valid = domain_normalise(domain);
+	resolved = qrec_resolve(p, ev->queue_id, valid ? domain : NULL, when, emit, ctx);
+	if (ev->ip[0] == '\0' || !valid) {	/* relay=none, or no usable domain */
+		p->st.uncounted++;
+		return;
+	}
+	pr = proc_find(p, ev->pid, when);
+	if (pr != NULL && !same_str(pr->ip, ev->ip)) {
+		proc_close(p, pr, false);
+		pr = NULL;
+	}
+	if (pr == NULL && (pr = start_from_delivery(p, ev, when, resolved)) == NULL)
+		return;
+	table_touch(&p->procs, &pr->n, when);
+	pr->ndeliveries++;
+	if (ev->result_type != 0 && !pr->failed) {
+		pr->failed = true;	/* rule 4 */
+		fail_set(&pr->f, ev->result_type, ev->mx, ev->ip, ev->reason);
+	}
+	if (pr->kind == CONN_FALLBACK || (pr->kind == CONN_REUSED && !pr->failed)) {
+		if (pr->kind == CONN_REUSED)
+			p->st.reused++;
+		return;
+	}
+	proc_report(p, pr, domain, when, emit, ctx);
+}
+
+/* ---- the API ---- */
+
+struct pfs *pfs_new_capped(long long stale_after_s, size_t max_pids, size_t max_queue_ids)
+{
+	struct pfs *p = xcalloc(1, sizeof(*p));
+
+	p->stale = stale_after_s > 0 ? stale_after_s : 1;
+	table_init(&p->procs, max_pids > 0 ? max_pids : 1);
+	table_init(&p->queues, max_queue_ids > 0 ? max_queue_ids : 1);
+	return p;
+}
+
+struct pfs *pfs_new(long long stale_after_s)
+{
+	return pfs_new_capped(stale_after_s, PFS_MAX_PIDS, PFS_MAX_QUEUE_IDS);
+}
+
+void pfs_free(struct pfs *p)
+{
+	struct node *n, *next;
+
+	if (p == NULL)
+		return;
+	for (n = p->procs.oldest; n != NULL; n = next) {
+		next = n->newer;
+		proc_destroy((struct proc *)n);
+	}
+	for (n = p->queues.oldest; n != NULL; n = next) {
+		next = n->newer;
+		qrec_destroy((struct qrec *)n);
+	}
+	free(p->procs.buckets);
+	free(p->queues.buckets);
+	free(p);
+}
+
+void pfs_feed(struct pfs *p, const struct pfl_event *ev, long long when, pfs_emit_fn emit,
+    void *ctx)
+{
+	switch (ev->kind) {
+	case PFL_TLS_ESTABLISHED:
+		on_established(p, ev, when);
+		break;
+	case PFL_TLS_REUSED:
+		on_reused(p, ev, when);
+		break;
+	case PFL_TLS_FAILURE:
+		on_failure(p, ev, when);
+		break;
+	case PFL_QUEUE_TLS_FAILURE:
+		on_queue_failure(p, ev, when);
+		break;
+	case PFL_DELIVERY:
+		on_delivery(p, ev, when, emit, ctx);
+		break;
+	case PFL_IGNORED:
+	case PFL_MALFORMED:
+		break;
+	}
+}
+
+static bool is_stale(const struct pfs *p, const struct node *n, long long now)
+{
+	return now < 0 || now - n->last >= p->stale;
+}
+
+void pfs_expire(struct pfs *p, long long now, pfs_emit_fn emit, void *ctx)
+{
+	(void)emit;	/* successes and failures are emitted when decided */
+	(void)ctx;
+	while (p->procs.oldest != NULL && is_stale(p, p->procs.oldest, now))
+		proc_close(p, (struct proc *)p->procs.oldest, false);
+	while (p->queues.oldest != NULL && is_stale(p, p->queues.oldest, now)) {
+		struct qrec *q = (struct qrec *)p->queues.oldest;
+
+		p->st.queue_unresolved += q->nf;
+		table_remove(&p->queues, &q->n);
+		qrec_destroy(q);
+	}
+}
+
+void pfs_get_stats(const struct pfs *p, struct pfs_stats *st)
+{
+	*st = p->st;
+	st->pids = p->procs.count;
+	st->queue_ids = p->queues.count;
+}
+
+unsigned long long pfs_dropped(const struct pfs *p)
+{
+	return p->st.pids_dropped + p->st.queue_dropped + p->st.domains_dropped;
+}
+
+bool pfs_tls_logging_seen(const struct pfs *p)
+{
+	return p->tls_seen;
+}

@@ -1,7 +1,636 @@
+/*
+ * NAME
+ *	test_postfix_sessions - unit tests of milter/postfix_sessions.c
+ * DESCRIPTION
+ *	Each case writes out full Postfix 3.7 log lines (as in
+ *	shared/spec/postfix-3.7-tls-log.md), runs them through pfl_parse(),
+ *	feeds the events in order and checks every emitted session result
+ *	exactly (count, when, domain, policy, failed flag, failure details)
+ *	and the counters, one test per rule of postfix_sessions.c.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-static void t(void **s){(void)s;}
-int main(void){const struct CMUnitTest x[]={cmocka_unit_test(t)};return cmocka_run_group_tests(x,NULL,NULL);}
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "postfix_log.h"
+#include "postfix_sessions.h"
+#include "session.h"
+
+#define SMTP(pid) "Nov 23 10:00:00 mta postfix/smtp[" #pid "]: "
+#define LMTP(pid) "Nov 23 10:00:00 mta postfix/lmtp[" #pid "]: "
+#define PROXY(pid) "Nov 23 10:00:00 mta postfix/tlsproxy[" #pid "]: "
+#define CIPHER ": TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits) " \
+	"key-exchange X25519 server-signature RSA-PSS (2048 bits) server-digest SHA256"
+#define EST(trust, mx, ip) trust " TLS connection established to " mx "[" ip "]:25" CIPHER
+#define DELIVERY(qid, rcpt, mx, ip, dsn, status) \
+	qid ": to=<" rcpt ">, relay=" mx "[" ip "]:25, delay=0.21, " \
+	"delays=0.05/0.01/0.1/0.05, dsn=" dsn ", status=" status
+#define SENT(qid, rcpt, mx, ip) \
+	DELIVERY(qid, rcpt, mx, ip, "2.0.0", "sent (250 2.0.0 Ok: queued as 4Xyz)")
+#define NOT_VERIFIED(qid, rcpt, mx, ip) \
+	DELIVERY(qid, rcpt, mx, ip, "4.7.5", "deferred (Server certificate not verified)")
+
+#define STALE 600
+#define NONE "(none)"
+
+/* A deep copy of what one emitted session says. */
+struct rec {
+	long long when;
+	char domain[256];
+	char record[16];
+	size_t npolicies;
+	int ptype;
+	char pdomain[256];
+	char pstrings[16];
+	char mxhosts[16];
+	int failed;
+	size_t nfail;
+	int rtype;
+	char mx[256];
+	char ip[64];
+	char reason[256];
+	char helo[16];
+	char sending_ip[16];
+};
+
+#define MAX_RECS 64
+
+struct got {
+	size_t n;
+	struct rec r[MAX_RECS];
+};
+
+static void copy_opt(char *dst, size_t size, const char *s)
+{
+	snprintf(dst, size, "%s", s != NULL ? s : NONE);
+}
+
+static void collect(void *ctx, const struct tlsrpt_session *s)
+{
+	struct got *g = ctx;
+	struct rec *r;
+
+	assert_true(g->n < MAX_RECS);
+	r = &g->r[g->n++];
+	memset(r, 0, sizeof(*r));
+	r->when = s->when;
+	copy_opt(r->domain, sizeof(r->domain), s->domain);
+	copy_opt(r->record, sizeof(r->record), s->record);
+	r->npolicies = s->npolicies;
+	assert_int_equal(s->npolicies, 1);
+	r->ptype = s->policies[0].type;
+	copy_opt(r->pdomain, sizeof(r->pdomain), s->policies[0].policy_domain);
+	copy_opt(r->pstrings, sizeof(r->pstrings), s->policies[0].policy_strings);
+	copy_opt(r->mxhosts, sizeof(r->mxhosts), s->policies[0].mx_hosts);
+	r->failed = s->policies[0].failed;
+	r->nfail = s->policies[0].nfailures;
+	if (r->nfail > 0) {
+		const struct tlsrpt_failure *f = &s->policies[0].failures[0];
+
+		r->rtype = f->result_type;
+		copy_opt(r->mx, sizeof(r->mx), f->mx_name);
+		copy_opt(r->ip, sizeof(r->ip), f->receiving_ip);
+		copy_opt(r->reason, sizeof(r->reason), f->reason);
+		copy_opt(r->helo, sizeof(r->helo), f->helo);
+		copy_opt(r->sending_ip, sizeof(r->sending_ip), f->sending_ip);
+	}
+}
+
+/* Parse a full line (it must be a TLS or delivery line) and feed it. */
+static void feed(struct pfs *p, struct got *g, const char *line, long long when)
+{
+	struct pfl_event ev;
+	enum pfl_kind kind = pfl_parse(line, strlen(line), &ev);
+
+	if (kind == PFL_IGNORED || kind == PFL_MALFORMED)
+		fail_msg("line not read as an event (%d): %s", (int)kind, line);
+	pfs_feed(p, &ev, when, collect, g);
+}
+
+static void check_success(const struct rec *r, const char *domain, long long when)
+{
+	assert_int_equal(r->when, when);
+	assert_string_equal(r->domain, domain);
+	assert_string_equal(r->record, NONE);
+	assert_int_equal(r->ptype, POLICY_NONE);
+	assert_string_equal(r->pdomain, domain);
+	assert_string_equal(r->pstrings, "[]");
+	assert_string_equal(r->mxhosts, "[]");
+	assert_false(r->failed);
+	assert_int_equal(r->nfail, 0);
+}
+
+static void check_failure(const struct rec *r, const char *domain, long long when, int rtype,
+    const char *mx, const char *ip, const char *reason)
+{
+	assert_int_equal(r->when, when);
+	assert_string_equal(r->domain, domain);
+	assert_int_equal(r->ptype, POLICY_NONE);
+	assert_string_equal(r->pdomain, domain);
+	assert_string_equal(r->pstrings, "[]");
+	assert_string_equal(r->mxhosts, "[]");
+	assert_true(r->failed);
+	assert_int_equal(r->nfail, 1);
+	assert_int_equal(r->rtype, rtype);
+	assert_string_equal(r->mx, mx);
+	assert_string_equal(r->ip, ip);
+	assert_string_equal(r->reason, reason);
+	assert_string_equal(r->helo, NONE);
+	assert_string_equal(r->sending_ip, NONE);
+}
+
+static struct got *new_got(void)
+{
+	struct got *g = calloc(1, sizeof(*g));
+
+	assert_non_null(g);
+	return g;
+}
+
+static void stats(const struct pfs *p, struct pfs_stats *st)
+{
+	pfs_get_stats(p, st);
+}
+
+/* Rule 1/2: one verified session, one delivery; the domain is lower-cased. */
+static void test_verified_success(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+
+	(void)state;
+	assert_false(pfs_tls_logging_seen(p));
+	feed(p, g, SMTP(1234) EST("Verified", "mx.good.test", "127.0.0.11"), 1000);
+	assert_true(pfs_tls_logging_seen(p));
+	feed(p, g, SMTP(1234) SENT("4ABC123", "User@May.GOOD.test", "mx.good.test",
+	    "127.0.0.11"), 1001);
+	assert_int_equal(g->n, 1);
+	check_success(&g->r[0], "may.good.test", 1001);
+	pfs_expire(p, 1001 + STALE, collect, g);
+	assert_int_equal(g->n, 1);
+	stats(p, &st);
+	assert_int_equal(st.emitted_success, 1);
+	assert_int_equal(st.emitted_failure, 0);
+	assert_int_equal(st.no_delivery, 0);
+	assert_int_equal(st.pids, 0);
+	assert_int_equal(pfs_dropped(p), 0);
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 2: one session, 3 messages to 2 domains -> 2 results. */
+static void test_one_session_two_domains(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+
+	(void)state;
+	feed(p, g, SMTP(1234) EST("Trusted", "mx.shared.test", "127.0.0.20"), 1000);
+	feed(p, g, SMTP(1234) SENT("4AAA001", "a@one.test", "mx.shared.test", "127.0.0.20"), 1001);
+	feed(p, g, SMTP(1234) SENT("4AAA001", "b@one.test", "mx.shared.test", "127.0.0.20"), 1001);
+	feed(p, g, SMTP(1234) SENT("4AAA002", "c@two.test", "mx.shared.test", "127.0.0.20"), 1002);
+	feed(p, g, SMTP(1234) SENT("4AAA003", "d@ONE.test", "mx.shared.test", "127.0.0.20"), 1003);
+	assert_int_equal(g->n, 2);
+	check_success(&g->r[0], "one.test", 1001);
+	check_success(&g->r[1], "two.test", 1002);
+	pfs_free(p);
+	free(g);
+}
+
+/* Two smtp processes (and an lmtp one) interleaved, correlated by pid. */
+static void test_interleaved(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+
+	(void)state;
+	feed(p, g, SMTP(100) EST("Verified", "mx.good.test", "127.0.0.11"), 1000);
+	feed(p, g, SMTP(200) "server certificate verification failed for "
+	    "mx.expired.test[127.0.0.12]:25: certificate has expired", 1000);
+	feed(p, g, LMTP(300) EST("Anonymous", "lmtp.local.test", "127.0.0.30"), 1000);
+	feed(p, g, SMTP(200) EST("Untrusted", "mx.expired.test", "127.0.0.12"), 1001);
+	feed(p, g, SMTP(100) SENT("4B00100", "x@good.test", "mx.good.test", "127.0.0.11"), 1002);
+	feed(p, g, SMTP(200) NOT_VERIFIED("4B00200", "y@expired.test", "mx.expired.test",
+	    "127.0.0.12"), 1003);
+	feed(p, g, LMTP(300) "4B00300: to=<z@local.test>, relay=lmtp.local.test[127.0.0.30]:24, "
+	    "delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 2.0.0 Ok)", 1004);
+	assert_int_equal(g->n, 3);
+	check_success(&g->r[0], "good.test", 1002);
+	check_failure(&g->r[1], "expired.test", 1003, RESULT_CERTIFICATE_EXPIRED,
+	    "mx.expired.test", "127.0.0.12", "certificate has expired");
+	check_success(&g->r[2], "local.test", 1004);
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 3: warning + Untrusted/Trusted established + deferred -> one failure each. */
+static void test_verify_failures(void **state)
+{
+	static const struct {
+		const char *warning, *established, *delivery, *domain, *mx, *ip, *reason;
+		int rtype;
+	} cases[] = {
+		{SMTP(41) "server certificate verification failed for mx.expired.test"
+		    "[127.0.0.12]:25: certificate has expired",
+		 SMTP(41) EST("Untrusted", "mx.expired.test", "127.0.0.12"),
+		 SMTP(41) NOT_VERIFIED("5C00001", "u@verify.expired.test", "mx.expired.test",
+		    "127.0.0.12"),
+		 "verify.expired.test", "mx.expired.test", "127.0.0.12",
+		 "certificate has expired", RESULT_CERTIFICATE_EXPIRED},
+		{SMTP(42) "certificate verification failed for mx.selfsigned.test"
+		    "[127.0.0.13]:25: self-signed certificate",
+		 SMTP(42) EST("Untrusted", "mx.selfsigned.test", "127.0.0.13"),
+		 SMTP(42) NOT_VERIFIED("5C00002", "u@secure.selfsigned.test",
+		    "mx.selfsigned.test", "127.0.0.13"),
+		 "secure.selfsigned.test", "mx.selfsigned.test", "127.0.0.13",
+		 "self-signed certificate", RESULT_CERTIFICATE_NOT_TRUSTED},
+		{SMTP(43) "server certificate verification failed for mx.wronghost.test"
+		    "[127.0.0.14]:25: num=62:hostname mismatch",
+		 SMTP(43) EST("Trusted", "mx.wronghost.test", "127.0.0.14"),
+		 SMTP(43) NOT_VERIFIED("5C00003", "u@verify.wronghost.test",
+		    "mx.wronghost.test", "127.0.0.14"),
+		 "verify.wronghost.test", "mx.wronghost.test", "127.0.0.14",
+		 "hostname mismatch", RESULT_CERTIFICATE_HOST_MISMATCH},
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pfs *p = pfs_new(STALE);
+		struct got *g = new_got();
+		struct pfs_stats st;
+
+		/* TLS logging is on, so a plain-text miscount would show. */
+		feed(p, g, cases[i].warning, 2000);
+		feed(p, g, cases[i].established, 2000);
+		feed(p, g, cases[i].delivery, 2001);
+		feed(p, g, cases[i].delivery, 2001);	/* a second recipient, same domain */
+		assert_int_equal(g->n, 1);
+		check_failure(&g->r[0], cases[i].domain, 2001, cases[i].rtype, cases[i].mx,
+		    cases[i].ip, cases[i].reason);
+		pfs_expire(p, -1, collect, g);
+		assert_int_equal(g->n, 1);
+		stats(p, &st);
+		assert_int_equal(st.emitted_success, 0);
+		assert_int_equal(st.emitted_failure, 1);
+		assert_int_equal(st.no_delivery, 0);
+		pfs_free(p);
+		free(g);
+	}
+}
+
+/* Rule 4: no STARTTLS at encrypt, deferred with the reason only. */
+static void test_starttls_not_offered(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+
+	(void)state;
+	feed(p, g, SMTP(50) DELIVERY("6D00001", "u@encrypt.notls.test", "mx.notls.test",
+	    "127.0.0.15", "4.7.4", "deferred (TLS is required, but was not offered by host "
+	    "mx.notls.test[127.0.0.15])"), 3000);
+	feed(p, g, SMTP(50) DELIVERY("6D00001", "v@encrypt.notls.test", "mx.notls.test",
+	    "127.0.0.15", "4.7.4", "deferred (TLS is required, but was not offered by host "
+	    "mx.notls.test[127.0.0.15])"), 3000);
+	assert_int_equal(g->n, 1);
+	check_failure(&g->r[0], "encrypt.notls.test", 3000, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.notls.test", "127.0.0.15",
+	    "TLS is required, but was not offered by host mx.notls.test[127.0.0.15]");
+	assert_false(pfs_tls_logging_seen(p));
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 6: plain text at may counts only after a TLS line was seen. */
+static void test_plain_delivery(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+
+	(void)state;
+	feed(p, g, SMTP(60) SENT("7E00001", "u@may.notls.test", "mx.notls.test",
+	    "127.0.0.15"), 4000);
+	assert_int_equal(g->n, 0);
+	assert_false(pfs_tls_logging_seen(p));
+	stats(p, &st);
+	assert_int_equal(st.plain_unseen, 1);
+	assert_int_equal(st.pids, 0);
+
+	feed(p, g, SMTP(61) EST("Verified", "mx.good.test", "127.0.0.11"), 4010);
+	feed(p, g, SMTP(61) SENT("7E00002", "u@good.test", "mx.good.test", "127.0.0.11"), 4011);
+	assert_true(pfs_tls_logging_seen(p));
+	feed(p, g, SMTP(60) SENT("7E00003", "u@may.notls.test", "mx.notls.test",
+	    "127.0.0.15"), 4020);
+	feed(p, g, SMTP(60) SENT("7E00003", "w@may.notls.test", "mx.notls.test",
+	    "127.0.0.15"), 4020);
+	assert_int_equal(g->n, 2);
+	check_success(&g->r[0], "good.test", 4011);
+	check_failure(&g->r[1], "may.notls.test", 4020, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.notls.test", "127.0.0.15", "delivered in plain text");
+	stats(p, &st);
+	assert_int_equal(st.plain_unseen, 1);
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 3: SSL_connect error + "Cannot start TLS" -> validation-failure. */
+static void test_handshake_failure(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+
+	(void)state;
+	feed(p, g, SMTP(70) "SSL_connect error to mx.badtls.test[127.0.0.16]:25: lost connection",
+	    5000);
+	feed(p, g, SMTP(70) DELIVERY("8F00001", "u@verify.badtls.test", "mx.badtls.test",
+	    "127.0.0.16", "4.7.5", "deferred (Cannot start TLS: handshake failure)"), 5001);
+	assert_int_equal(g->n, 1);
+	check_failure(&g->r[0], "verify.badtls.test", 5001, RESULT_VALIDATION_FAILURE,
+	    "mx.badtls.test", "127.0.0.16", "lost connection");
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 5: "QID: Server certificate not verified", the next MX succeeds. */
+static void test_queue_failure_next_mx(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+
+	(void)state;
+	feed(p, g, SMTP(80) "server certificate verification failed for mx1.multi.test"
+	    "[127.0.0.21]:25: certificate has expired", 6000);
+	feed(p, g, SMTP(80) EST("Untrusted", "mx1.multi.test", "127.0.0.21"), 6000);
+	feed(p, g, SMTP(80) "9A00001: Server certificate not verified", 6001);
+	assert_int_equal(g->n, 0);
+	feed(p, g, SMTP(80) EST("Verified", "mx2.multi.test", "127.0.0.22"), 6002);
+	feed(p, g, SMTP(80) SENT("9A00001", "u@multi.test", "mx2.multi.test", "127.0.0.22"),
+	    6003);
+	assert_int_equal(g->n, 2);
+	check_failure(&g->r[0], "multi.test", 6003, RESULT_CERTIFICATE_EXPIRED,
+	    "mx1.multi.test", "127.0.0.21", "certificate has expired");
+	check_success(&g->r[1], "multi.test", 6003);
+	stats(p, &st);
+	assert_int_equal(st.queue_ids, 0);
+	assert_int_equal(st.no_delivery, 0);
+	assert_int_equal(st.queue_unresolved, 0);
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 5: the queue line alone (no warning); resolved by another process. */
+static void test_queue_failure_other_process(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+
+	(void)state;
+	feed(p, g, SMTP(81) "9A00002: TLS is required, but was not offered by host "
+	    "mx1.multi.test[127.0.0.21]", 6100);
+	feed(p, g, SMTP(82) EST("Verified", "mx2.multi.test", "127.0.0.22"), 6101);
+	feed(p, g, SMTP(82) SENT("9A00002", "u@Multi.test", "mx2.multi.test", "127.0.0.22"),
+	    6102);
+	assert_int_equal(g->n, 2);
+	check_failure(&g->r[0], "multi.test", 6102, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx1.multi.test", "127.0.0.21",
+	    "TLS is required, but was not offered by host mx1.multi.test[127.0.0.21]");
+	check_success(&g->r[1], "multi.test", 6102);
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 5: a parked queue failure without a later delivery is dropped and counted. */
+static void test_queue_failure_unresolved(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+
+	(void)state;
+	feed(p, g, SMTP(83) "certificate verification failed for mx1.lost.test"
+	    "[127.0.0.23]:25: self-signed certificate", 7000);
+	feed(p, g, SMTP(83) EST("Untrusted", "mx1.lost.test", "127.0.0.23"), 7000);
+	feed(p, g, SMTP(83) "9A00003: Server certificate not verified", 7001);
+	pfs_expire(p, 7001 + STALE - 1, collect, g);
+	stats(p, &st);
+	assert_int_equal(st.queue_ids, 1);
+	pfs_expire(p, 7001 + STALE, collect, g);
+	assert_int_equal(g->n, 0);
+	stats(p, &st);
+	assert_int_equal(st.queue_ids, 0);
+	assert_int_equal(st.queue_unresolved, 1);
+	assert_int_equal(st.no_delivery, 0);
+	assert_int_equal(st.pids, 0);
+	/* a late delivery line is then an ordinary (plain) delivery */
+	feed(p, g, SMTP(84) SENT("9A00003", "u@lost.test", "mx2.lost.test", "127.0.0.24"),
+	    9000);
+	assert_int_equal(g->n, 1);
+	check_failure(&g->r[0], "lost.test", 9000, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx2.lost.test", "127.0.0.24", "delivered in plain text");
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 5: the plain retry after "QID: Cannot start TLS" is not counted twice. */
+static void test_may_handshake_retry(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+
+	(void)state;
+	feed(p, g, SMTP(85) EST("Verified", "mx.good.test", "127.0.0.11"), 7500);
+	feed(p, g, SMTP(85) SENT("9B00000", "u@good.test", "mx.good.test", "127.0.0.11"), 7500);
+	feed(p, g, SMTP(86) "SSL_connect error to mx.badtls.test[127.0.0.16]:25: lost connection",
+	    7600);
+	feed(p, g, SMTP(86) "9B00001: Cannot start TLS: handshake failure", 7600);
+	feed(p, g, SMTP(86) SENT("9B00001", "u@may.badtls.test", "mx.badtls.test",
+	    "127.0.0.16"), 7601);
+	assert_int_equal(g->n, 2);
+	check_success(&g->r[0], "good.test", 7500);
+	check_failure(&g->r[1], "may.badtls.test", 7601, RESULT_VALIDATION_FAILURE,
+	    "mx.badtls.test", "127.0.0.16", "lost connection");
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 7: relay=none (connection refused) is not a TLS session. */
+static void test_relay_none(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+
+	(void)state;
+	feed(p, g, SMTP(90) EST("Verified", "mx.good.test", "127.0.0.11"), 7900);
+	feed(p, g, SMTP(91) "9C00001: to=<u@down.test>, relay=none, delay=30, "
+	    "delays=0.01/0/30/0, dsn=4.4.1, status=deferred (connect to "
+	    "mx.down.test[127.0.0.17]:25: Connection refused)", 8000);
+	assert_int_equal(g->n, 0);
+	stats(p, &st);
+	assert_int_equal(st.uncounted, 1);
+	assert_int_equal(st.pids, 1);
+	pfs_free(p);
+	free(g);
+}
+
+/* Rule 9 and staleness: a TLS line without a delivery expires uncounted. */
+static void test_expiry(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+
+	(void)state;
+	feed(p, g, SMTP(95) EST("Verified", "mx.good.test", "127.0.0.11"), 10000);
+	feed(p, g, SMTP(96) "server certificate verification failed for mx.expired.test"
+	    "[127.0.0.12]:25: certificate has expired", 10000);
+	pfs_expire(p, 10000 + STALE - 1, collect, g);
+	stats(p, &st);
+	assert_int_equal(st.pids, 2);
+	pfs_expire(p, 10000 + STALE, collect, g);
+	assert_int_equal(g->n, 0);
+	stats(p, &st);
+	assert_int_equal(st.pids, 0);
+	assert_int_equal(st.no_delivery, 2);
+
+	/* within stale_after the session carries on; after it, it is gone */
+	feed(p, g, SMTP(97) EST("Verified", "mx.good.test", "127.0.0.11"), 20000);
+	feed(p, g, SMTP(97) SENT("9D00001", "a@one.test", "mx.good.test", "127.0.0.11"),
+	    20000 + STALE - 1);
+	feed(p, g, SMTP(97) SENT("9D00002", "b@two.test", "mx.good.test", "127.0.0.11"),
+	    20000 + 2 * STALE - 2);
+	assert_int_equal(g->n, 2);
+	check_success(&g->r[0], "one.test", 20000 + STALE - 1);
+	check_success(&g->r[1], "two.test", 20000 + 2 * STALE - 2);
+	/* quiet for stale_after: the next TLS line starts a new session */
+	feed(p, g, SMTP(97) EST("Verified", "mx.good.test", "127.0.0.11"), 30000);
+	feed(p, g, SMTP(97) EST("Verified", "mx.good.test", "127.0.0.11"), 30001);
+	stats(p, &st);
+	assert_int_equal(st.no_delivery, 3);	/* the 30000 one, ended by the 30001 one */
+	pfs_expire(p, -1, collect, g);
+	stats(p, &st);
+	assert_int_equal(st.no_delivery, 4);
+	assert_int_equal(g->n, 2);
+	pfs_free(p);
+	free(g);
+}
+
+/* Rules 1 and 8: tlsproxy lines do not count, reused connections do not count. */
+static void test_tlsproxy_and_reuse(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+
+	(void)state;
+	feed(p, g, PROXY(500) EST("Verified", "mx.good.test", "127.0.0.11"), 11000);
+	assert_true(pfs_tls_logging_seen(p));
+	feed(p, g, SMTP(501) EST("Verified", "mx.good.test", "127.0.0.11"), 11000);
+	feed(p, g, SMTP(501) SENT("9E00001", "u@good.test", "mx.good.test", "127.0.0.11"),
+	    11001);
+	feed(p, g, SMTP(502) "Verified TLS connection reused to mx.good.test[127.0.0.11]:25",
+	    11002);
+	feed(p, g, SMTP(502) SENT("9E00002", "v@good.test", "mx.good.test", "127.0.0.11"),
+	    11003);
+	feed(p, g, SMTP(502) SENT("9E00003", "w@other.test", "mx.good.test", "127.0.0.11"),
+	    11004);
+	assert_int_equal(g->n, 1);
+	check_success(&g->r[0], "good.test", 11001);
+	stats(p, &st);
+	assert_int_equal(st.reused, 2);
+	assert_int_equal(st.pids, 2);
+	pfs_expire(p, -1, collect, g);
+	stats(p, &st);
+	assert_int_equal(st.no_delivery, 0);
+	assert_int_equal(st.pids, 0);
+	pfs_free(p);
+	free(g);
+}
+
+/* Memory caps: 100000 pids, and queue ids over a small cap. */
+static void test_caps(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got *g = new_got();
+	struct pfs_stats st;
+	char line[512];
+	long i;
+
+	(void)state;
+	for (i = 0; i < 100000; i++) {
+		snprintf(line, sizeof(line), "Nov 23 10:00:00 mta postfix/smtp[%ld]: "
+		    EST("Verified", "mx.good.test", "127.0.0.11"), 100000 + i);
+		feed(p, g, line, 20000);
+		if (i % 10000 == 0) {
+			stats(p, &st);
+			assert_true(st.pids <= PFS_MAX_PIDS);
+		}
+	}
+	stats(p, &st);
+	assert_int_equal(st.pids, PFS_MAX_PIDS);
+	assert_int_equal(st.pids_dropped, 100000 - PFS_MAX_PIDS);
+	assert_int_equal(pfs_dropped(p), 100000 - PFS_MAX_PIDS);
+	/* the newest survived: its delivery still counts */
+	feed(p, g, SMTP(199999) SENT("AF00001", "u@good.test", "mx.good.test", "127.0.0.11"),
+	    20001);
+	assert_int_equal(g->n, 1);
+	check_success(&g->r[0], "good.test", 20001);
+	pfs_free(p);
+
+	p = pfs_new_capped(STALE, 4, 2);
+	feed(p, g, SMTP(1) "AF00010: TLS is required, but was not offered by host "
+	    "mx1.a.test[127.0.0.41]", 20100);
+	feed(p, g, SMTP(2) "AF00011: TLS is required, but was not offered by host "
+	    "mx1.b.test[127.0.0.42]", 20100);
+	feed(p, g, SMTP(3) "AF00012: TLS is required, but was not offered by host "
+	    "mx1.c.test[127.0.0.43]", 20100);
+	stats(p, &st);
+	assert_int_equal(st.queue_ids, 2);
+	assert_int_equal(st.queue_dropped, 1);
+	assert_int_equal(pfs_dropped(p), 1);
+	feed(p, g, SMTP(4) "AF00010: to=<u@a.test>, relay=none, delay=30, delays=0/0/30/0, "
+	    "dsn=4.4.1, status=deferred (connect to mx2.a.test[127.0.0.44]:25: "
+	    "Connection timed out)", 20101);
+	assert_int_equal(g->n, 1);	/* AF00010 was the oldest: dropped */
+	feed(p, g, SMTP(4) "AF00012: to=<u@c.test>, relay=none, delay=30, delays=0/0/30/0, "
+	    "dsn=4.4.1, status=deferred (connect to mx2.c.test[127.0.0.45]:25: "
+	    "Connection timed out)", 20101);
+	assert_int_equal(g->n, 2);
+	check_failure(&g->r[1], "c.test", 20101, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx1.c.test", "127.0.0.43",
+	    "TLS is required, but was not offered by host mx1.c.test[127.0.0.43]");
+	pfs_free(p);
+	free(g);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_verified_success),
+		cmocka_unit_test(test_one_session_two_domains),
+		cmocka_unit_test(test_interleaved),
+		cmocka_unit_test(test_verify_failures),
+		cmocka_unit_test(test_starttls_not_offered),
+		cmocka_unit_test(test_plain_delivery),
+		cmocka_unit_test(test_handshake_failure),
+		cmocka_unit_test(test_queue_failure_next_mx),
+		cmocka_unit_test(test_queue_failure_other_process),
+		cmocka_unit_test(test_queue_failure_unresolved),
+		cmocka_unit_test(test_may_handshake_retry),
+		cmocka_unit_test(test_relay_none),
+		cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_tlsproxy_and_reuse),
+		cmocka_unit_test(test_caps),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

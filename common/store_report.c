@@ -168,7 +168,8 @@ static long long each_pair(struct store *st, const char *sql, const char *const 
     char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
-	long long n = 0;
+	char **pairs = NULL;
+	size_t n = 0, cap = 0;
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
@@ -181,16 +182,34 @@ static long long each_pair(struct store *st, const char *sql, const char *const 
 		else
 			sqlite3_bind_null(s, i + 1);
 	}
+	/*
+	 * Collect first, call back after: a statement still stepping would pin
+	 * this connection to an old WAL snapshot, and the callback's writes
+	 * would then fail with SQLITE_BUSY_SNAPSHOT as soon as the daemon
+	 * commits - without waiting.
+	 */
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		cb(ctx, (const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1));
-		n++;
-	}
-	if (rc != SQLITE_DONE) {
-		store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
-		n = -1;
+		if (n + 2 > cap) {
+			cap = cap ? cap * 2 : 64;
+			pairs = xrealloc(pairs, cap * sizeof(*pairs));
+		}
+		pairs[n++] = col_str(s, 0);
+		pairs[n++] = col_str(s, 1);
 	}
 	sqlite3_finalize(s);
-	return n;
+	if (rc != SQLITE_DONE) {
+		store_set_err(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+		for (size_t i = 0; i < n; i++)
+			free(pairs[i]);
+		free(pairs);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i += 2)
+		cb(ctx, pairs[i], pairs[i + 1]);
+	for (size_t i = 0; i < n; i++)
+		free(pairs[i]);
+	free(pairs);
+	return (long long)(n / 2);
 }
 
 long long store_each_unbuilt(struct store *st, const char *before_day, const char *only_day,

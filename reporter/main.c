@@ -671,21 +671,24 @@ static int cmd_run(struct ctx *c, int argc, char **argv)
 	if ((lock = take_run_lock(c)) < 0)
 		return EX_TEMPFAIL;
 	optind = 0;
+	/* a report that failed to build never holds back the submission of the rest */
 	rc = cmd_build(c, 1, build_argv);
-	if (rc == EX_OK || rc == EX_DATAERR || rc == EX_NOINPUT) {
+	{
 		struct discover_totals dt;
 		char err[1024];
+		int drc;
 
 		/* reports the MTA passed no record for get theirs from the DNS */
 		if (discover_destinations(c->store, &c->conf, &dt, err, sizeof(err)) != 0) {
-			fprintf(stderr, "tlsrpt-report: %s\n", err);
-			close(lock);
-			return EX_CONFIG;
-		}
-		if ((dt.found || dt.none || dt.temporary) && !c->json)
+			fprintf(stderr, "tlsrpt-report: %s (submitting the rest)\n", err);
+			rc = EX_SOFTWARE;
+		} else if ((dt.found || dt.none || dt.temporary) && !c->json) {
 			printf("looked up %u TLSRPT records: %u found, %u without, %u to retry\n",
 			    dt.found + dt.none + dt.temporary, dt.found, dt.none, dt.temporary);
-		rc = deliver_and_report(c, NULL, "run");
+		}
+		drc = deliver_and_report(c, NULL, "run");
+		if (drc != EX_OK)
+			rc = drc;
 	}
 	close(lock);
 	return rc;

@@ -71,7 +71,7 @@ const struct conf_option conf_options[] = {
 	    OFF(datagram_socket_owner), "owner of the datagram socket (default: run_as_user)"},
 	{"datagram_socket_group", CONF_STRING, "", 0, 0, 0, false,
 	    OFF(datagram_socket_group), "group of the datagram socket (default: run_as_user's group)"},
-	{"datagram_socket_mode", CONF_MODE, "0666", 0, 0, 07777, false,
+	{"datagram_socket_mode", CONF_MODE, "0660", 0, 0, 0777, false,
 	    OFF(datagram_socket_mode), "permissions of the datagram socket, octal"},
 	{"datagram_receive_buffer", CONF_SIZE, "8M", 0, 65536, 1LL << 30, false,
 	    OFF(datagram_receive_buffer), "kernel receive buffer (SO_RCVBUF) of the datagram socket"},

@@ -187,7 +187,8 @@ struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path));
-	old = umask(0177);
+	/* the final mode from the start: no window with a wider one */
+	old = umask((mode_t)(~conf->datagram_socket_mode & 0777));
 	rc = bind(in->fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (rc != 0) {
@@ -195,12 +196,9 @@ struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner
 		    "exist?)", path, strerror(errno));
 		goto fail;
 	}
-	if (chown(path, owner, group) != 0 && geteuid() == 0) {
+	/* lchown: if the path was swapped for a symlink, change the link, not its target */
+	if (lchown(path, owner, group) != 0 && geteuid() == 0) {
 		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (chmod(path, (mode_t)conf->datagram_socket_mode) != 0) {
-		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	set_receive_buffer(in->fd, conf->datagram_receive_buffer);

@@ -158,7 +158,7 @@ static void check_pid_file(struct daemon *d)
 
 	if (*path == '\0')
 		return;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd >= 0) {
 		n = read(fd, buf, sizeof(buf) - 1);
 		close(fd);
@@ -181,7 +181,13 @@ static void write_pid_file(struct daemon *d)
 
 	if (*path == '\0')
 		return;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/*
+	 * As root, in a directory the run-as user may own: never follow a
+	 * symlink planted there, and write only to a fresh regular file.
+	 */
+	if (unlink(path) != 0 && errno != ENOENT)
+		die(d, EX_CANTCREAT, "cannot replace pid file %s: %s", path, strerror(errno));
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die(d, EX_CANTCREAT, "cannot write pid file %s: %s (set pid_file, or none)",
 		    path, strerror(errno));
@@ -211,12 +217,14 @@ static void daemonize(struct daemon *d)
 	if (pid > 0) {
 		close(pfd[1]);
 		n = read(pfd[0], msg, sizeof(msg) - 1);
-		if (n == 0)
-			_exit(0);	/* closed without a message: started */
+		if (n == 1 && msg[0] == '\0')
+			_exit(0);	/* the child said it is ready */
 		if (n < 0)
 			n = 0;
 		msg[n] = '\0';
-		fprintf(stderr, "tlsrpt-milter: %s\n", n ? msg : "start-up failed");
+		/* a message, or nothing at all: the child died before it was ready */
+		fprintf(stderr, "tlsrpt-milter: %s\n", n ? msg : "start-up failed (the daemon "
+		    "died before it was ready; see the mail log)");
 		_exit(EX_UNAVAILABLE);
 	}
 	close(pfd[0]);
@@ -374,6 +382,7 @@ int main(int argc, char **argv)
 	gid_t sock_gid;
 	sigset_t set;
 	char err[1024];
+	char *abs_conf = NULL;
 	int c, sig, rc = 0;
 
 	d.conf_path = conf_default_path();
@@ -412,6 +421,9 @@ int main(int argc, char **argv)
 		conf_free(&d.conf);
 		return 0;
 	}
+	/* daemon mode changes to "/": a relative -c would make every reload fail */
+	if ((abs_conf = realpath(d.conf_path, NULL)) != NULL)
+		d.conf_path = abs_conf;
 	log_open("tlsrpt-milter", (int)d.conf.syslog_facility, d.foreground);
 	log_set_level((int)d.conf.log_level);
 	if (*d.conf.datagram_socket == '\0')
@@ -452,6 +464,8 @@ int main(int argc, char **argv)
 	    PACKAGE_VERSION, d.conf_path, d.conf.store_path, d.conf.datagram_socket,
 	    d.conf.datagram_threads);
 	if (d.ready_fd >= 0) {
+		ssize_t n __attribute__((unused)) = write(d.ready_fd, "", 1);	/* ready */
+
 		close(d.ready_fd);
 		d.ready_fd = -1;
 	}
@@ -473,5 +487,6 @@ int main(int argc, char **argv)
 	log_msg(LOG_NOTICE, "stopped");
 	conf_free(&d.conf);
 	log_close();
+	free(abs_conf);
 	return rc;
 }

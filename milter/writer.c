@@ -57,7 +57,11 @@ struct writer *writer_create(struct store *st, const struct writer_settings *ws)
 void writer_set(struct writer *w, const struct writer_settings *ws)
 {
 	pthread_mutex_lock(&w->lock);
-	w->set = *ws;
+	w->set.flush_interval_ms = ws->flush_interval_ms;
+	w->set.busy_timeout_ms = ws->busy_timeout_ms;
+	/* read without the lock by the parser threads */
+	__atomic_store_n(&w->set.flush_records, ws->flush_records, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->set.pending_limit, ws->pending_limit, __ATOMIC_RELAXED);
 	w->busy_timeout_changed = true;	/* applied by the writer: the connection is its own */
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);

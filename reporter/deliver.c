@@ -240,7 +240,8 @@ int deliver_due(struct store *st, const struct tlsrpt_conf *conf, const char *su
 	int rc = -1;
 
 	if (run_setup(&r, err, errlen) != 0)
-		goto out;
+		goto out;	/* -1: the configuration */
+	rc = -2;		/* from here on: the store or the run itself */
 	if ((n = store_due_deliveries(st, now, report_id, &due, err, errlen)) < 0)
 		goto out;
 	jobs = xcalloc((size_t)n + 1, sizeof(*jobs));

@@ -35,8 +35,9 @@ struct delivery_update deliver_failure_update(bool permanent, int attempts,
 
 /*
  * Deliver what is due now (only report_id's deliveries when not NULL).
- * Adds one row per attempt to "out".  Returns 0, or -1 with err when the
- * run could not be made at all (store or configuration trouble).
+ * Adds one row per attempt to "out".  Returns 0; -1 with err when the
+ * configuration does not allow a run (sendmail_command, DKIM key); -2
+ * with err when the store or the run failed.
  */
 int deliver_due(struct store *st, const struct tlsrpt_conf *conf, const char *submitter,
     long long now, const char *report_id, struct table *out, struct deliver_totals *t,

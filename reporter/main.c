@@ -485,17 +485,22 @@ static int cmd_show(struct ctx *c, int argc, char **argv)
 		if (c->json) {
 			/* one JSON document: the report and its deliveries */
 			t = table_new();
+			int rc = EX_OK;
+
 			if (store_query(c->store, "deliveries", (const char *const *)&argv[optind], 1,
 			    table_add_row, t, err, sizeof(err)) >= 0) {
 				printf("{\"report\": %s,\n\"deliveries\": ", text ? text : json);
 				table_print(t, stdout, true, NULL);
 				printf("}\n");
+			} else {
+				fprintf(stderr, "tlsrpt-report: %s\n", err);
+				rc = EX_SOFTWARE;
 			}
 			table_free(t);
 			free(text);
 			json_decref(root);
 			free(json);
-			return EX_OK;
+			return rc;
 		}
 		printf("%s\n", text ? text : json);
 		free(text);
@@ -621,7 +626,8 @@ static int take_run_lock(struct ctx *c)
 
 	strbuf_init(&path);
 	strbuf_printf(&path, "%s.run-lock", c->conf.store_path);
-	fd = open(path.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* read-only is enough for flock, and lets a root-made lock file serve _tlsrpt */
+	fd = open(path.data, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		fprintf(stderr, "tlsrpt-report: cannot open %s: %s\n", path.data, strerror(errno));
 		strbuf_free(&path);
@@ -643,11 +649,13 @@ static int deliver_and_report(struct ctx *c, const char *report_id, const char *
 	struct table *out = table_new();
 	char err[1024];
 
-	if (deliver_due(c->store, &c->conf, c->submitter, c->now, report_id, out, &t, err,
-	    sizeof(err)) != 0) {
+	int drc = deliver_due(c->store, &c->conf, c->submitter, c->now, report_id, out, &t, err,
+	    sizeof(err));
+
+	if (drc != 0) {
 		fprintf(stderr, "tlsrpt-report: %s\n", err);
 		table_free(out);
-		return EX_CONFIG;
+		return drc == -1 ? EX_CONFIG : EX_SOFTWARE;
 	}
 	table_print(out, stdout, c->json, NULL);
 	if (!c->json)

@@ -122,7 +122,7 @@ static void test_defaults_numbers(void **state)
 
 	(void)state;
 	parse_ok("", &c);
-	assert_int_equal(c.datagram_socket_mode, 0666);
+	assert_int_equal(c.datagram_socket_mode, 0660);
 	assert_int_equal(c.datagram_receive_buffer, 8388608);
 	assert_int_equal(c.datagram_max_size, 65536);
 	assert_int_equal(c.datagram_threads, 2);
@@ -391,11 +391,11 @@ static void test_range_edges_accepted(void **state)
 
 	(void)state;
 	parse_ok("retention_days 2\nflush_interval 10ms\ndatagram_max_size 4096\n"
-	    "datagram_socket_mode 07777\nstore_busy_timeout 10m\nflush_records 100000000\n", &c);
+	    "datagram_socket_mode 0777\nstore_busy_timeout 10m\nflush_records 100000000\n", &c);
 	assert_int_equal(c.retention_days, 2);
 	assert_int_equal(c.flush_interval_ms, 10);
 	assert_int_equal(c.datagram_max_size, 4096);
-	assert_int_equal(c.datagram_socket_mode, 07777);
+	assert_int_equal(c.datagram_socket_mode, 0777);
 	assert_int_equal(c.store_busy_timeout_ms, 600000);
 	assert_int_equal(c.flush_records, 100000000);
 	conf_free(&c);

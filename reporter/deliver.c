@@ -80,6 +80,16 @@ struct run {
 	struct dkim_signer *dkim;
 	char *from;
 	char **sendmail_argv;
+	unsigned unrecorded_sent;	/* sent, but the store did not take it: would be sent again */
+	/* the updates of a grouped transaction, replayed one by one if it fails */
+	struct pending_update {
+		long long report;
+		const char *destination;
+		struct delivery_update u;
+		char error[256];
+	} *held;
+	size_t nheld, capheld;
+	bool holding;
 };
 
 static void record(struct run *r, const struct due_delivery *d, bool ok, bool permanent,
@@ -107,9 +117,27 @@ static void record(struct run *r, const struct due_delivery *d, bool ok, bool pe
 		else
 			r->t->temporary++;
 	}
-	if (store_delivery_update(r->st, d->report, d->destination, &u, msg, sizeof(msg)) != 0)
-		log_msg(LOG_ERR, "delivery_not_recorded report_id=%s destination=%s error=\"%s\"",
-		    d->report_id, d->destination, msg);
+	if (r->holding) {
+		struct pending_update *h;
+
+		if (r->nheld == r->capheld) {
+			r->capheld = r->capheld ? r->capheld * 2 : 64;
+			r->held = xrealloc(r->held, r->capheld * sizeof(*r->held));
+		}
+		h = &r->held[r->nheld++];
+		h->report = d->report;
+		h->destination = d->destination;
+		h->u = u;
+		/* the array may move: the error text is pointed at when replayed */
+		snprintf(h->error, sizeof(h->error), "%s", u.error ? u.error : "");
+		h->u.error = NULL;
+	}
+	if (store_delivery_update(r->st, d->report, d->destination, &u, msg, sizeof(msg)) != 0) {
+		log_msg(LOG_ERR, "delivery_not_recorded report_id=%s destination=%s state=%s "
+		    "error=\"%s\"", d->report_id, d->destination, u.state, msg);
+		if (ok)
+			r->unrecorded_sent++;
+	}
 	log_msg(ok ? LOG_INFO : LOG_WARNING, "delivery report_id=%s destination=%s state=%s "
 	    "attempt=%d%s%s%s", d->report_id, d->destination, u.state, u.attempts,
 	    error ? " error=\"" : "", error ? error : "", error ? "\"" : "");
@@ -231,7 +259,7 @@ int deliver_due(struct store *st, const struct tlsrpt_conf *conf, const char *su
     long long now, const char *report_id, struct table *out, struct deliver_totals *t,
     char *err, size_t errlen)
 {
-	struct run r = {st, conf, submitter, now, out, t, NULL, NULL, NULL};
+	struct run r;
 	struct https_options ho;
 	struct due_delivery *due = NULL;
 	struct https_job *jobs = NULL;
@@ -239,6 +267,13 @@ int deliver_due(struct store *st, const struct tlsrpt_conf *conf, const char *su
 	long long n = 0;
 	int rc = -1;
 
+	memset(&r, 0, sizeof(r));
+	r.st = st;
+	r.conf = conf;
+	r.submitter = submitter;
+	r.now = now;
+	r.out = out;
+	r.t = t;
 	if (run_setup(&r, err, errlen) != 0)
 		goto out;	/* -1: the configuration */
 	rc = -2;		/* from here on: the store or the run itself */
@@ -277,15 +312,34 @@ int deliver_due(struct store *st, const struct tlsrpt_conf *conf, const char *su
 			goto out;
 		}
 		/* all posts are done: record them in one short transaction (if it
-		 * cannot be had, each update still commits on its own) */
+		 * cannot be had, each update commits on its own) */
 		bool grouped = store_begin(st, err, errlen) == 0;
 
+		r.holding = grouped;
 		for (size_t j = 0; j < njobs; j++)
 			record(&r, &due[job_of[j]], jobs[j].result == HTTPS_DELIVERED,
 			    jobs[j].result == HTTPS_PERMANENT,
 			    jobs[j].result == HTTPS_DELIVERED ? NULL : jobs[j].error);
-		if (grouped && store_end(st, err, errlen) != 0)
-			goto out;
+		r.holding = false;
+		if (grouped && store_end(st, err, errlen) != 0) {
+			/* rolled back: write them one by one rather than lose them */
+			log_msg(LOG_WARNING, "delivery_batch_not_committed error=\"%s\" (recording "
+			    "one by one)", err);
+			r.unrecorded_sent = 0;
+			for (size_t h = 0; h < r.nheld; h++) {
+				struct delivery_update u = r.held[h].u;
+
+				u.error = r.held[h].error[0] ? r.held[h].error : NULL;
+				if (store_delivery_update(st, r.held[h].report, r.held[h].destination,
+				    &u, err, errlen) != 0 && strcmp(u.state, "sent") == 0)
+					r.unrecorded_sent++;
+			}
+		}
+	}
+	if (r.unrecorded_sent) {
+		snprintf(err, errlen, "%u deliveries were sent but could not be recorded in the "
+		    "store; they will be sent again", r.unrecorded_sent);
+		goto out;
 	}
 	rc = 0;
 out:
@@ -297,6 +351,7 @@ out:
 		due_deliveries_free(due, (size_t)(n > 0 ? n : 0));
 	dkim_signer_free(r.dkim);
 	free(r.from);
+	free(r.held);
 	free_argv(r.sendmail_argv);
 	return rc;
 }

@@ -47,11 +47,11 @@
 
 #include "aggregate.h"
 #include "session.h"
+#include "bench_store.h"
 #include "store.h"
 
 #define BENCH_DAY_START 1768435200LL	/* 2026-01-15T00:00:00Z */
 #define BENCH_NOW (BENCH_DAY_START + 86400 + 2 * 3600)	/* 2026-01-16T02:00:00Z */
-#define BATCH_SESSIONS 20000	/* the daemon's default flush_records */
 #define MAX_SESSIONS 100000000ULL
 #define MAX_DOMAINS 1000000U
 
@@ -344,47 +344,35 @@ static void last_line(const char *path, char *buf, size_t len)
 
 /* ---- fill, build, measure ------------------------------------------------ */
 
+struct fill_ctx {
+	struct gen g;
+	unsigned long long n, failed;
+	unsigned ndomains;
+};
+
+static const struct tlsrpt_session *next_session(void *arg, unsigned long long i)
+{
+	struct fill_ctx *f = arg;
+	/* the first ndomains sessions give every domain one; the rest follow the tail */
+	unsigned d = i < f->ndomains ? (unsigned)i : pick_domain(f->ndomains);
+
+	make_session(&f->g, d, BENCH_DAY_START + (long long)(i * 86399ULL / f->n));
+	f->failed += f->g.pol.failed;
+	return &f->g.s;
+}
+
 static int fill(const char *store_path, unsigned long long nsessions, unsigned ndomains)
 {
-	struct aggregate agg;
-	struct store *st;
-	struct gen g;
-	char err[1024];
-	unsigned long long i, in_batch = 0, commits = 0, failed = 0;
+	static struct fill_ctx f;
+	unsigned long long commits;
 	double t0 = now_mono();
-	enum store_rc rc;
 
-	st = store_open(store_path, 10000, err, sizeof(err));
-	if (st == NULL) {
-		fprintf(stderr, "reportbench: %s\n", err);
+	f.n = nsessions;
+	f.ndomains = ndomains;
+	if (bench_fill("reportbench", store_path, nsessions, next_session, &f, &commits) != 0)
 		return -1;
-	}
-	aggregate_init(&agg);
-	for (i = 0; i < nsessions; i++) {
-		/* the first ndomains sessions give every domain one; the rest follow the tail */
-		unsigned d = i < ndomains ? (unsigned)i : pick_domain(ndomains);
-		long long when = BENCH_DAY_START + (long long)(i * 86399ULL / nsessions);
-
-		make_session(&g, d, when);
-		failed += g.pol.failed;
-		aggregate_add_session(&agg, &g.s);
-		if (++in_batch == BATCH_SESSIONS || i + 1 == nsessions) {
-			rc = store_commit(st, &agg, err, sizeof(err));
-			if (rc != STORE_OK) {
-				fprintf(stderr, "reportbench: commit: %s\n", err);
-				aggregate_free(&agg);
-				store_close(st);
-				return -1;
-			}
-			aggregate_clear(&agg);
-			in_batch = 0;
-			commits++;
-		}
-	}
-	aggregate_free(&agg);
-	store_close(st);
 	printf("fill: %llu sessions (%llu failed) across %u domains in %llu commits, %.2f s\n",
-	    nsessions, failed, ndomains, commits, now_mono() - t0);
+	    nsessions, f.failed, ndomains, commits, now_mono() - t0);
 	return 0;
 }
 

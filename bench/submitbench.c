@@ -31,10 +31,10 @@
 
 #include "aggregate.h"
 #include "session.h"
+#include "bench_store.h"
 #include "store.h"
 
 #define BENCH_DAY_START 1768435200LL	/* 2026-01-15T00:00:00Z */
-#define BATCH_SESSIONS 20000		/* the daemon's default flush_records */
 #define SESSIONS_PER_DOMAIN 3
 #define MAX_DOMAINS 1000000UL
 
@@ -118,44 +118,34 @@ static int write_conf(const char *path, const char *dir)
 	return fclose(fp) == 0 ? 0 : -1;
 }
 
+struct fill_ctx {
+	struct gen g;
+	unsigned long long n;
+	unsigned ndomains, port;
+};
+
+static const struct tlsrpt_session *next_session(void *arg, unsigned long long i)
+{
+	struct fill_ctx *f = arg;
+
+	make_session(&f->g, (unsigned)(i % f->ndomains), (unsigned)(i / f->ndomains), f->port,
+	    BENCH_DAY_START + (long long)(i * 86399ULL / f->n));
+	return &f->g.s;
+}
+
 static int fill(const char *store_path, unsigned ndomains, unsigned port)
 {
-	unsigned long long nsessions = (unsigned long long)ndomains * SESSIONS_PER_DOMAIN;
-	unsigned long long i, in_batch = 0, commits = 0;
-	struct aggregate agg;
-	struct store *st;
-	struct gen g;
-	char err[1024];
+	static struct fill_ctx f;
+	unsigned long long commits;
 	double t0 = now_mono();
 
-	st = store_open(store_path, 10000, err, sizeof(err));
-	if (st == NULL) {
-		fprintf(stderr, "submitbench: %s\n", err);
+	f.n = (unsigned long long)ndomains * SESSIONS_PER_DOMAIN;
+	f.ndomains = ndomains;
+	f.port = port;
+	if (bench_fill("submitbench", store_path, f.n, next_session, &f, &commits) != 0)
 		return -1;
-	}
-	aggregate_init(&agg);
-	for (i = 0; i < nsessions; i++) {
-		unsigned d = (unsigned)(i % ndomains), k = (unsigned)(i / ndomains);
-		long long when = BENCH_DAY_START + (long long)(i * 86399ULL / nsessions);
-
-		make_session(&g, d, k, port, when);
-		aggregate_add_session(&agg, &g.s);
-		if (++in_batch == BATCH_SESSIONS || i + 1 == nsessions) {
-			if (store_commit(st, &agg, err, sizeof(err)) != STORE_OK) {
-				fprintf(stderr, "submitbench: commit: %s\n", err);
-				aggregate_free(&agg);
-				store_close(st);
-				return -1;
-			}
-			aggregate_clear(&agg);
-			in_batch = 0;
-			commits++;
-		}
-	}
-	aggregate_free(&agg);
-	store_close(st);
 	printf("fill: %llu sessions across %u domains (rua https://127.0.0.1:%u/ok) "
-	    "in %llu commits, %.2f s\n", nsessions, ndomains, port, commits, now_mono() - t0);
+	    "in %llu commits, %.2f s\n", f.n, ndomains, port, commits, now_mono() - t0);
 	return 0;
 }
 

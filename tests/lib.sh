@@ -6,8 +6,7 @@
 : "${top_srcdir:=$top_builddir}"
 MILTER="$top_builddir/tlsrpt-milter"
 DGSEND="$top_builddir/tests/dgsend"
-TL_FAILED=0
-TL_CHECKS=0
+. "$top_srcdir/tests/assert.sh"
 
 command -v sqlite3 >/dev/null 2>&1 || { echo "SKIP: sqlite3 command not installed (Debian package sqlite3)"; exit 77; }
 
@@ -99,29 +98,3 @@ tl_send() {
 	"$DGSEND" -s "$T/dg.sock" "$@" >/dev/null || { echo "FAIL: dgsend $*"; TL_FAILED=1; }
 }
 
-assert_eq() {   # expected actual what
-	TL_CHECKS=$((TL_CHECKS + 1))
-	if [ "$1" = "$2" ]; then
-		echo "ok - $3"
-	else
-		echo "FAIL - $3"
-		echo "  expected: $1"
-		echo "  got:      $2"
-		TL_FAILED=1
-	fi
-}
-
-assert_grep() {   # pattern file what
-	TL_CHECKS=$((TL_CHECKS + 1))
-	if grep -q -- "$1" "$2"; then
-		echo "ok - $3"
-	else
-		echo "FAIL - $3 (no line matching '$1' in $(basename "$2"))"
-		TL_FAILED=1
-	fi
-}
-
-tl_done() {
-	echo "$TL_CHECKS checks"
-	exit "$TL_FAILED"
-}

@@ -13,8 +13,6 @@
 : "${top_srcdir:=$top_builddir}"
 HP="$top_builddir/tests/https_post"
 PY=/usr/bin/python3
-FAILED=0
-CHECKS=0
 SERVERS=
 
 command -v openssl >/dev/null 2>&1 || { echo "SKIP: openssl command not installed"; exit 77; }
@@ -25,7 +23,7 @@ cleanup() {
 	for pid in $SERVERS; do
 		kill "$pid" 2>/dev/null
 	done
-	if [ "$FAILED" -ne 0 ]; then
+	if [ "$TL_FAILED" -ne 0 ]; then
 		for f in "$T"/srv-*.log; do
 			[ -s "$f" ] && { echo "---- $(basename "$f") ----"; tail -n 20 "$f"; }
 		done
@@ -42,17 +40,7 @@ if [ -n "${TLSRPT_VALGRIND:-}" ]; then
 	TMO=30000 MAXS=30 SIDE_TMO=4500
 fi
 
-assert_eq() {   # expected actual what
-	CHECKS=$((CHECKS + 1))
-	if [ "$1" = "$2" ]; then
-		echo "ok - $3"
-	else
-		echo "FAIL - $3"
-		echo "  expected: $1"
-		echo "  got:      $2"
-		FAILED=1
-	fi
-}
+. "$top_srcdir/tests/assert.sh"
 
 # The result line of URL in FILE, with "URL " cut off.
 result_of() {   # file url
@@ -163,7 +151,7 @@ for ca in good evil; do
 	SERVERS="$SERVERS $!"
 done
 for ca in good evil; do
-	wait_for_file "$T/$ca/port" || { echo "ERROR: the $ca HTTPS server did not start"; FAILED=1; exit 99; }
+	wait_for_file "$T/$ca/port" || { echo "ERROR: the $ca HTTPS server did not start"; TL_FAILED=1; exit 99; }
 done
 P=$(cat "$T/good/port")
 E=$(cat "$T/evil/port")
@@ -300,5 +288,4 @@ assert_eq yes "$ok" "localhost is refused without --allow-private"
 sleep 0.2
 assert_eq "$before" "$(cat "$T/good/hits" | wc -l)" "the server saw no request from the refused run"
 
-echo "$CHECKS checks"
-exit "$FAILED"
+tl_done

@@ -143,6 +143,9 @@ void aggregate_init(struct aggregate *a)
 	table_init(&a->failures);
 	table_init(&a->records);
 	table_init(&a->counters);
+	table_init(&a->dcounters);
+	table_init(&a->report_mails);
+	table_init(&a->states);
 }
 
 static void table_free(struct agg_table *t, void (*free_fields)(void *))
@@ -189,6 +192,18 @@ static void record_fields_free(void *p)
 	free(ar->record);
 }
 
+static void dcounter_fields_free(void *p)
+{
+	free(((struct agg_dcounter *)p)->domain);
+	free(((struct agg_dcounter *)p)->name);
+}
+
+static void state_fields_free(void *p)
+{
+	free(((struct agg_state *)p)->name);
+	free(((struct agg_state *)p)->value);
+}
+
 static void counter_fields_free(void *p)
 {
 	free(((struct agg_counter *)p)->name);
@@ -200,6 +215,9 @@ void aggregate_free(struct aggregate *a)
 	table_free(&a->policies, policy_fields_free);
 	table_free(&a->records, record_fields_free);
 	table_free(&a->counters, counter_fields_free);
+	table_free(&a->dcounters, dcounter_fields_free);
+	table_free(&a->report_mails, state_fields_free);
+	table_free(&a->states, state_fields_free);
 }
 
 void aggregate_clear(struct aggregate *a)
@@ -215,7 +233,8 @@ int aggregate_empty(const struct aggregate *a)
 
 size_t aggregate_keys(const struct aggregate *a)
 {
-	return a->policies.count + a->failures.count + a->records.count + a->counters.count;
+	return a->policies.count + a->failures.count + a->records.count + a->counters.count +
+	    a->dcounters.count + a->report_mails.count + a->states.count;
 }
 
 static struct agg_policy *policy_get(struct aggregate *a, struct strbuf *k, const char *day,
@@ -348,6 +367,64 @@ void aggregate_count(struct aggregate *a, long long when, const char *name, uint
 	strbuf_free(&k);
 }
 
+void aggregate_count_domain(struct aggregate *a, long long when, const char *domain,
+    const char *name, uint64_t n)
+{
+	struct agg_dcounter *ac;
+	struct strbuf k;
+	char day[11];
+	uint64_t h;
+
+	strbuf_init(&k);
+	utc_day(when, day);
+	key_field(&k, day);
+	key_field(&k, domain);
+	key_field(&k, name);
+	h = hash_bytes(k.data, k.len);
+	ac = (struct agg_dcounter *)table_find(&a->dcounters, k.data, k.len, h);
+	if (ac == NULL) {
+		ac = entry_new(sizeof(*ac), &k, h);
+		memcpy(ac->day, day, sizeof(ac->day));
+		ac->domain = xstrdup(domain);
+		ac->name = xstrdup(name);
+		table_insert(&a->dcounters, (struct agg_entry *)ac);
+	}
+	ac->value += n;
+	strbuf_free(&k);
+}
+
+static void state_set(struct agg_table *t, const char *name, const char *value, long long when)
+{
+	struct agg_state *as;
+	struct strbuf k;
+	uint64_t h;
+
+	strbuf_init(&k);
+	key_field(&k, name);
+	h = hash_bytes(k.data, k.len);
+	as = (struct agg_state *)table_find(t, k.data, k.len, h);
+	if (as == NULL) {
+		as = entry_new(sizeof(*as), &k, h);
+		as->name = xstrdup(name);
+		table_insert(t, (struct agg_entry *)as);
+	} else
+		free(as->value);
+	as->value = xstrdup(value);
+	as->when = when;
+	strbuf_free(&k);
+}
+
+void aggregate_report_mail(struct aggregate *a, long long when, const char *queue_id,
+    const char *domain)
+{
+	state_set(&a->report_mails, queue_id, domain, when);
+}
+
+void aggregate_set_state(struct aggregate *a, const char *name, const char *value, long long when)
+{
+	state_set(&a->states, name, value, when);
+}
+
 /*
  * Move the entries of one table into another.  "absorb" is called when
  * the key already exists in dst, to add src's counts into it; the src
@@ -421,6 +498,22 @@ static void counter_absorb(void *d, void *s)
 	((struct agg_counter *)d)->value += ((struct agg_counter *)s)->value;
 }
 
+static void dcounter_absorb(void *d, void *s)
+{
+	((struct agg_dcounter *)d)->value += ((struct agg_dcounter *)s)->value;
+}
+
+static void state_absorb(void *d, void *s)
+{
+	struct agg_state *ds = d, *ss = s;
+	char *tmp = ds->value;
+
+	/* the newer value wins */
+	ds->value = ss->value;
+	ss->value = tmp;
+	ds->when = ss->when;
+}
+
 void aggregate_merge(struct aggregate *dst, struct aggregate *src)
 {
 	struct agg_entry *graveyard = NULL, *next;
@@ -436,6 +529,11 @@ void aggregate_merge(struct aggregate *dst, struct aggregate *src)
 	    record_fields_free, NULL);
 	table_merge(&dst->counters, &src->counters, counter_absorb, NULL,
 	    counter_fields_free, NULL);
+	table_merge(&dst->dcounters, &src->dcounters, dcounter_absorb, NULL,
+	    dcounter_fields_free, NULL);
+	table_merge(&dst->report_mails, &src->report_mails, state_absorb, NULL,
+	    state_fields_free, NULL);
+	table_merge(&dst->states, &src->states, state_absorb, NULL, state_fields_free, NULL);
 	dst->sessions += src->sessions;
 	dst->policy_results += src->policy_results;
 

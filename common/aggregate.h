@@ -82,6 +82,31 @@ struct agg_counter {
 	uint64_t value;
 };
 
+/* A per-(day, domain) counter such as the milter's "messages". */
+struct agg_dcounter {
+	struct agg_dcounter *next;
+	struct agg_dcounter *list;
+	uint64_t hash;
+	char *key;
+	size_t keylen;
+	char day[11];
+	char *domain;
+	char *name;
+	uint64_t value;
+};
+
+/* A named value, last set wins: a report mail's queue id, an input's position. */
+struct agg_state {
+	struct agg_state *next;
+	struct agg_state *list;
+	uint64_t hash;
+	char *key;
+	size_t keylen;
+	char *name;
+	char *value;
+	long long when;
+};
+
 struct agg_table {
 	void **buckets;
 	size_t nbuckets;
@@ -94,6 +119,9 @@ struct aggregate {
 	struct agg_table failures;
 	struct agg_table records;
 	struct agg_table counters;
+	struct agg_table dcounters;
+	struct agg_table report_mails;	/* agg_state: name = queue id, value = domain */
+	struct agg_table states;	/* agg_state */
 	uint64_t sessions;	/* session results added */
 	uint64_t policy_results;
 };
@@ -109,6 +137,17 @@ void aggregate_add_session(struct aggregate *a, const struct tlsrpt_session *s);
 
 /* Add n to the counter "name" of the UTC day of "when". */
 void aggregate_count(struct aggregate *a, long long when, const char *name, uint64_t n);
+
+/* Add n to the counter "name" of (UTC day of "when", domain). */
+void aggregate_count_domain(struct aggregate *a, long long when, const char *domain,
+    const char *name, uint64_t n);
+
+/* Record that queue_id carries our report for domain (RFC 8460 5.3), seen at "when". */
+void aggregate_report_mail(struct aggregate *a, long long when, const char *queue_id,
+    const char *domain);
+
+/* Set the state "name" (e.g. an input's read position); committed with the counts. */
+void aggregate_set_state(struct aggregate *a, const char *name, const char *value, long long when);
 
 /* Move every entry of src into dst (summing counts); src is left empty. */
 void aggregate_merge(struct aggregate *dst, struct aggregate *src);

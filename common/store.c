@@ -83,6 +83,21 @@ static const char *const migrations[] = {
 	"  last_error TEXT,"
 	"  PRIMARY KEY (report, destination)) WITHOUT ROWID;"
 	"CREATE INDEX delivery_state ON delivery (state, next_try);",
+	/* 2 -> 3: the hooks of the installed base (milter, log follower) */
+	"CREATE TABLE domain_counter ("
+	"  day TEXT NOT NULL,"
+	"  domain TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  value INTEGER NOT NULL,"
+	"  PRIMARY KEY (day, domain, name)) WITHOUT ROWID;"
+	"CREATE TABLE report_mail ("
+	"  queue_id TEXT PRIMARY KEY,"
+	"  domain TEXT NOT NULL,"
+	"  seen INTEGER NOT NULL);"
+	"CREATE TABLE state ("
+	"  name TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL,"
+	"  updated INTEGER NOT NULL);",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -196,6 +211,20 @@ static int prepare_all(struct store *st, char *err, size_t errlen)
 	    "INSERT INTO tlsrpt_record (day, domain, record) VALUES (?1, ?2, ?3)"
 	    " ON CONFLICT DO UPDATE SET record = excluded.record", err, errlen) != SQLITE_OK)
 		return -1;
+	if (prepare(st, &st->upsert_dcounter,
+	    "INSERT INTO domain_counter (day, domain, name, value) VALUES (?1, ?2, ?3, ?4)"
+	    " ON CONFLICT DO UPDATE SET value = value + excluded.value", err, errlen) != SQLITE_OK)
+		return -1;
+	if (prepare(st, &st->upsert_report_mail,
+	    "INSERT INTO report_mail (queue_id, domain, seen) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT DO UPDATE SET domain = excluded.domain, seen = excluded.seen",
+	    err, errlen) != SQLITE_OK)
+		return -1;
+	if (prepare(st, &st->upsert_state,
+	    "INSERT INTO state (name, value, updated) VALUES (?1, ?2, ?3)"
+	    " ON CONFLICT DO UPDATE SET value = excluded.value, updated = excluded.updated",
+	    err, errlen) != SQLITE_OK)
+		return -1;
 	if (prepare(st, &st->upsert_counter,
 	    "INSERT INTO input_counter (day, name, value) VALUES (?1, ?2, ?3)"
 	    " ON CONFLICT DO UPDATE SET value = value + excluded.value", err, errlen) != SQLITE_OK)
@@ -243,6 +272,9 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->upsert_failure);
 	sqlite3_finalize(st->upsert_record);
 	sqlite3_finalize(st->upsert_counter);
+	sqlite3_finalize(st->upsert_dcounter);
+	sqlite3_finalize(st->upsert_report_mail);
+	sqlite3_finalize(st->upsert_state);
 	for (size_t i = 0; i < sizeof(st->cached) / sizeof(st->cached[0]); i++)
 		sqlite3_finalize(st->cached[i]);
 	sqlite3_close(st->db);
@@ -347,6 +379,36 @@ static int commit_counters(struct store *st, struct aggregate *a)
 	return SQLITE_OK;
 }
 
+static int commit_dcounters(struct store *st, struct aggregate *a)
+{
+	sqlite3_stmt *s = st->upsert_dcounter;
+	int rc;
+
+	AGG_FOREACH(&a->dcounters, struct agg_dcounter, c) {
+		sqlite3_bind_text(s, 1, c->day, -1, SQLITE_STATIC);
+		bind_text(s, 2, c->domain);
+		bind_text(s, 3, c->name);
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)c->value);
+		if ((rc = step_done(s, NULL)) != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
+static int commit_states(sqlite3_stmt *s, struct agg_table *t)
+{
+	int rc;
+
+	AGG_FOREACH(t, struct agg_state, v) {
+		bind_text(s, 1, v->name);
+		bind_text(s, 2, v->value);
+		sqlite3_bind_int64(s, 3, v->when);
+		if ((rc = step_done(s, NULL)) != SQLITE_OK)
+			return rc;
+	}
+	return SQLITE_OK;
+}
+
 static enum store_rc classify(int rc)
 {
 	return (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? STORE_BUSY : STORE_ERROR;
@@ -366,7 +428,10 @@ enum store_rc store_commit(struct store *st, struct aggregate *a, char *err, siz
 	if ((rc = commit_policies(st, a)) != SQLITE_OK ||
 	    (rc = commit_failures(st, a)) != SQLITE_OK ||
 	    (rc = commit_records(st, a)) != SQLITE_OK ||
-	    (rc = commit_counters(st, a)) != SQLITE_OK)
+	    (rc = commit_counters(st, a)) != SQLITE_OK ||
+	    (rc = commit_dcounters(st, a)) != SQLITE_OK ||
+	    (rc = commit_states(st->upsert_report_mail, &a->report_mails)) != SQLITE_OK ||
+	    (rc = commit_states(st->upsert_state, &a->states)) != SQLITE_OK)
 		goto fail;
 	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -385,6 +450,8 @@ long long store_purge_before(struct store *st, const char *day, char *err, size_
 		"DELETE FROM policy_day WHERE day < ?1",
 		"DELETE FROM tlsrpt_record WHERE day < ?1",
 		"DELETE FROM input_counter WHERE day < ?1",
+		"DELETE FROM domain_counter WHERE day < ?1",
+		"DELETE FROM report_mail WHERE seen < CAST(strftime('%s', ?1) AS INTEGER)",
 	};
 	long long total = 0;
 	sqlite3_stmt *s;
@@ -423,4 +490,37 @@ sqlite3_stmt *store_stmt(struct store *st, int slot, const char *sql)
 		sqlite3_clear_bindings(*s);
 	}
 	return *s;
+}
+
+char *store_get_state(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = store_stmt(st, 20, "SELECT value FROM state WHERE name = ?1");
+	char *v = NULL;
+
+	if (s == NULL)
+		return NULL;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != NULL)
+		v = xstrdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_reset(s);
+	return v;
+}
+
+long long store_each_report_mail(struct store *st, long long since,
+    void (*cb)(void *ctx, const char *queue_id, long long seen), void *ctx)
+{
+	sqlite3_stmt *s = store_stmt(st, 21,
+	    "SELECT queue_id, seen FROM report_mail WHERE seen >= ?1");
+	long long n = 0;
+	int rc;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, since);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		cb(ctx, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1));
+		n++;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? n : -1;
 }

@@ -23,7 +23,7 @@
 #include "aggregate.h"
 #include "session.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -52,6 +52,13 @@ int store_schema_version(struct store *st);
 enum store_rc store_commit(struct store *st, struct aggregate *a, char *err, size_t errlen);
 
 /* Delete data and reports of days before "day" (YYYY-MM-DD).  Returns rows deleted or -1. */
+/* The state "name" (malloc'd), or NULL when unset or on error. */
+char *store_get_state(struct store *st, const char *name);
+
+/* Call cb for every report mail seen at or after "since"; the count or -1. */
+long long store_each_report_mail(struct store *st, long long since,
+    void (*cb)(void *ctx, const char *queue_id, long long seen), void *ctx);
+
 long long store_purge_before(struct store *st, const char *day, char *err, size_t errlen);
 
 /* ---- reading for reports (tlsrpt-report) ------------------------------ */

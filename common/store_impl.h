@@ -15,7 +15,10 @@ struct store {
 	sqlite3_stmt *upsert_failure;
 	sqlite3_stmt *upsert_record;
 	sqlite3_stmt *upsert_counter;
-	sqlite3_stmt *cached[16];	/* store_stmt(): prepared on first use, kept */
+	sqlite3_stmt *upsert_dcounter;
+	sqlite3_stmt *upsert_report_mail;
+	sqlite3_stmt *upsert_state;
+	sqlite3_stmt *cached[24];	/* store_stmt(): prepared on first use, kept; slots 0-19 store_report.c, 20- store.c */
 };
 
 /*

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "util.h"
@@ -34,71 +35,90 @@
 
 const struct conf_option conf_options[] = {
 	{"organization_name", CONF_STRING, NULL, CONF_FOR_REPORTER, 0, 0, false,
-	    OFF(organization_name), "organization-name written into every report"},
+	    OFF(organization_name), "organization-name written into every report", NULL},
 	{"contact_info", CONF_STRING, NULL, CONF_FOR_REPORTER, 0, 0, false,
-	    OFF(contact_info), "contact-info written into every report (address or URL)"},
+	    OFF(contact_info), "contact-info written into every report (address or URL)", NULL},
 	{"submitter_domain", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(submitter_domain), "our domain in report ids (default: the domain of contact_info)"},
+	    OFF(submitter_domain), "our domain in report ids (default: the domain of contact_info)", NULL},
 	{"report_grace_period", CONF_DURATION, "1h", 0, 0, 23 * 3600 * 1000LL, false,
-	    OFF(report_grace_period_ms), "wait after UTC midnight before a day's reports are built"},
+	    OFF(report_grace_period_ms), "wait after UTC midnight before a day's reports are built", NULL},
 	{"report_from", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(report_from), "From: and envelope sender of report mails (default noreply-tlsrpt@<submitter_domain>)"},
+	    OFF(report_from), "From: and envelope sender of report mails (default noreply-tlsrpt@<submitter_domain>)", NULL},
 	{"sendmail_command", CONF_STRING, "/usr/sbin/sendmail -oi", 0, 0, 0, false,
-	    OFF(sendmail_command), "sendmail-compatible command that submits report mails"},
+	    OFF(sendmail_command), "sendmail-compatible command that submits report mails", NULL},
 	{"dkim_key_file", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(dkim_key_file), "PEM private key (RSA or Ed25519) to DKIM-sign report mails, or empty"},
+	    OFF(dkim_key_file), "PEM private key (RSA or Ed25519) to DKIM-sign report mails, or empty", NULL},
 	{"dkim_selector", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(dkim_selector), "DKIM selector of dkim_key_file (its key record should say s=tlsrpt)"},
+	    OFF(dkim_selector), "DKIM selector of dkim_key_file (its key record should say s=tlsrpt)", NULL},
 	{"dkim_domain", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(dkim_domain), "DKIM signing domain (default: the submitter domain)"},
+	    OFF(dkim_domain), "DKIM signing domain (default: the submitter domain)", NULL},
 	{"https_ca_file", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(https_ca_file), "CA bundle for https: destinations (default: the system's)"},
+	    OFF(https_ca_file), "CA bundle for https: destinations (default: the system's)", NULL},
 	{"https_allow_private", CONF_BOOL, "no", 0, 0, 1, false,
-	    OFF(https_allow_private), "allow https: destinations on loopback/private addresses (tests only)"},
+	    OFF(https_allow_private), "allow https: destinations on loopback/private addresses (tests only)", NULL},
 	{"https_timeout", CONF_DURATION, "60s", 0, 1000, 600 * 1000LL, false,
-	    OFF(https_timeout_ms), "longest time one https: submission may take"},
+	    OFF(https_timeout_ms), "longest time one https: submission may take", NULL},
 	{"retry_interval", CONF_DURATION, "15m", 0, 1000, 24 * 3600 * 1000LL, false,
-	    OFF(retry_interval_ms), "wait before the first retry of a failed submission; doubles each time"},
+	    OFF(retry_interval_ms), "wait before the first retry of a failed submission; doubles each time", NULL},
 	{"give_up_after", CONF_DURATION, "24h", 0, 60 * 1000LL, 30 * 86400 * 1000LL, false,
-	    OFF(give_up_after_ms), "stop retrying a destination this long after its first attempt"},
+	    OFF(give_up_after_ms), "stop retrying a destination this long after its first attempt", NULL},
 	{"resolver", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(resolver), "DNS server for TLSRPT record lookups, ADDRESS[:PORT] (default: the system's)"},
+	    OFF(resolver), "DNS server for TLSRPT record lookups, ADDRESS[:PORT] (default: the system's)", NULL},
 	{"store_path", CONF_PATH, TLSRPT_STATEDIR "/tlsrpt.db", 0, 0, 0, false,
-	    OFF(store_path), "SQLite store shared by the daemon and the reporter"},
+	    OFF(store_path), "SQLite store shared by the daemon and the reporter", NULL},
 	{"datagram_socket", CONF_PATH, TLSRPT_RUNDIR "/tlsrpt.sock", 0, 0, 0, true,
-	    OFF(datagram_socket), "unix datagram socket for libtlsrpt (Postfix >= 3.10), or none"},
+	    OFF(datagram_socket), "unix datagram socket for libtlsrpt (Postfix >= 3.10), or none", NULL},
 	{"datagram_socket_owner", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(datagram_socket_owner), "owner of the datagram socket (default: run_as_user)"},
+	    OFF(datagram_socket_owner), "owner of the datagram socket (default: run_as_user)", NULL},
 	{"datagram_socket_group", CONF_STRING, "", 0, 0, 0, false,
-	    OFF(datagram_socket_group), "group of the datagram socket (default: run_as_user's group)"},
+	    OFF(datagram_socket_group), "group of the datagram socket (default: run_as_user's group)", NULL},
 	{"datagram_socket_mode", CONF_MODE, "0660", 0, 0, 0777, false,
-	    OFF(datagram_socket_mode), "permissions of the datagram socket, octal"},
+	    OFF(datagram_socket_mode), "permissions of the datagram socket, octal", NULL},
 	{"datagram_receive_buffer", CONF_SIZE, "8M", 0, 65536, 1LL << 30, false,
-	    OFF(datagram_receive_buffer), "kernel receive buffer (SO_RCVBUF) of the datagram socket"},
+	    OFF(datagram_receive_buffer), "kernel receive buffer (SO_RCVBUF) of the datagram socket", NULL},
 	{"datagram_max_size", CONF_SIZE, "64k", 0, 4096, 16LL << 20, false,
-	    OFF(datagram_max_size), "largest datagram accepted; longer ones are rejected as oversize"},
+	    OFF(datagram_max_size), "largest datagram accepted; longer ones are rejected as oversize", NULL},
 	{"datagram_threads", CONF_INT, "2", 0, 1, 16, false,
-	    OFF(datagram_threads), "threads parsing datagrams (one more thread only reads the socket)"},
+	    OFF(datagram_threads), "threads parsing datagrams (one more thread only reads the socket)", NULL},
 	{"datagram_queue_size", CONF_SIZE, "8M", 0, 1LL << 20, 1LL << 30, false,
-	    OFF(datagram_queue_size), "memory for datagrams read but not yet parsed"},
+	    OFF(datagram_queue_size), "memory for datagrams read but not yet parsed", NULL},
 	{"run_as_user", CONF_STRING, "_tlsrpt", 0, 0, 0, false,
-	    OFF(run_as_user), "user the daemon switches to after binding its sockets"},
+	    OFF(run_as_user), "user the daemon switches to after binding its sockets", NULL},
 	{"pid_file", CONF_PATH, TLSRPT_RUNDIR "/tlsrpt-milter.pid", 0, 0, 0, true,
-	    OFF(pid_file), "pid file written in daemon mode, or none"},
+	    OFF(pid_file), "pid file written in daemon mode, or none", NULL},
 	{"flush_interval", CONF_DURATION, "1s", 0, 10, 3600 * 1000LL, false,
-	    OFF(flush_interval_ms), "longest time a session result waits in memory before commit"},
+	    OFF(flush_interval_ms), "longest time a session result waits in memory before commit", NULL},
 	{"flush_records", CONF_INT, "20000", 0, 1, 100000000, false,
-	    OFF(flush_records), "commit early once this many session results are waiting"},
+	    OFF(flush_records), "commit early once this many session results are waiting", NULL},
 	{"pending_limit", CONF_INT, "1000000", 0, 1000, 1000000000, false,
-	    OFF(pending_limit), "most distinct counters held in memory while the store is unavailable"},
+	    OFF(pending_limit), "most distinct counters held in memory while the store is unavailable", NULL},
 	{"store_busy_timeout", CONF_DURATION, "2s", 0, 0, 600 * 1000LL, false,
-	    OFF(store_busy_timeout_ms), "longest wait for a store lock before trying again later"},
+	    OFF(store_busy_timeout_ms), "longest wait for a store lock before trying again later", NULL},
 	{"syslog_facility", CONF_FACILITY, "mail", 0, 0, 0, false,
-	    OFF(syslog_facility), "syslog facility"},
+	    OFF(syslog_facility), "syslog facility", NULL},
 	{"log_level", CONF_LEVEL, "info", 0, 0, 0, false,
-	    OFF(log_level), "least severe level logged: err, warning, notice, info, debug"},
+	    OFF(log_level), "least severe level logged: err, warning, notice, info, debug", NULL},
 	{"retention_days", CONF_INT, "35", 0, 2, 3650, false,
-	    OFF(retention_days), "days of data and reports kept before purge"},
+	    OFF(retention_days), "days of data and reports kept before purge", NULL},
+	{"log_file", CONF_SOURCE, "none", 0, 0, 0, true,
+	    OFF(log_file), "mail log to follow (path), - for standard input, or none", NULL},
+	{"log_format", CONF_CHOICE, "auto", 0, 0, 0, false,
+	    OFF(log_format), "mail log lines to read: auto, postfix or sendmail", "auto|postfix|sendmail"},
+	{"log_start_at", CONF_CHOICE, "end", 0, 0, 0, false,
+	    OFF(log_start_at), "where to start in log_file without a saved position: end or beginning",
+	    "end|beginning"},
+	{"log_session_timeout", CONF_DURATION, "5m", 0, 10 * 1000LL, 86400 * 1000LL, false,
+	    OFF(log_session_timeout_ms), "a logged session with no further line for this long is closed",
+	    NULL},
+	{"socketmap_socket", CONF_ENDPOINT, "none", 0, 0, 0, true,
+	    OFF(socketmap_socket), "Sendmail socketmap endpoint (unix:/path or inet:PORT@127.0.0.1), or none",
+	    NULL},
+	{"socketmap_socket_mode", CONF_MODE, "0660", 0, 0, 0777, false,
+	    OFF(socketmap_socket_mode), "permission bits of a unix socketmap socket", NULL},
+	{"milter_socket", CONF_ENDPOINT, "none", 0, 0, 0, true,
+	    OFF(milter_socket), "milter endpoint (unix:/path or inet:PORT@127.0.0.1), or none", NULL},
+	{"milter_socket_mode", CONF_MODE, "0660", 0, 0, 0777, false,
+	    OFF(milter_socket_mode), "permission bits of a unix milter socket", NULL},
 };
 
 const size_t conf_noptions = sizeof(conf_options) / sizeof(conf_options[0]);
@@ -106,6 +126,41 @@ const size_t conf_noptions = sizeof(conf_options) / sizeof(conf_options[0]);
 const char *conf_default_path(void)
 {
 	return TLSRPT_SYSCONFDIR "/tlsrpt.conf";
+}
+
+bool conf_parse_endpoint(const char *v, int *family, char *host, size_t hostlen, int *port)
+{
+	const char *rest, *at;
+	char *end;
+	long n;
+
+	*port = 0;
+	if (strncasecmp(v, "unix:", 5) == 0 || strncasecmp(v, "local:", 6) == 0) {
+		rest = strchr(v, ':') + 1;
+		if (rest[0] != '/' || strlen(rest) >= hostlen || strlen(rest) > 107)
+			return false;
+		*family = AF_UNIX;
+		memcpy(host, rest, strlen(rest) + 1);
+		return true;
+	}
+	if (strncasecmp(v, "inet:", 5) == 0) {
+		*family = AF_INET;
+		rest = v + 5;
+	} else if (strncasecmp(v, "inet6:", 6) == 0) {
+		*family = AF_INET6;
+		rest = v + 6;
+	} else
+		return false;
+	errno = 0;
+	n = strtol(rest, &end, 10);
+	if (errno || end == rest || n < 1 || n > 65535 || (*end != '@' && *end != '\0'))
+		return false;
+	*port = (int)n;
+	at = *end == '@' ? end + 1 : end;
+	if (strlen(at) >= hostlen)
+		return false;
+	memcpy(host, at, strlen(at) + 1);
+	return true;
 }
 
 bool conf_parse_duration_ms(const char *s, long long *out)
@@ -239,6 +294,46 @@ static const char *set_value(struct tlsrpt_conf *c, const struct conf_option *o,
 		if ((n = log_facility_from_name(v)) < 0)
 			return "expected a syslog facility: mail, daemon, user or local0..local7";
 		break;
+	case CONF_SOURCE:
+		if (strcasecmp(v, "none") == 0) {
+			v = "";
+			break;
+		}
+		if (strcmp(v, "-") != 0 && v[0] != '/')
+			return "expected an absolute path, - (standard input) or \"none\"";
+		break;
+	case CONF_ENDPOINT: {
+		char host[256];
+		int family, port;
+
+		if (strcasecmp(v, "none") == 0) {
+			v = "";
+			break;
+		}
+		if (!conf_parse_endpoint(v, &family, host, sizeof(host), &port))
+			return "expected unix:/absolute/path, inet:PORT@ADDRESS, inet6:PORT@ADDRESS "
+			    "or \"none\"";
+		break;
+	}
+	case CONF_CHOICE: {
+		size_t vl = strlen(v);
+		const char *w = o->choices;
+		bool ok = false;
+
+		while (w != NULL && *w) {
+			const char *bar = strchr(w, '|');
+			size_t wl = bar ? (size_t)(bar - w) : strlen(w);
+
+			if (wl == vl && strncasecmp(w, v, vl) == 0) {
+				ok = true;
+				break;
+			}
+			w = bar ? bar + 1 : w + wl;
+		}
+		if (!ok)
+			return "not one of the allowed values (see tlsrpt.conf(5))";
+		break;
+	}
 	case CONF_BOOL:
 		if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
 		    strcasecmp(v, "on") == 0 || strcmp(v, "1") == 0)
@@ -250,7 +345,8 @@ static const char *set_value(struct tlsrpt_conf *c, const struct conf_option *o,
 			return "expected yes or no";
 		break;
 	}
-	if (o->type == CONF_STRING || o->type == CONF_PATH) {
+	if (o->type == CONF_STRING || o->type == CONF_PATH || o->type == CONF_SOURCE ||
+	    o->type == CONF_ENDPOINT || o->type == CONF_CHOICE) {
 		char **sp = slot;
 
 		free(*sp);
@@ -422,7 +518,9 @@ void conf_free(struct tlsrpt_conf *c)
 {
 	free(c->path);
 	for (size_t i = 0; i < conf_noptions; i++) {
-		if (conf_options[i].type == CONF_STRING || conf_options[i].type == CONF_PATH) {
+		if (conf_options[i].type == CONF_STRING || conf_options[i].type == CONF_PATH ||
+		    conf_options[i].type == CONF_SOURCE || conf_options[i].type == CONF_ENDPOINT ||
+		    conf_options[i].type == CONF_CHOICE) {
 			char **sp = (char **)((char *)c + conf_options[i].offset);
 
 			free(*sp);

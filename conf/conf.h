@@ -58,6 +58,14 @@ struct tlsrpt_conf {
 	long long syslog_facility;
 	long long log_level;
 	long long retention_days;
+	char *log_file;			/* "" = none, "-" = standard input */
+	char *log_format;		/* auto, postfix, sendmail */
+	char *log_start_at;		/* end, beginning: first start without a saved position */
+	long long log_session_timeout_ms;
+	char *socketmap_socket;		/* endpoint, "" = none */
+	long long socketmap_socket_mode;
+	char *milter_socket;		/* endpoint, "" = none */
+	long long milter_socket_mode;
 };
 
 enum conf_type {
@@ -70,6 +78,9 @@ enum conf_type {
 	CONF_LEVEL,	/* syslog severity name */
 	CONF_FACILITY,	/* syslog facility name */
 	CONF_BOOL,	/* yes/no, true/false, on/off, 1/0 */
+	CONF_ENDPOINT,	/* unix:/path, local:/path, inet:PORT@HOST, inet6:PORT@HOST, or none */
+	CONF_SOURCE,	/* an absolute path, "-" (standard input) or none */
+	CONF_CHOICE,	/* one of the words in "choices" */
 };
 
 struct conf_option {
@@ -81,6 +92,7 @@ struct conf_option {
 	bool allow_none;	/* CONF_PATH: "none" disables */
 	size_t offset;
 	const char *help;	/* one line, for -h style listings */
+	const char *choices;	/* CONF_CHOICE: the allowed words, separated by '|' */
 };
 
 extern const struct conf_option conf_options[];
@@ -105,5 +117,13 @@ void conf_free(struct tlsrpt_conf *c);
 /* Value parsers, exposed for tests. */
 bool conf_parse_duration_ms(const char *s, long long *out);
 bool conf_parse_size(const char *s, long long *out);
+
+/*
+ * Split a CONF_ENDPOINT value: unix:/path and local:/path give *family
+ * AF_UNIX and the path in host; inet:PORT@HOST and inet6:PORT@HOST give
+ * AF_INET/AF_INET6, the port and the host (an address or name; empty
+ * for any).  Returns false on a malformed value.
+ */
+bool conf_parse_endpoint(const char *v, int *family, char *host, size_t hostlen, int *port);
 
 #endif

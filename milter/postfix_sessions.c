@@ -71,6 +71,12 @@
  *	   recipient domain and cannot be reported: dropped and counted
  *	   (no_delivery).
  *
+ *	10. A delivery of a queue id that the skip function (pfs_set_skip)
+ *	   names - one of our own report messages, RFC 8460 section 5.3 - is
+ *	   not counted: no result for its domain, parked failures of that
+ *	   queue id are dropped (uncounted), and the session it used does not
+ *	   count as one without delivery (report_mails_skipped).
+ *
  *	Memory: at most max_pids processes and max_queue_ids queue ids are
  *	tracked; inserting beyond that evicts the least recently active one
  *	(pids_dropped, queue_dropped).  A session remembers at most
@@ -85,6 +91,7 @@
  */
 #include "postfix_sessions.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +157,8 @@ struct pfs {
 	struct table queues;
 	bool tls_seen;
 	struct pfs_stats st;
+	pfs_skip_fn skip;
+	void *skip_ctx;
 };
 
 /* ---- small helpers ---- */
@@ -586,6 +595,16 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
 	memcpy(domain, ev->rcpt_domain, sizeof(domain));
 	domain[sizeof(domain) - 1] = '\0';
 	valid = domain_normalise(domain);
+	if (p->skip != NULL && ev->queue_id[0] != '\0' && p->skip(p->skip_ctx, ev->queue_id)) {
+		/* rule 10: our own report message; its session is not counted */
+		p->st.report_mails_skipped++;
+		qrec_resolve(p, ev->queue_id, NULL, when, emit, ctx);
+		if ((pr = proc_find(p, ev->pid, when)) != NULL && same_str(pr->ip, ev->ip)) {
+			table_touch(&p->procs, &pr->n, when);
+			pr->ndeliveries++;
+		}
+		return;
+	}
 	resolved = qrec_resolve(p, ev->queue_id, valid ? domain : NULL, when, emit, ctx);
 	if (ev->ip[0] == '\0' || !valid) {	/* relay=none, or no usable domain */
 		p->st.uncounted++;
@@ -612,7 +631,263 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
 	proc_report(p, pr, domain, when, emit, ctx);
 }
 
+/* ---- saving and restoring the open state ---- */
+
+/*
+ * The text form is one record per line, fields separated by tabs; a
+ * string field is "~" when absent, else "=" and the text with \\, \t and
+ * \n escaped.  Records come oldest first, so loading rebuilds the same
+ * least-recently-used order:
+ *	V 1 <tls_seen>
+ *	P <pid> <last> <kind> <ip> <established> <failed> <ndeliveries>
+ *	  <type> <mx> <ip> <reason> <ndoms> (<domain> <failed>)...
+ *	Q <qid> <last> <nf> (<type> <mx> <ip> <reason>)...
+ */
+static void save_str(struct strbuf *sb, const char *v)
+{
+	strbuf_appendc(sb, '\t');
+	if (v == NULL) {
+		strbuf_appendc(sb, '~');
+		return;
+	}
+	strbuf_appendc(sb, '=');
+	for (; *v; v++) {
+		if (*v == '\\')
+			strbuf_appends(sb, "\\\\");
+		else if (*v == '\t')
+			strbuf_appends(sb, "\\t");
+		else if (*v == '\n')
+			strbuf_appends(sb, "\\n");
+		else
+			strbuf_appendc(sb, *v);
+	}
+}
+
+static void save_num(struct strbuf *sb, long long v)
+{
+	strbuf_printf(sb, "\t%lld", v);
+}
+
+static void save_fail(struct strbuf *sb, const struct fail *f)
+{
+	save_num(sb, f->result_type);
+	save_str(sb, f->mx);
+	save_str(sb, f->ip);
+	save_str(sb, f->reason);
+}
+
+void pfs_save(const struct pfs *p, struct strbuf *out)
+{
+	const struct node *n;
+
+	strbuf_printf(out, "V\t1\t%d\n", p->tls_seen ? 1 : 0);
+	for (n = p->procs.oldest; n != NULL; n = n->newer) {
+		const struct proc *pr = (const struct proc *)n;
+
+		strbuf_appendc(out, 'P');
+		save_str(out, n->key);
+		save_num(out, n->last);
+		save_num(out, pr->kind);
+		save_str(out, pr->ip);
+		save_num(out, pr->established);
+		save_num(out, pr->failed);
+		save_num(out, (long long)pr->ndeliveries);
+		save_fail(out, &pr->f);
+		save_num(out, (long long)pr->ndoms);
+		for (size_t i = 0; i < pr->ndoms; i++) {
+			save_str(out, pr->doms[i].name);
+			save_num(out, pr->doms[i].failed);
+		}
+		strbuf_appendc(out, '\n');
+	}
+	for (n = p->queues.oldest; n != NULL; n = n->newer) {
+		const struct qrec *q = (const struct qrec *)n;
+
+		strbuf_appendc(out, 'Q');
+		save_str(out, n->key);
+		save_num(out, n->last);
+		save_num(out, (long long)q->nf);
+		for (size_t i = 0; i < q->nf; i++)
+			save_fail(out, &q->f[i]);
+		strbuf_appendc(out, '\n');
+	}
+}
+
+/* A cursor over one saved line. */
+struct cur {
+	const char *p, *end;
+	bool bad;
+};
+
+/* The next field, unescaped, malloc'd; NULL for "~" (and on error, with bad set). */
+static char *load_str(struct cur *c)
+{
+	struct strbuf sb;
+	char *v;
+
+	if (c->bad || c->p >= c->end || *c->p != '\t')
+		goto bad;
+	c->p++;
+	if (c->p < c->end && *c->p == '~') {
+		c->p++;
+		return NULL;
+	}
+	if (c->p >= c->end || *c->p != '=')
+		goto bad;
+	c->p++;
+	strbuf_init(&sb);
+	strbuf_appends(&sb, "");
+	while (c->p < c->end && *c->p != '\t') {
+		char ch = *c->p++;
+
+		if (ch == '\\') {
+			if (c->p >= c->end) {
+				strbuf_free(&sb);
+				goto bad;
+			}
+			ch = *c->p++;
+			ch = ch == 't' ? '\t' : ch == 'n' ? '\n' : ch;
+		}
+		strbuf_appendc(&sb, ch);
+	}
+	v = xstrdup(sb.data);
+	strbuf_free(&sb);
+	return v;
+bad:
+	c->bad = true;
+	return NULL;
+}
+
+static long long load_num(struct cur *c, long long min, long long max)
+{
+	long long v = 0;
+	bool neg = false, any = false;
+
+	if (c->bad || c->p >= c->end || *c->p != '\t') {
+		c->bad = true;
+		return 0;
+	}
+	c->p++;
+	if (c->p < c->end && *c->p == '-') {
+		neg = true;
+		c->p++;
+	}
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && v < (1LL << 60)) {
+		v = v * 10 + (*c->p++ - '0');
+		any = true;
+	}
+	if (neg)
+		v = -v;
+	if (!any || v < min || v > max || (c->p < c->end && *c->p != '\t'))
+		c->bad = true;
+	return v;
+}
+
+static void load_fail(struct cur *c, struct fail *f)
+{
+	f->result_type = (int)load_num(c, 0, 1 << 20);
+	f->mx = load_str(c);
+	f->ip = load_str(c);
+	f->reason = load_str(c);
+}
+
+static bool load_key(struct cur *c, char key[32])
+{
+	char *k = load_str(c);
+	bool ok = k != NULL && *k && strlen(k) < 32;
+
+	if (ok)
+		memcpy(key, k, strlen(k) + 1);
+	free(k);
+	c->bad |= !ok;
+	return ok;
+}
+
+static bool load_proc(struct pfs *p, struct cur *c)
+{
+	struct proc *pr = xcalloc(1, sizeof(*pr));
+	long long nd;
+
+	load_key(c, pr->n.key);
+	pr->n.last = load_num(c, LLONG_MIN / 2, LLONG_MAX / 2);
+	pr->kind = (enum conn_kind)load_num(c, CONN_TLS, CONN_FALLBACK);
+	pr->ip = load_str(c);
+	pr->established = load_num(c, 0, 1);
+	pr->failed = load_num(c, 0, 1);
+	pr->ndeliveries = (size_t)load_num(c, 0, LLONG_MAX / 2);
+	load_fail(c, &pr->f);
+	nd = load_num(c, 0, PFS_MAX_DOMAINS);
+	if (!c->bad && nd > 0) {
+		pr->doms = xcalloc((size_t)nd, sizeof(*pr->doms));
+		for (; pr->ndoms < (size_t)nd && !c->bad; pr->ndoms++) {
+			pr->doms[pr->ndoms].name = load_str(c);
+			pr->doms[pr->ndoms].failed = load_num(c, 0, 1);
+			if (pr->doms[pr->ndoms].name == NULL)
+				c->bad = true;
+		}
+	}
+	if (pr->ip == NULL)
+		pr->ip = xstrdup("");
+	if (c->bad || c->p != c->end || table_find(&p->procs, pr->n.key) != NULL ||
+	    p->procs.count >= p->procs.cap) {
+		proc_destroy(pr);
+		return false;
+	}
+	table_insert(&p->procs, &pr->n);
+	return true;
+}
+
+static bool load_qrec(struct pfs *p, struct cur *c)
+{
+	struct qrec *q = xcalloc(1, sizeof(*q));
+	long long nf;
+
+	load_key(c, q->n.key);
+	q->n.last = load_num(c, LLONG_MIN / 2, LLONG_MAX / 2);
+	nf = load_num(c, 0, PFS_MAX_QUEUE_FAILURES);
+	for (; !c->bad && q->nf < (size_t)nf; q->nf++)
+		load_fail(c, &q->f[q->nf]);
+	if (c->bad || c->p != c->end || table_find(&p->queues, q->n.key) != NULL ||
+	    p->queues.count >= p->queues.cap) {
+		qrec_destroy(q);
+		return false;
+	}
+	table_insert(&p->queues, &q->n);
+	return true;
+}
+
+bool pfs_load(struct pfs *p, const char *text, size_t len)
+{
+	const char *end = text + len, *line = text;
+	bool ok = true, versioned = false;
+
+	while (line < end) {
+		const char *nl = memchr(line, '\n', (size_t)(end - line));
+		struct cur c = {line + 1, nl ? nl : end, false};
+
+		if (line[0] == 'V') {
+			versioned = load_num(&c, 1, 1) == 1;
+			p->tls_seen = load_num(&c, 0, 1) == 1 || p->tls_seen;
+			ok &= !c.bad && versioned;
+		} else if (line[0] == 'P' && versioned) {
+			ok &= load_proc(p, &c);
+		} else if (line[0] == 'Q' && versioned) {
+			ok &= load_qrec(p, &c);
+		} else {
+			ok = false;
+		}
+		line = nl ? nl + 1 : end;
+	}
+	return ok && versioned;
+}
+
 /* ---- the API ---- */
+
+void pfs_set_skip(struct pfs *p, pfs_skip_fn skip, void *ctx)
+{
+	p->skip = skip;
+	p->skip_ctx = ctx;
+}
 
 struct pfs *pfs_new_capped(long long stale_after_s, size_t max_pids, size_t max_queue_ids)
 {

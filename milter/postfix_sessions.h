@@ -32,6 +32,10 @@ struct pfs *pfs_new(long long stale_after_s);
 struct pfs *pfs_new_capped(long long stale_after_s, size_t max_pids, size_t max_queue_ids);
 void pfs_free(struct pfs *p);
 
+/* Deliveries of queue ids for which skip() is true are not counted (rule 10). */
+typedef bool (*pfs_skip_fn)(void *ctx, const char *queue_id);
+void pfs_set_skip(struct pfs *p, pfs_skip_fn skip, void *ctx);
+
 /* Feed one event seen at "when" (seconds since the epoch). */
 void pfs_feed(struct pfs *p, const struct pfl_event *ev, long long when, pfs_emit_fn emit,
     void *ctx);
@@ -52,9 +56,20 @@ struct pfs_stats {
 	unsigned long long plain_unseen;	/* plain deliveries before any TLS line was seen */
 	unsigned long long reused;		/* deliveries over reused connections (not counted) */
 	unsigned long long uncounted;		/* relay=none, no-TLS deferrals, bad domains */
+	unsigned long long report_mails_skipped;	/* deliveries of our own report messages */
 	size_t pids;				/* processes tracked now */
 	size_t queue_ids;			/* queue ids waiting now */
 };
+
+/*
+ * The open sessions and parked queue failures as text (appended to out),
+ * for the log follower's checkpoint; pfs_load() restores them into a new
+ * pfs.  Loading skips records it cannot read and returns false then
+ * (what it could read is kept).
+ */
+struct strbuf;
+void pfs_save(const struct pfs *p, struct strbuf *out);
+bool pfs_load(struct pfs *p, const char *text, size_t len);
 
 void pfs_get_stats(const struct pfs *p, struct pfs_stats *st);
 

@@ -21,6 +21,7 @@
 #include "postfix_log.h"
 #include "postfix_sessions.h"
 #include "session.h"
+#include "util.h"
 
 #define SMTP(pid) "Nov 23 10:00:00 mta postfix/smtp[" #pid "]: "
 #define LMTP(pid) "Nov 23 10:00:00 mta postfix/lmtp[" #pid "]: "
@@ -99,6 +100,27 @@ static void collect(void *ctx, const struct tlsrpt_session *s)
 		copy_opt(r->reason, sizeof(r->reason), f->reason);
 		copy_opt(r->helo, sizeof(r->helo), f->helo);
 		copy_opt(r->sending_ip, sizeof(r->sending_ip), f->sending_ip);
+	}
+}
+
+static void feed(struct pfs *p, struct got *g, const char *line, long long when);
+
+/* Feed into p, or (p NULL) into one pfs kept across calls until "whole" is used up. */
+static void feed_ok(struct pfs *p, struct got *g, const char *line, long long when)
+{
+	static struct pfs *one;
+
+	if (p != NULL) {
+		feed(p, g, line, when);
+		return;
+	}
+	if (one == NULL)
+		one = pfs_new(STALE);
+	feed(one, g, line, when);
+	if (strstr(line, "4DDD1") != NULL) {	/* the last line of the sequence */
+		pfs_expire(one, -1, collect, g);
+		pfs_free(one);
+		one = NULL;
 	}
 }
 
@@ -612,6 +634,145 @@ static void test_caps(void **state)
 	free(g);
 }
 
+/* Two emitted-session lists say the same. */
+static void same_recs(const struct got *a, const struct got *b)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++)
+		assert_memory_equal(&a->r[i], &b->r[i], sizeof(a->r[i]));
+}
+
+/*
+ * Saving and loading at any line boundary (a daemon restart) emits
+ * exactly what one uninterrupted run emits.
+ */
+static void test_save_load_any_split(void **state)
+{
+	static const char *const lines[] = {
+		SMTP(20) "server certificate verification failed for mx.e.test[192.0.2.12]:25: "
+		    "num=10:certificate has expired",
+		SMTP(20) EST("Untrusted", "mx.e.test", "192.0.2.12"),
+		SMTP(20) NOT_VERIFIED("4AAA1", "a@verify.e.test", "mx.e.test", "192.0.2.12"),
+		SMTP(21) EST("Verified", "mx.g.test", "192.0.2.11"),
+		SMTP(21) SENT("4BBB1", "a@one.g.test", "mx.g.test", "192.0.2.11"),
+		SMTP(22) "4CCC1: Server certificate not verified",
+		SMTP(21) SENT("4BBB2", "b@two.g.test", "mx.g.test", "192.0.2.11"),
+		SMTP(23) SENT("4CCC1", "x@tab\tdomain.test", "mx.q.test", "192.0.2.13"),
+		SMTP(21) SENT("4BBB3", "c@one.g.test", "mx.g.test", "192.0.2.11"),
+		SMTP(23) DELIVERY("4CCC1", "x@q.test", "mx.q.test", "192.0.2.13", "2.0.0",
+		    "sent (250 ok)"),
+		SMTP(24) DELIVERY("4DDD1", "n@notls.test", "mx.n.test", "192.0.2.15", "4.7.4",
+		    "deferred (TLS is required, but was not offered by host mx.n.test[192.0.2.15])"),
+	};
+	size_t n = sizeof(lines) / sizeof(lines[0]);
+	struct got *whole = calloc(1, sizeof(*whole)), *split = calloc(1, sizeof(*split));
+
+	(void)state;
+	for (size_t i = 0; i < n; i++)
+		feed_ok(NULL, whole, lines[i], 100 + (long long)i);
+	assert_int_equal(whole->n, 5);
+	for (size_t k = 0; k <= n; k++) {
+		struct pfs *a = pfs_new(STALE), *b = pfs_new(STALE);
+		struct strbuf sb;
+
+		memset(split, 0, sizeof(*split));
+		for (size_t i = 0; i < k; i++)
+			feed_ok(a, split, lines[i], 100 + (long long)i);
+		strbuf_init(&sb);
+		pfs_save(a, &sb);
+		assert_true(pfs_load(b, sb.data, sb.len));
+		/* a second save of the loaded state is the same text */
+		{
+			struct strbuf again;
+
+			strbuf_init(&again);
+			pfs_save(b, &again);
+			assert_int_equal(again.len, sb.len);
+			assert_memory_equal(again.data, sb.data, sb.len);
+			strbuf_free(&again);
+		}
+		strbuf_free(&sb);
+		pfs_free(a);
+		for (size_t i = k; i < n; i++)
+			feed_ok(b, split, lines[i], 100 + (long long)i);
+		pfs_expire(b, -1, collect, split);
+		pfs_free(b);
+		same_recs(whole, split);
+	}
+	free(whole);
+	free(split);
+}
+
+/* Damaged saved state is refused record by record, never a crash. */
+static void test_load_garbage(void **state)
+{
+	static const char *const bad[] = {
+		"", "X\t1", "V\t2\t0\n", "V\t1\t0\nP\t=1\n", "V\t1\t0\nP",
+		"V\t1\t0\nQ\t=4A\t5\t9\n", "V\t1\t0\nP\t=1\t5\t7\t=ip\t0\t0\t0\t0\t~\t~\t~\t0\n",
+		"V\t1\t0\nQ\t=4A\t5\t1\t3\t=mx\t=ip\t=r\\", "V\t1\t0\nQ\t~\t5\t0\n",
+		"P\t=1\t5\t0\t=ip\t0\t0\t0\t0\t~\t~\t~\t0\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct pfs *p = pfs_new(STALE);
+		struct pfs_stats st;
+
+		assert_false(pfs_load(p, bad[i], strlen(bad[i])));
+		pfs_get_stats(p, &st);
+		assert_int_equal(st.pids + st.queue_ids, 0);
+		pfs_free(p);
+	}
+	/* a good record after a bad one is still loaded */
+	{
+		const char *t = "V\t1\t1\nP\tbroken\nP\t=7\t5\t0\t=192.0.2.1\t1\t0\t0\t0\t~\t~\t~\t0\n";
+		struct pfs *p = pfs_new(STALE);
+		struct pfs_stats st;
+
+		assert_false(pfs_load(p, t, strlen(t)));
+		pfs_get_stats(p, &st);
+		assert_int_equal(st.pids, 1);
+		assert_true(pfs_tls_logging_seen(p));
+		pfs_free(p);
+	}
+}
+
+static bool skip_report(void *ctx, const char *queue_id)
+{
+	(void)ctx;
+	return strcmp(queue_id, "4RPT1") == 0 || strcmp(queue_id, "4RPT2") == 0;
+}
+
+/* Rule 10: deliveries of our own report messages are not counted. */
+static void test_report_mail_skipped(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got g = {0};
+	struct pfs_stats st;
+
+	(void)state;
+	pfs_set_skip(p, skip_report, NULL);
+	/* a session that carried only a report message: nothing, and not "no delivery" */
+	feed(p, &g, SMTP(10) EST("Verified", "mx.reports.test", "192.0.2.5"), 100);
+	feed(p, &g, SMTP(10) SENT("4RPT1", "tlsrpt@reports.test", "mx.reports.test", "192.0.2.5"), 101);
+	/* a session with a report and an ordinary message to the same domain counts once */
+	feed(p, &g, SMTP(11) EST("Verified", "mx.reports.test", "192.0.2.5"), 102);
+	feed(p, &g, SMTP(11) SENT("4RPT2", "tlsrpt@reports.test", "mx.reports.test", "192.0.2.5"), 103);
+	feed(p, &g, SMTP(11) SENT("4ORD1", "postmaster@reports.test", "mx.reports.test", "192.0.2.5"),
+	    104);
+	/* a failed report delivery is not a failure either */
+	feed(p, &g, SMTP(12) NOT_VERIFIED("4RPT1", "tlsrpt@reports.test", "mx.reports.test",
+	    "192.0.2.5"), 105);
+	pfs_expire(p, -1, collect, &g);
+	assert_int_equal(g.n, 1);
+	check_success(&g.r[0], "reports.test", 104);
+	pfs_get_stats(p, &st);
+	assert_int_equal(st.report_mails_skipped, 3);
+	assert_int_equal(st.no_delivery, 0);
+	assert_int_equal(st.emitted_failure, 0);
+	pfs_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -630,6 +791,9 @@ int main(void)
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_tlsproxy_and_reuse),
 		cmocka_unit_test(test_caps),
+		cmocka_unit_test(test_report_mail_skipped),
+		cmocka_unit_test(test_save_load_any_split),
+		cmocka_unit_test(test_load_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

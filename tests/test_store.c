@@ -207,13 +207,74 @@ static void test_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	struct store *st = open_ok(f, 1000);
 
-	assert_int_equal(STORE_SCHEMA_VERSION, 2);
+	assert_int_equal(STORE_SCHEMA_VERSION, 3);
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
-	assert_string_equal(q_rows(f, "PRAGMA user_version"), "2");
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "3");
 	assert_string_equal(q_rows(f, "PRAGMA journal_mode"), "wal");
 	assert_string_equal(q_rows(f, "SELECT name FROM sqlite_master WHERE type = 'table'"
-	    " ORDER BY name"), "delivery\nfailure_day\ninput_counter\npolicy_day\nreport\ntlsrpt_record");
+	    " ORDER BY name"), "delivery\ndomain_counter\nfailure_day\ninput_counter\npolicy_day\nreport\n"
+	    "report_mail\nstate\ntlsrpt_record");
 	assert_int_equal(q_count(f, "policy_day"), 0);
+	store_close(st);
+}
+
+static void collect_qid(void *ctx, const char *queue_id, long long seen)
+{
+	struct strbuf *sb = ctx;
+
+	strbuf_printf(sb, "%s@%lld;", queue_id, seen);
+}
+
+/* The hooks' rows: per-domain counters add up, states and report mails keep the last value. */
+static void test_commit_hook_rows(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	struct aggregate b;
+	struct strbuf sb;
+	char *v;
+
+	aggregate_count_domain(&f->agg, DAY2_FIRST, "a.example", "messages", 2);
+	aggregate_count_domain(&f->agg, DAY2_FIRST + 60, "a.example", "messages", 3);
+	aggregate_count_domain(&f->agg, DAY2_FIRST, "b.example", "messages", 1);
+	aggregate_report_mail(&f->agg, DAY2_FIRST, "4XyZ1", "a.example");
+	aggregate_set_state(&f->agg, "log:/var/log/mail.log", "one", DAY2_FIRST);
+	aggregate_set_state(&f->agg, "log:/var/log/mail.log", "two", DAY2_FIRST + 1);
+	assert_int_equal(aggregate_keys(&f->agg), 4);
+	/* merging keeps the newer state and sums the counters */
+	aggregate_init(&b);
+	aggregate_count_domain(&b, DAY2_FIRST, "a.example", "messages", 10);
+	aggregate_set_state(&b, "log:/var/log/mail.log", "three", DAY2_FIRST + 2);
+	aggregate_merge(&f->agg, &b);
+	aggregate_free(&b);
+	commit_ok(st, &f->agg);
+	aggregate_clear(&f->agg);
+	assert_string_equal(q_rows(f, "SELECT day, domain, name, value FROM domain_counter"
+	    " ORDER BY domain"), "2024-03-10|a.example|messages|15\n2024-03-10|b.example|messages|1");
+	v = store_get_state(st, "log:/var/log/mail.log");
+	assert_string_equal(v, "three");
+	free(v);
+	assert_null(store_get_state(st, "log:/nowhere"));
+	/* a second commit adds to counters and replaces the state */
+	aggregate_count_domain(&f->agg, DAY2_FIRST, "a.example", "messages", 1);
+	aggregate_set_state(&f->agg, "log:/var/log/mail.log", "four", DAY2_FIRST + 3);
+	aggregate_report_mail(&f->agg, DAY2_FIRST + 5, "4XyZ1", "a.example");
+	commit_ok(st, &f->agg);
+	assert_string_equal(q_rows(f, "SELECT value FROM domain_counter WHERE domain = 'a.example'"),
+	    "16");
+	v = store_get_state(st, "log:/var/log/mail.log");
+	assert_string_equal(v, "four");
+	free(v);
+	strbuf_init(&sb);
+	assert_int_equal(store_each_report_mail(st, 0, collect_qid, &sb), 1);
+	assert_non_null(sb.data);
+	assert_int_equal(strcmp(sb.data, "4XyZ1@0;") != 0, 1);	/* seen was updated */
+	assert_int_equal(store_each_report_mail(st, DAY2_FIRST + 6, collect_qid, &sb), 0);
+	strbuf_free(&sb);
+	/* purge drops old days and old report mails */
+	assert_true(store_purge_before(st, "2024-03-11", NULL, 0) >= 2);
+	assert_int_equal(q_count(f, "domain_counter"), 0);
+	assert_int_equal(q_count(f, "report_mail"), 0);
 	store_close(st);
 }
 
@@ -344,15 +405,15 @@ static void test_newer_schema_refused(void **state)
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(store_open(f->path, 1000, err, sizeof(err)));
-	snprintf(want, sizeof(want), "%s: store schema version 3 is newer than this program "
-	    "supports (2); upgrade tlsrpt-milter", f->path);
+	snprintf(want, sizeof(want), "%s: store schema version 4 is newer than this program "
+	    "supports (3); upgrade tlsrpt-milter", f->path);
 	assert_string_equal(err, want);
 	assert_non_null(strstr(err, "newer"));
 	/* and it was left as it was */
-	assert_string_equal(q_rows(f, "PRAGMA user_version"), "3");
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "4");
 	assert_string_equal(q_rows(f, "SELECT count(*) FROM sqlite_master"), "0");
 }
 
@@ -456,9 +517,10 @@ static void test_migrate_from_v1(void **state)
 	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	st = open_ok(f, 1000);
-	assert_int_equal(store_schema_version(st), 2);
+	assert_int_equal(store_schema_version(st), 3);
 	assert_string_equal(q_rows(f, "SELECT id, domain, successes, failures FROM policy_day"),
 	    "7|old.example|5|1");
+	assert_string_equal(q_rows(f, "SELECT count(*) FROM domain_counter"), "0");
 	assert_string_equal(q_rows(f, "SELECT count(*) FROM report"), "0");
 	store_close(st);
 }
@@ -469,6 +531,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_open_creates_schema),
+		T(test_commit_hook_rows),
 		T(test_commit_rows),
 		T(test_commit_twice_adds),
 		T(test_commit_record_replaced),

@@ -410,6 +410,23 @@ static const struct {
 	    " ORDER BY failed DESC, domain LIMIT 20"},
 	{"stats-inputs", 1,
 	    "SELECT day, name, value FROM input_counter WHERE day >= ?1 ORDER BY day, name"},
+	/* what the milter saw received against what the hooks saw delivered */
+	{"stats-coverage", 1,
+	    "SELECT day, count(*) AS domains, sum(messages) AS messages,"
+	    " sum(messages > 0) AS domains_with_messages, sum(sessions > 0) AS domains_with_sessions,"
+	    " sum(messages > 0 AND sessions = 0) AS messages_no_sessions,"
+	    " sum(sessions > 0 AND messages = 0) AS sessions_no_messages"
+	    " FROM (SELECT day, domain, sum(m) AS messages, sum(s) AS sessions FROM"
+	    "  (SELECT day, domain, value AS m, 0 AS s FROM domain_counter"
+	    "    WHERE name = 'messages' AND day >= ?1"
+	    "   UNION ALL SELECT day, domain, 0, successes + failures FROM policy_day WHERE day >= ?1)"
+	    "  GROUP BY day, domain)"
+	    " GROUP BY day ORDER BY day"},
+	{"stats-coverage-gaps", 1,
+	    "SELECT d.domain, sum(d.value) AS messages, min(d.day) AS first_day, max(d.day) AS last_day"
+	    " FROM domain_counter d WHERE d.name = 'messages' AND d.day >= ?1"
+	    " AND NOT EXISTS (SELECT 1 FROM policy_day p WHERE p.domain = d.domain AND p.day >= ?1)"
+	    " GROUP BY d.domain ORDER BY messages DESC, d.domain LIMIT 20"},
 };
 
 long long store_query(struct store *st, const char *name, const char *const *params,

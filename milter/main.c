@@ -23,10 +23,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "dgram_input.h"
+#include "logfollow.h"
+#include "milter_input.h"
+#include "report_mails.h"
+#include "socketmap_input.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -39,7 +44,11 @@ struct daemon {
 	bool pid_written;
 	struct store *store;
 	struct writer *writer;
-	struct dgram_input *dgram;
+	struct dgram_input *dgram;		/* NULL when not configured */
+	struct socketmap_input *smap;
+	struct milter_input *milter;
+	struct logfollow *logf;
+	struct report_mails *report_mails;
 	int ready_fd;	/* daemon mode: tells the waiting parent how start-up went */
 };
 
@@ -287,6 +296,11 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 		{"pid_file", offsetof(struct tlsrpt_conf, pid_file)},
 		{"datagram_socket_owner", offsetof(struct tlsrpt_conf, datagram_socket_owner)},
 		{"datagram_socket_group", offsetof(struct tlsrpt_conf, datagram_socket_group)},
+		{"log_file", offsetof(struct tlsrpt_conf, log_file)},
+		{"log_format", offsetof(struct tlsrpt_conf, log_format)},
+		{"log_start_at", offsetof(struct tlsrpt_conf, log_start_at)},
+		{"socketmap_socket", offsetof(struct tlsrpt_conf, socketmap_socket)},
+		{"milter_socket", offsetof(struct tlsrpt_conf, milter_socket)},
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -301,9 +315,12 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 	    old->datagram_max_size != new->datagram_max_size ||
 	    old->datagram_receive_buffer != new->datagram_receive_buffer ||
 	    old->datagram_queue_size != new->datagram_queue_size ||
-	    old->datagram_socket_mode != new->datagram_socket_mode)
-		log_msg(LOG_WARNING, "reload_needs_restart key=datagram_* (socket settings "
-		    "apply at the next start)");
+	    old->datagram_socket_mode != new->datagram_socket_mode ||
+	    old->socketmap_socket_mode != new->socketmap_socket_mode ||
+	    old->milter_socket_mode != new->milter_socket_mode ||
+	    old->log_session_timeout_ms != new->log_session_timeout_ms)
+		log_msg(LOG_WARNING, "reload_needs_restart key=*_socket_mode,datagram_*,"
+		    "log_session_timeout (these apply at the next start)");
 }
 
 static void reload(struct daemon *d)
@@ -323,9 +340,12 @@ static void reload(struct daemon *d)
 	{
 		char **swap[] = {&d->conf.store_path, &d->conf.datagram_socket,
 		    &d->conf.run_as_user, &d->conf.pid_file, &d->conf.datagram_socket_owner,
-		    &d->conf.datagram_socket_group};
+		    &d->conf.datagram_socket_group, &d->conf.log_file, &d->conf.log_format,
+		    &d->conf.log_start_at, &d->conf.socketmap_socket, &d->conf.milter_socket};
 		char **orig[] = {&keep.store_path, &keep.datagram_socket, &keep.run_as_user,
-		    &keep.pid_file, &keep.datagram_socket_owner, &keep.datagram_socket_group};
+		    &keep.pid_file, &keep.datagram_socket_owner, &keep.datagram_socket_group,
+		    &keep.log_file, &keep.log_format, &keep.log_start_at, &keep.socketmap_socket,
+		    &keep.milter_socket};
 
 		for (size_t i = 0; i < sizeof(swap) / sizeof(swap[0]); i++) {
 			char *t = *swap[i];
@@ -339,6 +359,9 @@ static void reload(struct daemon *d)
 	d->conf.datagram_receive_buffer = keep.datagram_receive_buffer;
 	d->conf.datagram_queue_size = keep.datagram_queue_size;
 	d->conf.datagram_socket_mode = keep.datagram_socket_mode;
+	d->conf.socketmap_socket_mode = keep.socketmap_socket_mode;
+	d->conf.milter_socket_mode = keep.milter_socket_mode;
+	d->conf.log_session_timeout_ms = keep.log_session_timeout_ms;
 	conf_free(&keep);
 	log_set_level((int)d->conf.log_level);
 	log_set_facility((int)d->conf.syslog_facility);
@@ -346,6 +369,29 @@ static void reload(struct daemon *d)
 	writer_set(d->writer, &ws);
 	log_msg(LOG_INFO, "reloaded config=%s log_level=%s flush_interval_ms=%lld",
 	    d->conf_path, log_level_name((int)d->conf.log_level), d->conf.flush_interval_ms);
+}
+
+static const char *or_none(const char *s)
+{
+	return (s && *s) ? s : "none";
+}
+
+static void add_report_mail(void *ctx, const char *queue_id, long long seen)
+{
+	report_mails_add(ctx, queue_id, seen);
+}
+
+/* Report mails of the last week: one may still be queued at the MTA. */
+static void load_report_mails(struct daemon *d)
+{
+	long long n = store_each_report_mail(d->store, (long long)time(NULL) - 7 * 86400,
+	    add_report_mail, d->report_mails);
+
+	if (n < 0)
+		log_msg(LOG_WARNING, "report_mails_not_loaded store=%s (their deliveries may be "
+		    "counted once)", d->conf.store_path);
+	else if (n > 0)
+		log_msg(LOG_INFO, "report_mails_loaded count=%lld", n);
 }
 
 static int wait_for_signals(struct daemon *d, const sigset_t *set)
@@ -426,9 +472,10 @@ int main(int argc, char **argv)
 		d.conf_path = abs_conf;
 	log_open("tlsrpt-milter", (int)d.conf.syslog_facility, d.foreground);
 	log_set_level((int)d.conf.log_level);
-	if (*d.conf.datagram_socket == '\0')
-		die(&d, EX_CONFIG, "%s: no input is configured (datagram_socket is none)",
-		    d.conf_path);
+	if (*d.conf.datagram_socket == '\0' && *d.conf.log_file == '\0' &&
+	    *d.conf.socketmap_socket == '\0' && *d.conf.milter_socket == '\0')
+		die(&d, EX_CONFIG, "%s: no input is configured (datagram_socket, log_file, "
+		    "socketmap_socket and milter_socket are all none)", d.conf_path);
 
 	/* every thread inherits this mask; only the main thread takes signals */
 	sigemptyset(&set);
@@ -442,27 +489,55 @@ int main(int argc, char **argv)
 	if (!d.foreground)
 		check_pid_file(&d);
 	resolve_identity(&d, &id, &sock_uid, &sock_gid);
-	d.dgram = dgram_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err));
-	if (d.dgram == NULL)
+	/* every socket is bound as root, before the privilege drop */
+	if (*d.conf.datagram_socket &&
+	    (d.dgram = dgram_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
+		die(&d, EX_CANTCREAT, "%s", err);
+	if (*d.conf.socketmap_socket &&
+	    (d.smap = socketmap_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
+		die(&d, EX_CANTCREAT, "%s", err);
+	if (*d.conf.milter_socket &&
+	    (d.milter = milter_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
 		die(&d, EX_CANTCREAT, "%s", err);
 	if (!d.foreground)
 		daemonize(&d);
 	if (!d.foreground)
 		write_pid_file(&d);
 	drop_privileges(&d, &id);
+	/* libmilter runs in a child: fork it while this process has one thread */
+	if (d.milter && milter_input_spawn(d.milter, err, sizeof(err)) != 0)
+		die(&d, EX_OSERR, "%s", err);
 
 	d.store = store_open(d.conf.store_path, d.conf.store_busy_timeout_ms, err, sizeof(err));
 	if (d.store == NULL)
 		die(&d, EX_CANTCREAT, "%s", err);
+	d.report_mails = report_mails_new();
+	load_report_mails(&d);
+	if (*d.conf.log_file &&
+	    (d.logf = logfollow_open(&d.conf, d.store, err, sizeof(err))) == NULL)
+		die(&d, EX_NOINPUT, "%s", err);
 	settings_from_conf(&d.conf, &ws);
 	d.writer = writer_create(d.store, &ws);
-	dgram_input_attach(d.dgram, d.writer, (int)d.conf.datagram_threads,
-	    d.conf.datagram_max_size, d.conf.datagram_queue_size);
-	if (writer_start(d.writer) != 0 || dgram_input_start(d.dgram) != 0)
+	if (d.dgram)
+		dgram_input_attach(d.dgram, d.writer, (int)d.conf.datagram_threads,
+		    d.conf.datagram_max_size, d.conf.datagram_queue_size);
+	if (d.smap)
+		socketmap_input_attach(d.smap, d.writer, d.report_mails);
+	if (d.milter)
+		milter_input_attach(d.milter, d.writer, d.report_mails);
+	if (d.logf)
+		logfollow_attach(d.logf, d.writer, d.report_mails);
+	if (writer_start(d.writer) != 0 ||
+	    (d.dgram && dgram_input_start(d.dgram) != 0) ||
+	    (d.smap && socketmap_input_start(d.smap) != 0) ||
+	    (d.milter && milter_input_start(d.milter) != 0) ||
+	    (d.logf && logfollow_start(d.logf) != 0))
 		die(&d, EX_OSERR, "cannot start threads");
-	log_msg(LOG_NOTICE, "started version=%s config=%s store=%s datagram_socket=%s threads=%lld",
-	    PACKAGE_VERSION, d.conf_path, d.conf.store_path, d.conf.datagram_socket,
-	    d.conf.datagram_threads);
+	log_msg(LOG_NOTICE, "started version=%s config=%s store=%s datagram_socket=%s threads=%lld "
+	    "log_file=%s socketmap_socket=%s milter_socket=%s",
+	    PACKAGE_VERSION, d.conf_path, d.conf.store_path, or_none(d.conf.datagram_socket),
+	    d.conf.datagram_threads, or_none(d.conf.log_file), or_none(d.conf.socketmap_socket),
+	    or_none(d.conf.milter_socket));
 	if (d.ready_fd >= 0) {
 		ssize_t n __attribute__((unused)) = write(d.ready_fd, "", 1);	/* ready */
 
@@ -472,14 +547,29 @@ int main(int argc, char **argv)
 
 	sig = wait_for_signals(&d, &set);
 	log_msg(LOG_NOTICE, "stopping signal=%s", sig == SIGINT ? "INT" : "TERM");
-	dgram_input_stop(d.dgram);
+	if (d.dgram)
+		dgram_input_stop(d.dgram);
+	if (d.smap)
+		socketmap_input_stop(d.smap);
+	if (d.milter)
+		milter_input_stop(d.milter);
+	if (d.logf)
+		logfollow_stop(d.logf);
 	if (writer_stop(d.writer) != 0)
 		rc = EX_TEMPFAIL;
-	if (dgram_input_failed(d.dgram))
+	if (d.dgram && dgram_input_failed(d.dgram))
 		rc = EX_IOERR;
 	log_counters(&d, "stop");
-	dgram_input_close(d.dgram);
+	if (d.dgram)
+		dgram_input_close(d.dgram);
+	if (d.smap)
+		socketmap_input_close(d.smap);
+	if (d.milter)
+		milter_input_close(d.milter);
+	if (d.logf)
+		logfollow_close(d.logf);
 	writer_free(d.writer);
+	report_mails_free(d.report_mails);
 	store_close(d.store);
 	if (d.pid_written && unlink(d.conf.pid_file) != 0)
 		log_msg(LOG_NOTICE, "pid_file_not_removed path=%s error=\"%s\"", d.conf.pid_file,

@@ -549,6 +549,14 @@ static enum pfl_kind read_delivery(struct span s, struct pfl_event *ev)
 		} else if (key.n == 3 && memcmp(key.p, "dsn", 3) == 0) {
 			if (!copy_field(ev->dsn, sizeof(ev->dsn), val.p, val.n))
 				return PFL_MALFORMED;
+		} else if (key.n == 8 && memcmp(key.p, "conn_use", 8) == 0) {
+			int n = 0;
+
+			for (i = 0; i < val.n && is_digit(val.p[i]) && n < 1000000; i++)
+				n = n * 10 + (val.p[i] - '0');
+			if (i == 0 || i != val.n)
+				return PFL_MALFORMED;
+			ev->conn_use = n;
 		}
 	}
 	return PFL_MALFORMED;	/* no status= */

@@ -44,6 +44,7 @@ struct pfl_event {
 	char rcpt_domain[256];	/* PFL_DELIVERY: the recipient's domain, lower case */
 	char status[16];	/* PFL_DELIVERY: sent, deferred, bounced, expired */
 	char dsn[16];		/* PFL_DELIVERY: e.g. "4.7.5" */
+	int conn_use;		/* PFL_DELIVERY: "conn_use=N" (N >= 2: a cached connection), else 0 */
 };
 
 #define PFL_MAX_LINE 8192	/* longer smtp/lmtp lines are PFL_MALFORMED */

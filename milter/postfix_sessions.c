@@ -77,6 +77,19 @@
  *	   queue id are dropped (uncounted), and the session it used does not
  *	   count as one without delivery (report_mails_skipped).
  *
+ *	11. A session without a TLS line (plain text, or failed by a
+ *	   delivery's TLS reason) ends when P logs a delivery of another
+ *	   queue id or another recipient domain that does not say
+ *	   "conn_use=N" with N >= 2: smtp opens a new connection per
+ *	   delivery request (queue id and next hop, which is the recipient
+ *	   domain unless a relayhost is set; counting per domain comes out
+ *	   the same then) unless it takes one from the connection cache,
+ *	   and then it logs conn_use.  A delivery with
+ *	   conn_use >= 2, no TLS reason and no session of P is on a cached
+ *	   connection counted when it was opened: not counted (reused).
+ *	   Sessions with a TLS line need no such rule: every new connection
+ *	   logs its own TLS line.
+ *
  *	Memory: at most max_pids processes and max_queue_ids queue ids are
  *	tracked; inserting beyond that evicts the least recently active one
  *	(pids_dropped, queue_dropped).  A session remembers at most
@@ -141,6 +154,7 @@ struct proc {
 	bool failed;
 	struct fail f;		/* if failed */
 	size_t ndeliveries;
+	char qid[32];		/* queue id of the last delivery */
 	struct dom *doms;
 	size_t ndoms;
 };
@@ -615,10 +629,23 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
 		proc_close(p, pr, false);
 		pr = NULL;
 	}
+	if (pr != NULL && !pr->established && pr->kind != CONN_REUSED && ev->conn_use < 2 &&
+	    ((pr->qid[0] != '\0' && strcmp(pr->qid, ev->queue_id) != 0) ||
+	    (pr->ndoms > 0 && proc_domain(pr, domain) == NULL))) {
+		/* rule 11: another delivery request on a fresh connection */
+		proc_close(p, pr, false);
+		pr = NULL;
+	}
+	if (pr == NULL && ev->conn_use >= 2 && ev->result_type == 0) {
+		/* rule 11: a cached connection of another process, counted when it was new */
+		p->st.reused++;
+		return;
+	}
 	if (pr == NULL && (pr = start_from_delivery(p, ev, when, resolved)) == NULL)
 		return;
 	table_touch(&p->procs, &pr->n, when);
 	pr->ndeliveries++;
+	snprintf(pr->qid, sizeof(pr->qid), "%s", ev->queue_id);
 	if (ev->result_type != 0 && !pr->failed) {
 		pr->failed = true;	/* rule 4 */
 		fail_set(&pr->f, ev->result_type, ev->mx, ev->ip, ev->reason);
@@ -640,7 +667,7 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
  * least-recently-used order:
  *	V 1 <tls_seen>
  *	P <pid> <last> <kind> <ip> <established> <failed> <ndeliveries>
- *	  <type> <mx> <ip> <reason> <ndoms> (<domain> <failed>)...
+ *	  <qid> <type> <mx> <ip> <reason> <ndoms> (<domain> <failed>)...
  *	Q <qid> <last> <nf> (<type> <mx> <ip> <reason>)...
  */
 static void save_str(struct strbuf *sb, const char *v)
@@ -692,6 +719,7 @@ void pfs_save(const struct pfs *p, struct strbuf *out)
 		save_num(out, pr->established);
 		save_num(out, pr->failed);
 		save_num(out, (long long)pr->ndeliveries);
+		save_str(out, pr->qid);
 		save_fail(out, &pr->f);
 		save_num(out, (long long)pr->ndoms);
 		for (size_t i = 0; i < pr->ndoms; i++) {
@@ -815,6 +843,15 @@ static bool load_proc(struct pfs *p, struct cur *c)
 	pr->established = load_num(c, 0, 1);
 	pr->failed = load_num(c, 0, 1);
 	pr->ndeliveries = (size_t)load_num(c, 0, LLONG_MAX / 2);
+	{
+		char *q = load_str(c);
+
+		if (q != NULL && strlen(q) < sizeof(pr->qid))
+			memcpy(pr->qid, q, strlen(q) + 1);
+		else if (q != NULL)
+			c->bad = true;
+		free(q);
+	}
 	load_fail(c, &pr->f);
 	nd = load_num(c, 0, PFS_MAX_DOMAINS);
 	if (!c->bad && nd > 0) {

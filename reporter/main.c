@@ -549,8 +549,13 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 		{"stats-results", "failed sessions by result type:"},
 		{"stats-domains", "domains with the most failed sessions:"},
 		{"stats-inputs", "input counters (received, accepted, rejected by reason):"},
+		{"stats-coverage", "hook coverage: domains the milter saw mail for against domains "
+		    "with recorded sessions:"},
+		{"stats-coverage-gaps", "domains with messages but no recorded session (is the "
+		    "MTA's hook wired? mail still queued?):"},
 	};
-	struct table *t[4];
+	enum { NSECTIONS = sizeof(sections) / sizeof(sections[0]) };
+	struct table *t[NSECTIONS];
 	const char *param[1];
 	uint64_t days = 7;
 	char first[11], err[1024];
@@ -564,7 +569,7 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 	}
 	today(c->now - (long long)(days - 1) * 86400, first);
 	param[0] = first;
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < NSECTIONS; i++) {
 		t[i] = table_new();
 		if (store_query(c->store, sections[i][0], param, 1,
 		    i == 1 ? name_results : table_add_row, t[i], err, sizeof(err)) < 0) {
@@ -574,19 +579,19 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 	}
 	if (rc == EX_OK && c->json) {
 		printf("{\"since\": \"%s\"", first);
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < NSECTIONS; i++) {
 			printf(",\n\"%s\": ", sections[i][0] + 6);
 			table_print(t[i], stdout, true, NULL);
 		}
 		printf("}\n");
 	} else if (rc == EX_OK) {
 		printf("since %s (UTC)\n\n", first);
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < NSECTIONS; i++) {
 			table_print(t[i], stdout, false, sections[i][1]);
 			printf("\n");
 		}
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < NSECTIONS; i++)
 		table_free(t[i]);
 	return rc;
 }

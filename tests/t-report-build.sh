@@ -217,6 +217,9 @@ $ID_B  $DAY  b.example  mailto:reports@b.example  pending  0         -         -
 $ID_D  $DAY  d.example  mailto:r@d.example        pending  0         -         -" "$RC|$(cat "$T/out")" "pending: exactly the pending deliveries"
 
 SINCE=$(day_of $((NOW - 6 * 86400)))
+# the milter's message counts: a.example had mail, z.example had mail but no session
+tl_sql "insert into domain_counter values ('$DAY', 'a.example', 'messages', 9),
+    ('$DAY', 'z.example', 'messages', 3)"
 run env TLSRPT_NOW=$NOW $R stats
 assert_eq "0|since $SINCE (UTC)
 
@@ -241,14 +244,22 @@ d.example  1       1
 input counters (received, accepted, rejected by reason):
 day         name               value
 $DAY  datagram.accepted  17
-$DAY  datagram.received  17" "$RC|$(cat "$T/out")" "R13 stats: exact per-day totals and result type names"
+$DAY  datagram.received  17
+
+hook coverage: domains the milter saw mail for against domains with recorded sessions:
+day         domains  messages  domains_with_messages  domains_with_sessions  messages_no_sessions  sessions_no_messages
+$DAY  5        12        2                      4                      1                     3
+
+domains with messages but no recorded session (is the MTA's hook wired? mail still queued?):
+domain     messages  first_day   last_day
+z.example  3         $DAY  $DAY" "$RC|$(cat "$T/out")" "R13 stats: exact per-day totals, result type names, hook coverage"
 run env TLSRPT_NOW=$((NOW + 8 * 86400)) $R stats --days 1
 assert_eq "0|(none)" "$RC|$(sed -n 4p "$T/out")" "stats --days 1 a week later: no sessions in the window"
 
 # ---- purge -------------------------------------------------------------
 run env TLSRPT_NOW=$((NOW + 400 * 86400)) $R --json purge
-# 4 reports + 4 policy rows + 3 records (c.example has none) + 2 counters
-assert_eq "0|{\"before\": \"$(day_of $((NOW + 365 * 86400)))\", \"rows_deleted\": 13}" "$RC|$(cat "$T/out")" "purge deletes everything of the old day"
+# 4 reports + 4 policy rows + 3 records (c.example has none) + 2 counters + 2 message counts
+assert_eq "0|{\"before\": \"$(day_of $((NOW + 365 * 86400)))\", \"rows_deleted\": 15}" "$RC|$(cat "$T/out")" "purge deletes everything of the old day"
 assert_eq "0|0|0|0|0|0" "$(tl_sql "select (select count(*) from report), (select count(*) from delivery), (select count(*) from policy_day), (select count(*) from failure_day), (select count(*) from tlsrpt_record), (select count(*) from input_counter)")" "purge leaves no rows behind"
 run $R list
 assert_eq "0|(none)" "$RC|$(cat "$T/out")" "list after purge is empty"

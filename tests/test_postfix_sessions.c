@@ -725,7 +725,7 @@ static void test_load_garbage(void **state)
 	}
 	/* a good record after a bad one is still loaded */
 	{
-		const char *t = "V\t1\t1\nP\tbroken\nP\t=7\t5\t0\t=192.0.2.1\t1\t0\t0\t0\t~\t~\t~\t0\n";
+		const char *t = "V\t1\t1\nP\tbroken\nP\t=7\t5\t0\t=192.0.2.1\t1\t0\t0\t=4QID\t0\t~\t~\t~\t0\n";
 		struct pfs *p = pfs_new(STALE);
 		struct pfs_stats st;
 
@@ -735,6 +735,57 @@ static void test_load_garbage(void **state)
 		assert_true(pfs_tls_logging_seen(p));
 		pfs_free(p);
 	}
+}
+
+/*
+ * Rule 11, from a real Postfix 3.7.11 log: one smtp process, no TLS
+ * lines, a new connection per delivery request; conn_use marks a cached one.
+ */
+static void test_plain_sessions_per_request(void **state)
+{
+#define NOTLS_DEFERRED(qid, rcpt) DELIVERY(qid, rcpt, "mx.notls.test", "127.0.0.15", "4.7.4", \
+	"deferred (TLS is required, but was not offered by host mx.notls.test[127.0.0.15])")
+#define NOTLS_SENT(qid, rcpt) DELIVERY(qid, rcpt, "mx.notls.test", "127.0.0.15", "2.0.0", \
+	"sent (250 2.0.0 Ok: queued as T1)")
+	struct pfs *p = pfs_new(STALE);
+	struct got g = {0};
+	struct pfs_stats st;
+
+	(void)state;
+	/* TLS logging was seen elsewhere, so plain text counts */
+	feed(p, &g, SMTP(1) EST("Verified", "mx.g.test", "192.0.2.11"), 99);
+	feed(p, &g, SMTP(27701) NOTLS_DEFERRED("8D758A80992", "a1@encrypt.notls.test"), 100);
+	feed(p, &g, SMTP(27701) NOTLS_SENT("8D758A80992", "a1@may.notls.test"), 101);
+	feed(p, &g, SMTP(27701) NOTLS_SENT("8D758A80992", "a2@may.notls.test"), 102);
+	feed(p, &g, SMTP(27701) NOTLS_DEFERRED("93E48A80997", "b1@secure.notls.test"), 103);
+	feed(p, &g, SMTP(27701) NOTLS_SENT("9AD02A8099B", "c1@may.notls.test"), 104);
+	/* the same plain connection, cached and used again (conn_use=2): not a new session */
+	feed(p, &g, SMTP(27701) "B1C2D3E4F5: to=<e1@may.notls.test>, relay=mx.notls.test"
+	    "[127.0.0.15]:25, conn_use=2, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 ok)",
+	    104);
+	feed(p, &g, SMTP(27701) NOTLS_DEFERRED("A172FA8099D", "d1@encrypt.notls.test"), 105);
+	/* another process's cached connection */
+	feed(p, &g, SMTP(27702) "B1C2D3E4F6: to=<e2@may.notls.test>, relay=mx.notls.test"
+	    "[127.0.0.15]:25, conn_use=3, delay=0.1, delays=0/0/0/0.1, dsn=2.0.0, status=sent (250 ok)",
+	    107);
+	pfs_expire(p, -1, collect, &g);
+	assert_int_equal(g.n, 5);
+	check_failure(&g.r[0], "encrypt.notls.test", 100, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.notls.test", "127.0.0.15",
+	    "TLS is required, but was not offered by host mx.notls.test[127.0.0.15]");
+	check_failure(&g.r[1], "may.notls.test", 101, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.notls.test", "127.0.0.15", "delivered in plain text");
+	check_failure(&g.r[2], "secure.notls.test", 103, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.notls.test", "127.0.0.15",
+	    "TLS is required, but was not offered by host mx.notls.test[127.0.0.15]");
+	check_failure(&g.r[3], "may.notls.test", 104, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.notls.test", "127.0.0.15", "delivered in plain text");
+	check_failure(&g.r[4], "encrypt.notls.test", 105, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.notls.test", "127.0.0.15",
+	    "TLS is required, but was not offered by host mx.notls.test[127.0.0.15]");
+	pfs_get_stats(p, &st);
+	assert_int_equal(st.reused, 1);	/* process 27702's cached connection */
+	pfs_free(p);
 }
 
 static bool skip_report(void *ctx, const char *queue_id)
@@ -793,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_report_mail_skipped),
 		cmocka_unit_test(test_save_load_any_split),
+		cmocka_unit_test(test_plain_sessions_per_request),
 		cmocka_unit_test(test_load_garbage),
 	};
 

@@ -9,19 +9,31 @@
 # answers through tests/dns_lookup.  Sets DNS_PID and DNS_PORT; returns 1
 # when unbound cannot be started (the caller skips).  Every wait is
 # bounded: at most 5 ports, 5 s each.  The caller kills $DNS_PID.
+#
+# Optional, for the end-to-end tests:
+#   DNS_LISTEN=ADDR:PORT  listen there (one try) instead of 127.0.0.1 at
+#                         a random high port, e.g. 127.0.0.53:53
+#   DNS_EXEC="CMD..."     prefix for the unbound and dns_lookup commands,
+#                         e.g. "ip netns exec NS" (a command that execs
+#                         its argument, so that DNS_PID is unbound's pid)
 
 dns_start() {
 	_dir=$1 _data=$2 _ready=$3
 	PATH="$PATH:/usr/sbin:/sbin"
 	command -v unbound >/dev/null 2>&1 || return 1
+	_addr=127.0.0.1 _tries=5
+	if [ -n "${DNS_LISTEN:-}" ]; then
+		_addr=${DNS_LISTEN%:*} _tries=1
+	fi
 	_try=0
-	while [ $_try -lt 5 ]; do
+	while [ $_try -lt $_tries ]; do
 		_try=$((_try + 1))
 		DNS_PORT=$(( ( $$ * 7 + _try * 1013 + $(date +%N | sed 's/^0*//;s/^$/0/') % 997 ) % 30000 + 20000 ))
+		[ -n "${DNS_LISTEN:-}" ] && DNS_PORT=${DNS_LISTEN##*:}
 		{
 			cat <<CONF
 server:
-  interface: 127.0.0.1
+  interface: $_addr
   port: $DNS_PORT
   do-ip6: no
   do-daemonize: no
@@ -39,12 +51,12 @@ server:
 CONF
 			sed "s/@PORT@/$DNS_PORT/g" "$_data"
 		} > "$_dir/unbound.conf"
-		unbound -d -c "$_dir/unbound.conf" > "$_dir/unbound.log" 2>&1 &
+		${DNS_EXEC:-} unbound -d -c "$_dir/unbound.conf" > "$_dir/unbound.log" 2>&1 &
 		DNS_PID=$!
 		_i=0
 		while [ $_i -lt 50 ]; do
 			kill -0 "$DNS_PID" 2>/dev/null || break
-			if "$top_builddir/tests/dns_lookup" --resolver "127.0.0.1:$DNS_PORT" \
+			if ${DNS_EXEC:-} "$top_builddir/tests/dns_lookup" --resolver "$_addr:$DNS_PORT" \
 			    --timeout-ms 1000 "$_ready" 2>/dev/null | grep -q ' found '; then
 				return 0
 			fi

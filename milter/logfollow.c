@@ -1,0 +1,704 @@
+/*
+ * NAME
+ *	logfollow - the mail log input of tlsrpt-milter
+ * DESCRIPTION
+ *	One thread reads log_file (or standard input) in large chunks,
+ *	splits complete lines, takes each line's time stamp (logtime) and
+ *	hands Postfix lines to pfl_parse()/pfs_feed() and Sendmail lines to
+ *	sml_feed().  The session results of a chunk go into a private
+ *	aggregate; at the end of the chunk they move into the input's batch
+ *	together with the checkpoint (aggregate_set_state), under one lock,
+ *	so the writer always commits results and the position that produced
+ *	them in the same transaction.
+ *
+ *	The checkpoint, state "log:<path>", is a first line
+ *	    tlsrpt-log 1 <dev> <ino> <offset> <fplen> <fphash>
+ *	(the file's identity, the offset after the last line read, and a
+ *	hash of its first fplen bytes, which survives a copytruncate copy),
+ *	followed by pfs_save()'s text: the Postfix sessions still open.  A
+ *	restart restores them and goes on at the offset: nothing is lost,
+ *	nothing counted twice.  (Sendmail's open sessions are not saved: a
+ *	Sendmail session cut by a restart is counted from what follows.)
+ *
+ *	Where to start:
+ *	1. the saved file, if the path still names it (same device and
+ *	   inode, at least offset bytes, same first bytes): at offset;
+ *	2. else "<path>.1", if it has the saved first bytes and at least
+ *	   offset bytes (renamed, or the copy of a copytruncate): its rest
+ *	   first, then the new file from its start;
+ *	3. else the file from its start (log_position_lost: the lines between
+ *	   the saved offset and the rotation are gone, e.g. compressed);
+ *	4. without a saved position: log_start_at (end or beginning).
+ *
+ *	Rotation while running: at end of file the path is checked; another
+ *	inode means a rename rotation (the old file is read to its end, with
+ *	one more look after a short pause for late writes, then the new file
+ *	from its start); the same inode with fewer bytes than the offset
+ *	means copytruncate (read again from the start).
+ *
+ *	Standard input ("-") has no position; at its end the follower
+ *	commits what it has (closing every open session) and asks the
+ *	daemon to stop.
+ */
+#include "config.h"
+
+#include "logfollow.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aggregate.h"
+#include "log.h"
+#include "logtime.h"
+#include "postfix_log.h"
+#include "postfix_sessions.h"
+#include "sendmail_log.h"
+#include "util.h"
+
+#define CHUNK (1 << 20)		/* read size; also the longest line kept */
+#define FP_MAX 1024		/* bytes of a file's start that identify it */
+#define IDLE_MS 200		/* poll interval at end of file */
+#define ROTATE_GRACE_MS 1000	/* late writes to a renamed file */
+#define TLS_WARN_DELIVERIES 20	/* plain deliveries before warning about smtp_tls_loglevel */
+
+enum fmt { FMT_AUTO, FMT_POSTFIX, FMT_SENDMAIL };
+
+struct logfollow {
+	/* configuration */
+	char *path;		/* NULL for standard input */
+	char *state_name;	/* "log:<path>" */
+	enum fmt fmt;
+	long long stale_s;
+
+	/* wiring */
+	struct writer *writer;
+	struct input_batch *batch;
+	struct report_mails *rm;
+
+	/* the file being read */
+	int fd;
+	dev_t dev;
+	ino_t ino;
+	long long offset;	/* after the last complete line handed on */
+	unsigned char fp[FP_MAX];
+	size_t fplen;
+	int pending_fd;		/* start: <path>.1 read first, then fd from 0 */
+
+	/* parsing */
+	struct pfs *pfs;
+	struct sml *sml;
+	struct logtime_cache tc;
+	struct aggregate local;	/* results of the current chunk */
+	char *buf;
+	size_t buflen;
+	bool skipping;		/* inside an over-long line */
+
+	/* counters since the last checkpoint */
+	uint64_t lines, misses, long_lines, unstamped;
+	uint64_t plain_warned_at;
+	long long last_when;	/* time stamp of the last line */
+	long long last_wall;	/* when (by the clock) that line was read */
+	char *last_state;	/* the checkpoint last handed to the writer */
+	bool tls_warned;
+
+	/* thread */
+	pthread_t thread;
+	bool started;
+	int stop_pipe[2];
+	volatile bool stop;
+	volatile bool ended;
+};
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- file identity ---- */
+
+static uint64_t fp_hash(const unsigned char *p, size_t n)
+{
+	return hash_bytes(p, n);
+}
+
+/* Read up to FP_MAX bytes of fd's start (pread: the offset is not moved). */
+static size_t read_fp(int fd, unsigned char *out)
+{
+	ssize_t n = pread(fd, out, FP_MAX, 0);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* True when fd starts with the fplen bytes hashing to hash. */
+static bool fp_matches(int fd, size_t fplen, uint64_t hash)
+{
+	unsigned char b[FP_MAX];
+	size_t n = read_fp(fd, b);
+
+	if (fplen == 0)
+		return true;
+	return n >= fplen && fp_hash(b, fplen) == hash;
+}
+
+static void take_file(struct logfollow *lf, int fd, long long offset)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0) {
+		lf->dev = st.st_dev;
+		lf->ino = st.st_ino;
+	}
+	lf->fd = fd;
+	lf->offset = offset;
+	lf->fplen = read_fp(fd, lf->fp);
+	lseek(fd, (off_t)offset, SEEK_SET);
+}
+
+/* ---- emitting ---- */
+
+static void emit(void *ctx, const struct tlsrpt_session *s)
+{
+	struct logfollow *lf = ctx;
+
+	aggregate_add_session(&lf->local, s);
+}
+
+static bool skip_report_mail(void *ctx, const char *queue_id)
+{
+	struct logfollow *lf = ctx;
+
+	return report_mails_contains(lf->rm, queue_id);
+}
+
+/*
+ * Move the chunk's results and the checkpoint into the batch, under one
+ * lock, so that both are committed together or not at all.
+ */
+static void checkpoint(struct logfollow *lf)
+{
+	struct strbuf sb;
+	long long now = (long long)time(NULL);
+
+	strbuf_init(&sb);
+	if (lf->path != NULL && lf->fd >= 0 && lf->fplen < FP_MAX &&
+	    lf->offset > (long long)lf->fplen) {
+		/* the file was short when opened: identify it by more of what was read */
+		unsigned char b[FP_MAX];
+		size_t n = read_fp(lf->fd, b);
+
+		if ((long long)n > lf->offset)
+			n = (size_t)lf->offset;
+		if (n > lf->fplen && memcmp(b, lf->fp, lf->fplen) == 0) {
+			memcpy(lf->fp, b, n);
+			lf->fplen = n;
+		}
+	}
+	if (lf->path != NULL) {
+		strbuf_printf(&sb, "tlsrpt-log 1 %llu %llu %lld %zu %llu\n",
+		    (unsigned long long)lf->dev, (unsigned long long)lf->ino, lf->offset,
+		    lf->fplen, (unsigned long long)fp_hash(lf->fp, lf->fplen));
+		pfs_save(lf->pfs, &sb);
+	}
+	if (lf->lines)
+		aggregate_count(&lf->local, now, "log.lines", lf->lines);
+	if (lf->misses)
+		aggregate_count(&lf->local, now, "log.parse_misses", lf->misses);
+	if (lf->long_lines)
+		aggregate_count(&lf->local, now, "log.long_lines", lf->long_lines);
+	if (lf->unstamped)
+		aggregate_count(&lf->local, now, "log.unstamped_lines", lf->unstamped);
+	lf->lines = lf->misses = lf->long_lines = lf->unstamped = 0;
+	if (aggregate_empty(&lf->local) && lf->last_state != NULL && sb.data != NULL &&
+	    strcmp(lf->last_state, sb.data) == 0) {
+		strbuf_free(&sb);	/* nothing new: no write to the store */
+		return;
+	}
+	pthread_mutex_lock(&lf->batch->lock);
+	if (writer_batch_full(lf->writer, lf->batch)) {
+		/* the store is away and memory is at its limit: keep the results here */
+		pthread_mutex_unlock(&lf->batch->lock);
+		strbuf_free(&sb);
+		return;
+	}
+	lf->batch->now.accepted += lf->local.sessions;
+	aggregate_merge(&lf->batch->agg, &lf->local);
+	if (lf->path != NULL)
+		aggregate_set_state(&lf->batch->agg, lf->state_name, sb.data, now);
+	writer_poke_if_due(lf->writer, lf->batch);
+	pthread_mutex_unlock(&lf->batch->lock);
+	free(lf->last_state);
+	lf->last_state = sb.data ? xstrdup(sb.data) : NULL;
+	strbuf_free(&sb);
+}
+
+/* Warn (once an hour at most) when Postfix delivers but logs no TLS session at all. */
+static void check_tls_logging(struct logfollow *lf)
+{
+	struct pfs_stats st;
+
+	if (pfs_tls_logging_seen(lf->pfs))
+		return;
+	pfs_get_stats(lf->pfs, &st);
+	if (st.plain_unseen >= lf->plain_warned_at + TLS_WARN_DELIVERIES &&
+	    (!lf->tls_warned || st.plain_unseen >= lf->plain_warned_at + 1000)) {
+		log_msg(LOG_WARNING, "log_tls_logging_missing deliveries=%llu file=%s (Postfix logs "
+		    "no TLS sessions: set smtp_tls_loglevel = 1 in main.cf; until then successes "
+		    "and plain-text deliveries cannot be told apart and are not counted)",
+		    (unsigned long long)st.plain_unseen, lf->path ? lf->path : "-");
+		lf->plain_warned_at = st.plain_unseen;
+		lf->tls_warned = true;
+	}
+}
+
+/* ---- one line ---- */
+
+static void handle_line(struct logfollow *lf, const char *line, size_t len)
+{
+	long long now = (long long)time(NULL);
+	long long when = logtime_parse(&lf->tc, line, len, now);
+	struct pfl_event ev;
+	enum pfl_kind k = PFL_IGNORED;
+
+	lf->lines++;
+	if (when < 0) {
+		when = now;	/* journalctl -o cat and friends: no stamp */
+		lf->unstamped++;
+	}
+	lf->last_when = when;
+	lf->last_wall = now;
+	if (lf->fmt != FMT_SENDMAIL) {
+		k = pfl_parse(line, len, &ev);
+		if (k == PFL_MALFORMED) {
+			lf->misses++;
+			log_msg(LOG_DEBUG, "log_parse_miss line=\"%.*s\"", (int)(len > 300 ? 300 : len),
+			    line);
+			return;
+		}
+		if (k != PFL_IGNORED) {
+			pfs_feed(lf->pfs, &ev, when, emit, lf);
+			return;
+		}
+	}
+	if (lf->fmt != FMT_POSTFIX) {
+		if (sml_feed(lf->sml, line, len, when, emit, lf) == SML_MALFORMED) {
+			lf->misses++;
+			log_msg(LOG_DEBUG, "log_parse_miss line=\"%.*s\"", (int)(len > 300 ? 300 : len),
+			    line);
+		}
+	}
+}
+
+/* Hand on every complete line of buf; keep an incomplete tail.  Returns bytes consumed. */
+static size_t handle_lines(struct logfollow *lf, bool flush_tail)
+{
+	size_t start = 0;
+
+	while (start < lf->buflen) {
+		char *nl = memchr(lf->buf + start, '\n', lf->buflen - start);
+		size_t end = nl ? (size_t)(nl - lf->buf) : lf->buflen;
+
+		if (nl == NULL && !flush_tail && !lf->skipping)
+			break;
+		if (lf->skipping) {
+			lf->skipping = nl == NULL;	/* the rest of an over-long line */
+		} else {
+			size_t len = end - start;
+
+			if (len > 0 && lf->buf[start + len - 1] == '\r')
+				len--;
+			handle_line(lf, lf->buf + start, len);
+		}
+		start = nl ? end + 1 : end;
+	}
+	return start;
+}
+
+/*
+ * Read what fd has now and hand it on.  Returns 1 after progress, 0 at
+ * end of file, -1 on a read error.
+ */
+static int read_some(struct logfollow *lf)
+{
+	ssize_t n = read(lf->fd, lf->buf + lf->buflen, CHUNK - lf->buflen);
+	size_t used;
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	if (n == 0)
+		return 0;
+	lf->buflen += (size_t)n;
+	used = handle_lines(lf, false);
+	if (used == 0 && lf->buflen == CHUNK) {
+		/* a line longer than the buffer: drop it to its end, counted */
+		lf->long_lines++;
+		lf->skipping = true;
+		used = lf->buflen;
+	}
+	memmove(lf->buf, lf->buf + used, lf->buflen - used);
+	lf->buflen -= used;
+	lf->offset += (long long)used;
+	/* processes that never log again are closed by log time, not only when idle */
+	if (lf->last_when > 0) {
+		pfs_expire(lf->pfs, lf->last_when, emit, lf);
+		sml_expire(lf->sml, lf->last_when, emit, lf);
+	}
+	return 1;
+}
+
+/* ---- rotation ---- */
+
+static int open_log(const char *path)
+{
+	return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+}
+
+/* Wait up to ms for a stop request; true when stopping. */
+static bool idle(struct logfollow *lf, int ms)
+{
+	struct pollfd p = {.fd = lf->stop_pipe[0], .events = POLLIN};
+
+	if (lf->stop)
+		return true;
+	poll(&p, 1, ms);
+	return lf->stop;
+}
+
+/* Switch to a new file from its start, handing on an unterminated last line of the old. */
+static void switch_to(struct logfollow *lf, int fd, const char *why)
+{
+	if (lf->buflen > 0) {
+		handle_lines(lf, true);
+		lf->buflen = 0;
+	}
+	lf->skipping = false;
+	close(lf->fd);
+	take_file(lf, fd, 0);
+	checkpoint(lf);
+	log_msg(LOG_INFO, "log_rotated file=%s how=%s", lf->path, why);
+}
+
+/* At end of file: follow a rotation if there was one.  True when it switched. */
+static bool follow_rotation(struct logfollow *lf, long long *renamed_at_ms)
+{
+	struct stat cur, now;
+	int fd;
+
+	if (lf->pending_fd >= 0) {	/* done with <path>.1: on to the file itself */
+		fd = lf->pending_fd;
+		lf->pending_fd = -1;
+		switch_to(lf, fd, "resume-after-rotated");
+		return true;
+	}
+	if (fstat(lf->fd, &cur) != 0)
+		return false;
+	if (stat(lf->path, &now) != 0 || now.st_ino != cur.st_ino || now.st_dev != cur.st_dev) {
+		long long t = monotonic_ms();
+
+		if (stat(lf->path, &now) != 0)
+			return false;	/* renamed, new file not there yet */
+		if (*renamed_at_ms == 0) {
+			*renamed_at_ms = t;	/* give the writer a moment to reopen */
+			return false;
+		}
+		if (t - *renamed_at_ms < ROTATE_GRACE_MS)
+			return false;
+		if ((fd = open_log(lf->path)) < 0)
+			return false;
+		*renamed_at_ms = 0;
+		switch_to(lf, fd, "rename");
+		return true;
+	}
+	if ((long long)cur.st_size < lf->offset ||
+	    !fp_matches(lf->fd, lf->fplen, fp_hash(lf->fp, lf->fplen))) {
+		/* shorter, or other first bytes: truncated (and maybe written again) */
+		lf->buflen = 0;
+		lf->skipping = false;
+		take_file(lf, lf->fd, 0);
+		checkpoint(lf);
+		log_msg(LOG_INFO, "log_rotated file=%s how=copytruncate", lf->path);
+		return true;
+	}
+	return false;
+}
+
+/* ---- the thread ---- */
+
+static void *follow(void *arg)
+{
+	struct logfollow *lf = arg;
+	long long renamed_at_ms = 0, last_cp = monotonic_ms();
+	int r;
+
+	for (;;) {
+		if (lf->fd < 0) {	/* waiting for the file to appear */
+			int fd = lf->path ? open_log(lf->path) : -1;
+
+			if (fd >= 0) {
+				take_file(lf, fd, 0);
+				log_msg(LOG_INFO, "log_file_appeared file=%s", lf->path);
+			} else if (idle(lf, IDLE_MS * 5)) {
+				break;
+			}
+			continue;
+		}
+		r = read_some(lf);
+		if (r > 0) {
+			checkpoint(lf);
+			last_cp = monotonic_ms();
+			check_tls_logging(lf);
+			if (lf->stop)
+				break;
+			continue;
+		}
+		if (r < 0) {
+			log_msg(LOG_ERR, "log_read_failed file=%s error=\"%s\"",
+			    lf->path ? lf->path : "-", strerror(errno));
+			if (lf->path == NULL) {
+				lf->ended = true;
+				break;
+			}
+			close(lf->fd);
+			lf->fd = -1;
+			continue;
+		}
+		/* end of file */
+		if (lf->path == NULL) {
+			handle_lines(lf, true);
+			lf->buflen = 0;
+			pfs_expire(lf->pfs, -1, emit, lf);
+			sml_expire(lf->sml, -1, emit, lf);
+			checkpoint(lf);
+			lf->ended = true;
+			log_msg(LOG_NOTICE, "log_input_ended (standard input closed; stopping)");
+			kill(getpid(), SIGTERM);
+			break;
+		}
+		if (follow_rotation(lf, &renamed_at_ms))
+			continue;
+		/*
+		 * Quiet: now and then close the sessions that went stale.  Log
+		 * time goes on with the clock while nothing is logged, so an
+		 * old log being read is judged by its own time stamps.
+		 */
+		if (monotonic_ms() - last_cp >= 1000) {
+			long long now = lf->last_when > 0
+			    ? lf->last_when + ((long long)time(NULL) - lf->last_wall)
+			    : (long long)time(NULL);
+
+			pfs_expire(lf->pfs, now, emit, lf);
+			sml_expire(lf->sml, now, emit, lf);
+			checkpoint(lf);
+			last_cp = monotonic_ms();
+		}
+		if (idle(lf, IDLE_MS))
+			break;
+	}
+	checkpoint(lf);
+	return NULL;
+}
+
+/* ---- where to start ---- */
+
+struct saved {
+	unsigned long long dev, ino;
+	long long offset;
+	size_t fplen;
+	unsigned long long fphash;
+	const char *sessions;	/* pfs text, inside the saved string */
+};
+
+static bool parse_saved(const char *v, struct saved *s)
+{
+	int n = 0;
+
+	if (sscanf(v, "tlsrpt-log 1 %llu %llu %lld %zu %llu%n", &s->dev, &s->ino, &s->offset,
+	    &s->fplen, &s->fphash, &n) != 5 || n <= 0 || s->offset < 0 || s->fplen > FP_MAX)
+		return false;
+	s->sessions = v + n;
+	if (*s->sessions == '\n')
+		s->sessions++;
+	return true;
+}
+
+static int start_position(struct logfollow *lf, struct store *st, const char *start_at,
+    char *err, size_t errlen)
+{
+	char *v = store_get_state(st, lf->state_name);
+	struct saved sv;
+	struct stat sb;
+	int fd = open_log(lf->path), fd1;
+	char rotated[4096];
+
+	if (fd < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "log_file %s: %s (run_as_user must be able to read it; on "
+		    "Debian add it to group adm)", lf->path, strerror(errno));
+		free(v);
+		return -1;
+	}
+	if (v != NULL && parse_saved(v, &sv)) {
+		if (!pfs_load(lf->pfs, sv.sessions, strlen(sv.sessions)))
+			log_msg(LOG_WARNING, "log_state_damaged file=%s (some open sessions of the "
+			    "last run were not restored)", lf->path);
+		if (fd >= 0 && fstat(fd, &sb) == 0 && (unsigned long long)sb.st_ino == sv.ino &&
+		    (unsigned long long)sb.st_dev == sv.dev && sb.st_size >= sv.offset &&
+		    fp_matches(fd, sv.fplen, sv.fphash)) {
+			take_file(lf, fd, sv.offset);
+			log_msg(LOG_INFO, "log_resumed file=%s offset=%lld", lf->path, sv.offset);
+			free(v);
+			return 0;
+		}
+		snprintf(rotated, sizeof(rotated), "%s.1", lf->path);
+		fd1 = open_log(rotated);
+		if (fd1 >= 0 && fstat(fd1, &sb) == 0 && sb.st_size >= sv.offset &&
+		    fp_matches(fd1, sv.fplen, sv.fphash)) {
+			take_file(lf, fd1, sv.offset);
+			lf->pending_fd = fd;	/* may be -1: waits for the file */
+			log_msg(LOG_INFO, "log_resumed file=%s offset=%lld (rotated while stopped; "
+			    "then %s from its start)", rotated, sv.offset, lf->path);
+			free(v);
+			return 0;
+		}
+		if (fd1 >= 0)
+			close(fd1);
+		log_msg(LOG_WARNING, "log_position_lost file=%s offset=%lld (the file was rotated "
+		    "while the daemon was stopped and %s does not hold the rest; reading %s from "
+		    "its start)", lf->path, sv.offset, rotated, lf->path);
+		if (fd >= 0)
+			take_file(lf, fd, 0);
+		free(v);
+		return 0;
+	}
+	if (v != NULL)
+		log_msg(LOG_WARNING, "log_state_unreadable file=%s (starting per log_start_at)",
+		    lf->path);
+	free(v);
+	if (fd < 0) {
+		log_msg(LOG_WARNING, "log_file_missing file=%s (waiting for it to appear)", lf->path);
+		return 0;
+	}
+	if (strcmp(start_at, "beginning") == 0) {
+		take_file(lf, fd, 0);
+	} else {
+		fstat(fd, &sb);
+		take_file(lf, fd, (long long)sb.st_size);
+	}
+	log_msg(LOG_INFO, "log_started file=%s offset=%lld (no saved position; log_start_at=%s)",
+	    lf->path, lf->offset, start_at);
+	return 0;
+}
+
+/* ---- the API ---- */
+
+struct logfollow *logfollow_open(const struct tlsrpt_conf *conf, struct store *st, char *err,
+    size_t errlen)
+{
+	struct logfollow *lf = xcalloc(1, sizeof(*lf));
+	struct strbuf sb;
+
+	lf->fd = -1;
+	lf->pending_fd = -1;
+	lf->stop_pipe[0] = lf->stop_pipe[1] = -1;
+	lf->fmt = strcmp(conf->log_format, "postfix") == 0 ? FMT_POSTFIX
+	    : strcmp(conf->log_format, "sendmail") == 0 ? FMT_SENDMAIL : FMT_AUTO;
+	lf->stale_s = conf->log_session_timeout_ms / 1000;
+	lf->pfs = pfs_new(lf->stale_s);
+	lf->sml = sml_new(lf->stale_s);
+	lf->buf = xmalloc(CHUNK);
+	aggregate_init(&lf->local);
+	if (pipe(lf->stop_pipe) != 0) {
+		snprintf(err, errlen, "log_file: pipe: %s", strerror(errno));
+		goto fail;
+	}
+	if (strcmp(conf->log_file, "-") == 0) {
+		lf->fd = 0;
+		lf->state_name = xstrdup("log:-");
+		return lf;
+	}
+	lf->path = xstrdup(conf->log_file);
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "log:%s", lf->path);
+	lf->state_name = xstrdup(sb.data);
+	strbuf_free(&sb);
+	if (start_position(lf, st, conf->log_start_at, err, errlen) != 0)
+		goto fail;
+	return lf;
+fail:
+	logfollow_close(lf);
+	return NULL;
+}
+
+void logfollow_attach(struct logfollow *lf, struct writer *w, struct report_mails *rm)
+{
+	lf->writer = w;
+	lf->rm = rm;
+	lf->batch = writer_new_batch(w, "log");
+	pfs_set_skip(lf->pfs, skip_report_mail, lf);
+	sml_set_skip(lf->sml, skip_report_mail, lf);
+}
+
+int logfollow_start(struct logfollow *lf)
+{
+	if (pthread_create(&lf->thread, NULL, follow, lf) != 0)
+		return -1;
+	lf->started = true;
+	return 0;
+}
+
+void logfollow_stop(struct logfollow *lf)
+{
+	struct pfs_stats st;
+
+	if (!lf->started)
+		return;
+	lf->stop = true;
+	if (write(lf->stop_pipe[1], "x", 1) < 0) {
+		/* the flag alone stops it within IDLE_MS */
+	}
+	pthread_join(lf->thread, NULL);
+	lf->started = false;
+	pfs_get_stats(lf->pfs, &st);
+	log_msg(LOG_INFO, "log_stopped file=%s offset=%lld open_sessions=%zu emitted_success=%llu "
+	    "emitted_failure=%llu no_delivery=%llu uncounted=%llu report_mails_skipped=%llu "
+	    "dropped=%llu", lf->path ? lf->path : "-", lf->offset, st.pids,
+	    st.emitted_success, st.emitted_failure, st.no_delivery, st.uncounted,
+	    st.report_mails_skipped, pfs_dropped(lf->pfs));
+}
+
+bool logfollow_ended(struct logfollow *lf)
+{
+	return lf->ended;
+}
+
+void logfollow_close(struct logfollow *lf)
+{
+	if (lf == NULL)
+		return;
+	if (lf->fd > 0)
+		close(lf->fd);
+	if (lf->pending_fd >= 0)
+		close(lf->pending_fd);
+	for (int i = 0; i < 2; i++)
+		if (lf->stop_pipe[i] >= 0)
+			close(lf->stop_pipe[i]);
+	pfs_free(lf->pfs);
+	sml_free(lf->sml);
+	aggregate_free(&lf->local);
+	free(lf->buf);
+	free(lf->path);
+	free(lf->state_name);
+	free(lf->last_state);
+	free(lf);
+}

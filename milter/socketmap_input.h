@@ -1,0 +1,40 @@
+/*
+ * NAME
+ *	socketmap_input - the Sendmail socketmap hook of tlsrpt-milter
+ * DESCRIPTION
+ *	A netstring socketmap service (Sendmail map class "socket") that
+ *	the tls_server and tls_rcpt rulesets call with the server name and
+ *	address, ${verify}, the TLS version, the recipient and the queue id
+ *	(contrib/sendmail/).  It turns what it hears into session results
+ *	(one per TLS session and recipient domain) and always answers at
+ *	once, so delivery is never affected.  Deliveries of our own report
+ *	messages (report_mails) are not counted.
+ */
+#ifndef TLSRPT_SOCKETMAP_INPUT_H
+#define TLSRPT_SOCKETMAP_INPUT_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "report_mails.h"
+#include "writer.h"
+
+struct socketmap_input;
+
+/* Bind conf->socketmap_socket (as root, before privileges are dropped); NULL with err. */
+struct socketmap_input *socketmap_input_open(const struct tlsrpt_conf *conf, uid_t owner,
+    gid_t group, char *err, size_t errlen);
+
+/* Register the input's batch with the writer (before writer_start). */
+void socketmap_input_attach(struct socketmap_input *in, struct writer *w, struct report_mails *rm);
+
+int socketmap_input_start(struct socketmap_input *in);
+
+/* Stop serving, close open sessions (emitting what they hold), join. */
+void socketmap_input_stop(struct socketmap_input *in);
+
+/* Close the listening socket and remove its path. */
+void socketmap_input_close(struct socketmap_input *in);
+
+#endif

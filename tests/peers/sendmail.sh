@@ -1,0 +1,184 @@
+# Debian's real Sendmail, unpacked into a private prefix and run with a
+# private configuration, for the end-to-end tests; sourced.
+#
+#   sendmail_unpack DIR
+#	unpacks Debian's sendmail-bin and sendmail-cf .debs into DIR (dpkg
+#	-x; nothing is installed).  The .debs are fetched once with
+#	"apt-get download" (after one "apt-get update" if that fails) into
+#	$top_builddir/tests/mta-cache/ and reused from there.  Sets SM_ROOT,
+#	SM_VERSION, SM_BIN (the sendmail binary) and SM_CFDIR (the m4 tree);
+#	returns 1 with the reason in SM_WHY (e.g. a missing library).
+#   sendmail_setup DIR MCBODY
+#	makes DIR (mode 0700: Sendmail refuses maps and queues in a
+#	directory others may write, so never /tmp itself) with the queue
+#	DIR/mqueue, the aliases, the access map DIR/access (hash; write
+#	"key<TAB>value" lines into DIR/access.txt first) and DIR/sendmail.cf,
+#	built with m4 from DIR/sendmail.mc: a small client/server
+#	configuration (OSTYPE linux, access_db, nocanonify, listening on
+#	127.0.0.2:25 and sending from 127.0.0.2, LogLevel 14,
+#	CACertFile $SM_CAFILE when set) followed by the lines of file
+#	MCBODY.  Sets SM_DIR, SM_CF.
+#   sendmail_run ARG...
+#	runs the unpacked sendmail with -C $SM_CF under SM_EXEC (e.g.
+#	e2e_in from netns.sh) in its own UTS namespace whose host name is
+#	SM_HOSTNAME (default sender.test): Sendmail wants a fully qualified
+#	host name, or it sleeps and retries at start.
+#   sendmail_start / sendmail_stop
+#	the daemon (sendmail -bd, no queue runner), bounded: at most ~10 s
+#	each; sendmail_start returns 1 (SM_WHY) when it is not listening.
+#   sendmail_makemap TYPE MAP < INPUT
+#	runs the unpacked makemap.
+#
+# Sendmail logs only to syslog; without a syslog daemon its lines are
+# lost, so tests check what the receivers and the socketmap saw.
+
+SM_ROOT= SM_VERSION= SM_BIN= SM_CFDIR= SM_DIR= SM_CF= SM_WHY=
+
+_sm_fetch() {	# _sm_fetch PACKAGE -> path of the cached .deb
+	_cache="$top_builddir/tests/mta-cache"
+	_deb=$(ls "$_cache/$1"_*.deb 2>/dev/null | tail -n 1)
+	if [ -z "$_deb" ]; then
+		mkdir -p "$_cache" || return 1
+		rm -rf "$_cache/dl.$$"
+		mkdir -p "$_cache/dl.$$"
+		# the _apt user may not write here; apt then downloads as root
+		( cd "$_cache/dl.$$" &&
+		    { apt-get download "$1" ||
+		      { apt-get update -qq && apt-get download "$1"; }; } ) \
+		    > "$_cache/download-$1.log" 2>&1
+		mv "$_cache/dl.$$/$1"_*.deb "$_cache/" 2>/dev/null
+		rm -rf "$_cache/dl.$$"
+		_deb=$(ls "$_cache/$1"_*.deb 2>/dev/null | tail -n 1)
+	fi
+	[ -n "$_deb" ] && echo "$_deb"
+}
+
+sendmail_unpack() {
+	for _p in sendmail-bin sendmail-cf; do
+		_d=$(_sm_fetch $_p) || {
+			SM_WHY="apt-get download $_p failed: $(tail -n 2 "$top_builddir/tests/mta-cache/download-$_p.log" 2>/dev/null | tr '\n' ' ')"
+			return 1
+		}
+		mkdir -p "$1"
+		dpkg -x "$_d" "$1" || { SM_WHY="dpkg -x $_d failed"; return 1; }
+		[ $_p = sendmail-bin ] && SM_VERSION=$(dpkg-deb -f "$_d" Version)
+	done
+	SM_ROOT=$(cd "$1" && pwd)
+	SM_BIN="$SM_ROOT/usr/libexec/sendmail/sendmail"
+	SM_CFDIR="$SM_ROOT/usr/share/sendmail/cf"
+	# (it then complains that /dev/null is no plain file: only the version counts)
+	"$SM_BIN" -d0.1 -bt -C /dev/null < /dev/null > "$SM_ROOT/version.txt" 2>&1
+	if ! grep -q '^Version ' "$SM_ROOT/version.txt"; then
+		SM_WHY="the unpacked sendmail does not run: $(head -n 2 "$SM_ROOT/version.txt" | tr '\n' ' ')"
+		case $SM_WHY in
+		*libwrap*) SM_WHY="$SM_WHY (Debian package libwrap0)" ;;
+		esac
+		return 1
+	fi
+	return 0
+}
+
+sendmail_makemap() {
+	"$SM_ROOT/usr/libexec/sendmail/makemap" "$@"
+}
+
+sendmail_setup() {
+	SM_DIR=$1
+	mkdir -p "$SM_DIR/mqueue" || { SM_WHY="cannot create $SM_DIR"; return 1; }
+	chmod 700 "$SM_DIR" "$SM_DIR/mqueue"
+	: > "$SM_DIR/aliases"
+	[ -f "$SM_DIR/access.txt" ] || : > "$SM_DIR/access.txt"
+	: > "$SM_DIR/helpfile"
+	cat > "$SM_DIR/sendmail.mc" <<MC
+divert(-1)
+# private instance for the tests: everything below $SM_DIR
+divert(0)dnl
+VERSIONID(\`tlsrpt-milter tests')dnl
+OSTYPE(\`linux')dnl
+define(\`QUEUE_DIR', \`$SM_DIR/mqueue')dnl
+define(\`ALIAS_FILE', \`$SM_DIR/aliases')dnl
+define(\`STATUS_FILE', \`$SM_DIR/statistics')dnl
+define(\`HELP_FILE', \`$SM_DIR/helpfile')dnl
+define(\`confPID_FILE', \`$SM_DIR/sendmail.pid')dnl
+define(\`confDOMAIN_NAME', \`${SM_HOSTNAME:-sender.test}')dnl
+define(\`confDONT_PROBE_INTERFACES', \`True')dnl
+define(\`confLOG_LEVEL', \`14')dnl
+define(\`confBIND_OPTS', \`-DNSRCH -DEFNAMES')dnl
+define(\`confTO_CONNECT', \`5s')dnl
+define(\`confTO_ICONNECT', \`5s')dnl
+define(\`confTO_INITIAL', \`10s')dnl
+define(\`confTO_STARTTLS', \`10s')dnl
+define(\`confTO_COMMAND', \`10s')dnl
+define(\`confTO_DATABLOCK', \`10s')dnl
+define(\`confTO_DATAFINAL', \`10s')dnl
+define(\`confTO_QUIT', \`5s')dnl
+define(\`confCACERT', \`${SM_CAFILE:-}')dnl
+define(\`confCACERT_PATH', \`$(dirname "${SM_CAFILE:-/nonexistent/x}")')dnl
+define(\`confDELIVERY_MODE', \`background')dnl
+define(\`confQUEUE_LA', \`100')dnl
+define(\`confREFUSE_LA', \`100')dnl
+define(\`confMIN_FREE_BLOCKS', \`10')dnl
+FEATURE(\`nocanonify')dnl
+FEATURE(\`access_db', \`hash -T<TMPF> -o $SM_DIR/access')dnl
+DAEMON_OPTIONS(\`Family=inet, Port=25, Addr=127.0.0.2, Name=MTA')dnl
+CLIENT_OPTIONS(\`Family=inet, Addr=127.0.0.2')dnl
+MC
+	cat "$2" >> "$SM_DIR/sendmail.mc"
+	cat >> "$SM_DIR/sendmail.mc" <<'MC'
+MAILER(`local')dnl
+MAILER(`smtp')dnl
+MC
+	m4 -D_CF_DIR_="$SM_CFDIR/" "$SM_CFDIR/m4/cf.m4" "$SM_DIR/sendmail.mc" \
+	    > "$SM_DIR/sendmail.cf" 2> "$SM_DIR/m4.log" ||
+	    { SM_WHY="m4 failed: $(head -n 3 "$SM_DIR/m4.log" | tr '\n' ' ')"; return 1; }
+	if grep -q -i 'error' "$SM_DIR/m4.log"; then
+		SM_WHY="m4: $(head -n 3 "$SM_DIR/m4.log" | tr '\n' ' ')"
+		return 1
+	fi
+	SM_CF="$SM_DIR/sendmail.cf"
+	sendmail_makemap -C "$SM_CF" hash "$SM_DIR/access" < "$SM_DIR/access.txt" \
+	    > "$SM_DIR/makemap.log" 2>&1 ||
+	    { SM_WHY="makemap of the access map failed: $(head -n 2 "$SM_DIR/makemap.log")"; return 1; }
+	sendmail_makemap -C "$SM_CF" hash "$SM_DIR/aliases" < "$SM_DIR/aliases" \
+	    >> "$SM_DIR/makemap.log" 2>&1 ||
+	    { SM_WHY="makemap of the aliases failed: $(head -n 2 "$SM_DIR/makemap.log")"; return 1; }
+	return 0
+}
+
+sendmail_run() {
+	${SM_EXEC:-} unshare -u /bin/sh -c 'hostname "$0" && exec "$@"' \
+	    "${SM_HOSTNAME:-sender.test}" "$SM_BIN" -C "$SM_CF" "$@"
+}
+
+_sm_pid() {
+	[ -f "$SM_DIR/sendmail.pid" ] && head -n 1 "$SM_DIR/sendmail.pid"
+}
+
+sendmail_start() {
+	rm -f "$SM_DIR/sendmail.pid"
+	sendmail_run -bd > "$SM_DIR/start.log" 2>&1 ||
+	    { SM_WHY="sendmail -bd failed: $(tail -n 3 "$SM_DIR/start.log" | tr '\n' ' ')"; return 1; }
+	_i=0
+	while ! { _p=$(_sm_pid) && [ -n "$_p" ] && kill -0 "$_p" 2>/dev/null; }; do
+		_i=$((_i + 1))
+		[ $_i -gt 100 ] && { SM_WHY="the Sendmail daemon is not running 10 s after start"; return 1; }
+		sleep 0.1
+	done
+	return 0
+}
+
+sendmail_stop() {
+	_p=$(_sm_pid) || return 0
+	[ -n "$_p" ] || return 0
+	kill -TERM "$_p" 2>/dev/null || return 0
+	_i=0
+	while kill -0 "$_p" 2>/dev/null; do
+		_i=$((_i + 1))
+		if [ $_i -gt 100 ]; then
+			kill -KILL "$_p" 2>/dev/null
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 0
+}

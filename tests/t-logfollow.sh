@@ -1,0 +1,170 @@
+#!/bin/sh
+# The log follower: a generated Postfix log with a known outcome is read
+# whole, across restarts at many points (mid-session included), across
+# rename and copytruncate rotations (running and stopped), and from
+# standard input; every time the store must hold exactly the expected
+# successes and failures per domain - nothing lost, nothing twice.
+. "${top_srcdir:-.}/tests/lib.sh"
+PY=/usr/bin/python3
+[ -x $PY ] || { echo "SKIP: /usr/bin/python3 missing"; exit 77; }
+export TZ=UTC
+LOG=$T/mail.log
+
+$PY "$top_srcdir/tests/gen_maillog.py" --sessions 700 --seed 7 "$T/all.log" "$T/expect" ||
+	{ echo "FAIL: generator"; exit 1; }
+TOTAL=$(wc -l < "$T/all.log")
+DOMAINS=$(wc -l < "$T/expect")
+echo "log: $TOTAL lines, $DOMAINS domains"
+
+# what the store says, in the generator's format (result types by code)
+counts() {
+	tl_sql "select p.domain, sum(p.successes), sum(p.failures),
+	    coalesce((select group_concat(t, ' ') from (select distinct
+	      case f.result_type when 201 then 'starttls-not-supported'
+	        when 202 then 'certificate-host-mismatch' when 203 then 'certificate-not-trusted'
+	        when 204 then 'certificate-expired' when 205 then 'validation-failure'
+	        else f.result_type end as t
+	      from failure_day f join policy_day q on f.policy_id = q.id
+	      where q.domain = p.domain order by t)), '')
+	    from policy_day p group by p.domain order by p.domain" | tr '|' ' ' | sed 's/ *$//'
+}
+
+check_counts() {
+	counts > "$T/got"
+	sed 's/ *$//' "$T/expect" > "$T/want"
+	if cmp -s "$T/got" "$T/want"; then
+		assert_eq ok ok "$1: all $DOMAINS domains counted exactly"
+	else
+		assert_eq "" "$(diff "$T/want" "$T/got" | head -5)" "$1: store matches the expected counts"
+	fi
+}
+
+# the saved offset (first line of the checkpoint) once the daemon read to byte $1
+wait_offset() {
+	i=0
+	while [ "$(tl_sql "select value from state where name = 'log:$LOG'" 2>/dev/null |
+	    head -1 | cut -d' ' -f5)" != "$1" ]; do
+		i=$((i + 1))
+		[ $i -gt 300 ] && { echo "FAIL: offset $1 not reached"; TL_FAILED=1; return 1; }
+		sleep 0.05
+	done
+}
+
+start_follow() {
+	tl_conf "datagram_socket none" "log_file $LOG" "log_start_at beginning" "log_format postfix"
+	tl_start
+}
+
+reset_store() {
+	rm -f "$T/store.db" "$T/store.db-wal" "$T/store.db-shm"
+}
+
+# ---- 1. the whole file at once
+cp "$T/all.log" "$LOG"
+start_follow
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+assert_eq 0 "$TL_RC" "clean stop"
+check_counts "whole file"
+assert_eq "$TOTAL" "$(tl_counter log.lines)" "every line counted"
+assert_eq 0 "$(tl_counter log.parse_misses)" "no parse misses"
+assert_grep "log_stopped file=$LOG offset=" "$T/log" "stop logged with the position"
+
+# ---- 2. restarts at 7 points, each in the middle of sessions
+reset_store
+: > "$LOG"
+prev=0
+for cut in 1 $((TOTAL / 7)) $((TOTAL / 3)) $((TOTAL / 2)) $((TOTAL * 2 / 3 + 1)) \
+    $((TOTAL - 5)) "$TOTAL"; do
+	sed -n "$((prev + 1)),${cut}p" "$T/all.log" >> "$LOG"
+	prev=$cut
+	start_follow
+	wait_offset "$(wc -c < "$LOG")" || break
+	tl_stop
+done
+check_counts "7 restarts"
+assert_grep "log_resumed file=$LOG offset=" "$T/log" "resumed at the saved offset"
+
+# ---- 3. rename rotation while running, then copytruncate while running
+reset_store
+third=$((TOTAL / 3))
+sed -n "1,${third}p" "$T/all.log" > "$LOG"
+start_follow
+wait_offset "$(wc -c < "$LOG")"
+mv "$LOG" "$LOG.1"
+sed -n "$((third + 1)),$((third * 2))p" "$T/all.log" > "$LOG"
+wait_offset "$(wc -c < "$LOG")"
+assert_grep "log_rotated file=$LOG how=rename" "$T/log" "rename rotation followed"
+cp "$LOG" "$LOG.1"
+: > "$LOG"
+sleep 0.5
+sed -n "$((third * 2 + 1)),\$p" "$T/all.log" >> "$LOG"
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+assert_grep "log_rotated file=$LOG how=copytruncate" "$T/log" "copytruncate followed"
+check_counts "rotations while running"
+
+# ---- 4. rotation while stopped: the rest of <log>.1 first, then the new file
+reset_store
+rm -f "$LOG.1"
+sed -n "1,${third}p" "$T/all.log" > "$LOG"
+start_follow
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+sed -n "$((third + 1)),$((third * 2))p" "$T/all.log" >> "$LOG"
+mv "$LOG" "$LOG.1"
+sed -n "$((third * 2 + 1)),\$p" "$T/all.log" > "$LOG"
+start_follow
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+assert_grep "log_resumed file=$LOG.1 offset=" "$T/log" "resumed in the rotated file"
+check_counts "rotation while stopped"
+
+# ---- 5. position lost (rotated away while stopped): warned, new file read whole
+reset_store
+rm -f "$LOG.1"
+sed -n "1,${third}p" "$T/all.log" > "$LOG"
+start_follow
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+rm -f "$LOG"
+sed -n "$((third + 1)),\$p" "$T/all.log" > "$LOG"
+start_follow
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+assert_grep "log_position_lost file=$LOG" "$T/log" "lost position warned"
+check_counts "lost position, all lines still there"
+
+# ---- 6. standard input: the daemon stops by itself at its end
+reset_store
+tl_conf "datagram_socket none" "log_file -" "log_format postfix"
+: > "$T/log"
+$MILTER -f -c "$T/tlsrpt.conf" < "$T/all.log" 2>>"$T/log" &
+TL_PID=$!
+i=0
+while kill -0 "$TL_PID" 2>/dev/null && [ $i -lt 300 ]; do i=$((i + 1)); sleep 0.05; done
+kill -0 "$TL_PID" 2>/dev/null && { kill "$TL_PID"; echo "FAIL: did not stop at end of input"; TL_FAILED=1; }
+wait "$TL_PID"; rc=$?
+TL_PID=
+assert_eq 0 "$rc" "stdin: clean exit"
+assert_grep "log_input_ended" "$T/log" "stdin: end logged"
+check_counts "standard input"
+
+# ---- 7. malformed smtp lines are parse misses; nothing else changes
+reset_store
+cp "$T/all.log" "$LOG"
+printf '%s\n' \
+    "Nov 18 12:00:00 mail postfix/smtp[5]: 4G9ABCDEF1: to=<x@y.test>, relay=mx[1.2.3.4]:25, status=" \
+    "Nov 18 12:00:00 mail postfix/smtp[5]: Verified TLS connection established to " \
+    "Nov 18 12:00:00 mail postfix/smtp[5]: server certificate verification failed for " \
+    >> "$LOG"
+head -c 3000000 /dev/zero | tr '\0' 'x' >> "$LOG"
+printf '\n' >> "$LOG"
+start_follow
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+check_counts "garbage at the end"
+assert_eq 3 "$(tl_counter log.parse_misses)" "3 parse misses counted"
+assert_eq 1 "$(tl_counter log.long_lines)" "the 3 MB line counted as too long"
+
+tl_done

@@ -25,6 +25,10 @@
  *	resolv.conf with exactly one address (IPv4 in nsaddr_list[0], IPv6
  *	in the _u._ext.nsaddrs[0] slot that glibc uses for IPv6 servers).
  *
+ *	The generic lookups (dns_query_txt, dns_query_addr) share the
+ *	resolver setting, time-outs, CNAME handling and classification; they
+ *	run one name at a time on the caller's thread.
+ *
  *	Not done: DNSSEC validation (the record is not security-critical:
  *	RFC 8460 section 7).  CNAMEs: TXT records owned by the query name or
  *	a CNAME target in the same answer are accepted; an answer holding
@@ -274,7 +278,7 @@ static long effective_timeout_ms(const struct __res_state *st)
 /* ---- answer parsing ------------------------------------------------------ */
 
 struct txt_set {
-	char **txt;		/* well-formed records, NUL-terminated */
+	char **txt;		/* well-formed records (TXT joined, addresses as text) */
 	size_t n;
 	size_t seen;		/* TXT records in the answer, refused ones too */
 	size_t bad_tlsrpt;	/* TLSRPT records refused (NUL byte, too long) */
@@ -364,12 +368,40 @@ static void follow_cnames(ns_msg *msg, struct name_chain *c)
 	}
 }
 
+/* One A or AAAA rdata as text; -1 if malformed. */
+static int add_address(struct txt_set *s, int type, const unsigned char *rd, size_t rdlen)
+{
+	char text[INET6_ADDRSTRLEN];
+	int family = type == ns_t_a ? AF_INET : AF_INET6;
+
+	if (rdlen != (type == ns_t_a ? 4u : 16u) ||
+	    inet_ntop(family, rd, text, sizeof(text)) == NULL)
+		return -1;
+	s->seen++;
+	s->txt = xrealloc(s->txt, (s->n + 1) * sizeof(*s->txt));
+	s->txt[s->n++] = xstrdup(text);
+	return 0;
+}
+
+/* One record of the wanted type (TXT, A or AAAA) into s; -1 if malformed. */
+static int add_rr(struct txt_set *s, int type, const ns_rr *rr, struct strbuf *sb)
+{
+	if (type != ns_t_txt)
+		return add_address(s, type, ns_rr_rdata(*rr), ns_rr_rdlen(*rr));
+	strbuf_reset(sb);
+	if (join_txt(ns_rr_rdata(*rr), ns_rr_rdlen(*rr), sb) != 0)
+		return -1;
+	add_record(s, sb);
+	return 0;
+}
+
 /*
- * 0 and s filled, or -1: the answer is malformed.  last gets the end of
- * the CNAME chain found in the answer (qname when there is none).
+ * 0 and s filled with the records of "type", or -1: the answer is
+ * malformed.  last gets the end of the CNAME chain found in the answer
+ * (qname when there is none).
  */
-static int collect_txt(const unsigned char *ans, int len, const char *qname, struct txt_set *s,
-    char last[NS_MAXDNAME])
+static int collect_rrs(const unsigned char *ans, int len, const char *qname, int type,
+    struct txt_set *s, char last[NS_MAXDNAME])
 {
 	struct name_chain *chain = xcalloc(1, sizeof(*chain));
 	struct strbuf sb;
@@ -393,15 +425,13 @@ static int collect_txt(const unsigned char *ans, int len, const char *qname, str
 			rc = -1;
 			break;
 		}
-		if (ns_rr_type(rr) != ns_t_txt || ns_rr_class(rr) != ns_c_in ||
+		if ((int)ns_rr_type(rr) != type || ns_rr_class(rr) != ns_c_in ||
 		    !chain_has(chain, ns_rr_name(rr)))
 			continue;
-		strbuf_reset(&sb);
-		if (join_txt(ns_rr_rdata(rr), ns_rr_rdlen(rr), &sb) != 0) {
+		if (add_rr(s, type, &rr, &sb) != 0) {
 			rc = -1;
 			break;
 		}
-		add_record(s, &sb);
 	}
 	strbuf_free(&sb);
 	free(chain);
@@ -438,7 +468,7 @@ static const char *rcode_name(int rcode)
 
 /* The query failed: classify from h_errno, the answer header and errno. */
 static void classify_failure(struct tlsrpt_lookup *l, res_state st, const unsigned char *ans,
-    int saved_errno, const char *qname)
+    int saved_errno, const char *qname, const char *kind)
 {
 	const HEADER *h = (const HEADER *)ans;
 	const char *rc = h->qr ? rcode_name(h->rcode) : NULL;
@@ -448,7 +478,7 @@ static void classify_failure(struct tlsrpt_lookup *l, res_state st, const unsign
 		set_result(l, LOOKUP_NONE, "NXDOMAIN");
 		return;
 	case NO_DATA:
-		set_result(l, LOOKUP_NONE, "no TXT record at %s", qname);
+		set_result(l, LOOKUP_NONE, "no %s record at %s", kind, qname);
 		return;
 	default:
 		break;
@@ -499,17 +529,47 @@ static void decide(struct tlsrpt_lookup *l, const struct txt_set *s, const char 
 		    s->seen, qname);
 }
 
+static const char *type_name(int type)
+{
+	return type == ns_t_txt ? "TXT" : type == ns_t_a ? "A" : "AAAA";
+}
+
 /*
- * Query name; when the answer holds only a CNAME chain (some servers do
- * not chase it), query the chain's end, at most CHAIN_MAX times.
+ * Query qname for "type" into set: 0, or -1 with l's status and error
+ * set.  When the answer holds only a CNAME chain (some servers do not
+ * chase it), query the chain's end, at most CHAIN_MAX times.
  */
+static int query_follow(struct tlsrpt_lookup *l, res_state st, unsigned char *ans,
+    const char *qname, int type, struct txt_set *set)
+{
+	char name[NS_MAXDNAME], next[NS_MAXDNAME];
+	int len, hop;
+
+	snprintf(name, sizeof(name), "%s", qname);
+	for (hop = 0;; hop++) {
+		memset(ans, 0, HFIXEDSZ);
+		errno = 0;
+		len = res_nquery(st, name, ns_c_in, type, ans, ANSWER_MAX);
+		if (len < 0) {
+			classify_failure(l, st, ans, errno, name, type_name(type));
+			return -1;
+		}
+		if (collect_rrs(ans, len > ANSWER_MAX ? ANSWER_MAX : len, name, type, set,
+		    next) != 0) {
+			set_result(l, LOOKUP_TEMPORARY, "malformed DNS answer for %s", name);
+			return -1;
+		}
+		if (set->seen > 0 || strcasecmp(next, name) == 0 || hop >= CHAIN_MAX)
+			return 0;
+		memcpy(name, next, sizeof(name));
+	}
+}
+
 static void lookup_one(struct tlsrpt_lookup *l, res_state st, unsigned char *ans)
 {
 	char qname[NAME_MAX_LEN + 2];
-	char name[NS_MAXDNAME], next[NS_MAXDNAME];
 	struct txt_set set = { 0 };
 	size_t dlen;
-	int len, hop;
 
 	if (l->domain == NULL || !domain_ok(l->domain, &dlen)) {
 		set_result(l, LOOKUP_NONE, "invalid domain name \"%.64s\"",
@@ -517,24 +577,8 @@ static void lookup_one(struct tlsrpt_lookup *l, res_state st, unsigned char *ans
 		return;
 	}
 	snprintf(qname, sizeof(qname), "%s%.*s", QUERY_PREFIX, (int)dlen, l->domain);
-	snprintf(name, sizeof(name), "%s", qname);
-	for (hop = 0;; hop++) {
-		memset(ans, 0, HFIXEDSZ);
-		errno = 0;
-		len = res_nquery(st, name, ns_c_in, ns_t_txt, ans, ANSWER_MAX);
-		if (len < 0) {
-			classify_failure(l, st, ans, errno, name);
-			return;
-		}
-		if (collect_txt(ans, len > ANSWER_MAX ? ANSWER_MAX : len, name, &set, next) != 0) {
-			set_result(l, LOOKUP_TEMPORARY, "malformed DNS answer for %s", name);
-			return;
-		}
-		if (set.seen > 0 || strcasecmp(next, name) == 0 ||
-		    hop >= CHAIN_MAX)
-			break;
-		memcpy(name, next, sizeof(name));
-	}
+	if (query_follow(l, st, ans, qname, ns_t_txt, &set) != 0)
+		return;
 	decide(l, &set, qname);
 	txt_set_free(&set);
 }
@@ -625,4 +669,135 @@ void tlsrpt_lookup_free(struct tlsrpt_lookup *l, size_t n)
 		free(l[i].text);
 		l[i].text = NULL;
 	}
+}
+
+/* ---- generic lookups ----------------------------------------------------- */
+
+/* Letters, digits, hyphens, underscores ("_mta-sts"); labels of 1-63 bytes. */
+static bool query_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	size_t label = 0;
+	size_t i;
+
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n > NAME_MAX_LEN)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+		if (++label > LABEL_MAX_LEN)
+			return false;
+	}
+	return true;
+}
+
+static void answer_set(struct dns_answer *a, const struct tlsrpt_lookup *l, struct txt_set *set)
+{
+	a->status = l->status;
+	snprintf(a->error, sizeof(a->error), "%s", l->error);
+	a->item = set->txt;
+	a->n = set->n;
+	set->txt = NULL;
+	set->n = 0;
+}
+
+/*
+ * Query "name" for each type in turn; the records of all of them are
+ * merged.  FOUND when any type had records; else NONE when every type
+ * was a definite "no", else TEMPORARY with the first failure's reason.
+ */
+static int query_types(const char *name, const int *types, size_t ntypes, const char *resolver,
+    long timeout_ms, struct dns_answer *a, char *err, size_t errlen)
+{
+	struct resolver_addr ra = { 0 };
+	struct tlsrpt_lookup l = { 0 }, first_fail = { 0 };
+	struct txt_set set = { 0 };
+	struct __res_state *st;
+	unsigned char *ans;
+	size_t i;
+
+	memset(a, 0, sizeof(*a));
+	a->status = LOOKUP_TEMPORARY;
+	if (resolver != NULL && *resolver != '\0' && parse_resolver(resolver, &ra, err, errlen) != 0)
+		return -1;
+	if (timeout_ms <= 0) {
+		snprintf(err, errlen, "bad DNS timeout %ld ms: must be positive", timeout_ms);
+		return -1;
+	}
+	if (name == NULL || !query_name_ok(name)) {
+		a->status = LOOKUP_NONE;
+		snprintf(a->error, sizeof(a->error), "invalid domain name \"%.64s\"",
+		    name != NULL ? name : "(null)");
+		return 0;
+	}
+	st = xmalloc(sizeof(*st));
+	if (resolver_open(st, &ra, timeout_ms, a->error, sizeof(a->error)) != 0) {
+		free(st);
+		return 0;
+	}
+	ans = xmalloc(ANSWER_MAX);
+	first_fail.status = LOOKUP_NONE;
+	for (i = 0; i < ntypes; i++) {
+		size_t before = set.n;
+
+		l.status = LOOKUP_FOUND;
+		l.error[0] = '\0';
+		if (query_follow(&l, st, ans, name, types[i], &set) == 0 && set.n > before)
+			continue;
+		if (l.status == LOOKUP_FOUND)	/* answered, but nothing usable */
+			set_result(&l, LOOKUP_NONE, "no %s record at %s", type_name(types[i]), name);
+		if (first_fail.error[0] == '\0' ||
+		    (l.status == LOOKUP_TEMPORARY && first_fail.status != LOOKUP_TEMPORARY))
+			first_fail = l;
+	}
+	if (set.n > 0) {
+		l.status = LOOKUP_FOUND;
+		l.error[0] = '\0';
+		answer_set(a, &l, &set);
+	} else {
+		answer_set(a, &first_fail, &set);
+	}
+	txt_set_free(&set);
+	res_nclose(st);
+	free(ans);
+	free(st);
+	return 0;
+}
+
+int dns_query_txt(const char *name, const char *resolver, long timeout_ms, struct dns_answer *a,
+    char *err, size_t errlen)
+{
+	static const int types[] = { ns_t_txt };
+
+	return query_types(name, types, 1, resolver, timeout_ms, a, err, errlen);
+}
+
+int dns_query_addr(const char *name, const char *resolver, long timeout_ms, struct dns_answer *a,
+    char *err, size_t errlen)
+{
+	static const int types[] = { ns_t_a, ns_t_aaaa };
+
+	return query_types(name, types, 2, resolver, timeout_ms, a, err, errlen);
+}
+
+void dns_answer_free(struct dns_answer *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		free(a->item[i]);
+	free(a->item);
+	a->item = NULL;
+	a->n = 0;
 }

@@ -9,6 +9,8 @@
  *	one left required (R5).  NXDOMAIN and "no valid record" mean the
  *	domain gets no report; SERVFAIL and time-outs are temporary (R33).
  *	Lookups for many domains run concurrently on a bounded thread pool.
+ *	Also generic TXT and address lookups of one name through the same
+ *	resolver setting (for MTA-STS discovery).
  */
 #ifndef TLSRPT_DNS_TXT_H
 #define TLSRPT_DNS_TXT_H
@@ -42,5 +44,28 @@ void tlsrpt_lookup_free(struct tlsrpt_lookup *l, size_t n);	/* frees the texts *
 /* Pure: pick the TLSRPT record out of a domain's TXT records (joined strings). */
 enum tlsrpt_lookup_status tlsrpt_select_record(const char *const *txt, size_t n,
     const char **chosen);
+
+/*
+ * Generic lookups of one name, blocking, on the caller's thread
+ * (thread-safe), with the resolver setting, time-out, CNAME handling and
+ * classification above: every TXT record at "name" (character-strings
+ * joined; records with a NUL byte or over 4096 bytes are left out), or
+ * every A and AAAA address of "name" (text form, A first).  status is
+ * LOOKUP_FOUND with n >= 1 items, LOOKUP_NONE (NXDOMAIN, no such
+ * record, an invalid name) or LOOKUP_TEMPORARY, with error saying why.
+ * Returns 0, or -1 with err when the resolver setting is bad.
+ */
+struct dns_answer {
+	enum tlsrpt_lookup_status status;	/* out: FOUND, NONE or TEMPORARY */
+	char **item;		/* out, malloc'd */
+	size_t n;
+	char error[256];	/* out: why, when not FOUND */
+};
+
+int dns_query_txt(const char *name, const char *resolver, long timeout_ms, struct dns_answer *a,
+    char *err, size_t errlen);
+int dns_query_addr(const char *name, const char *resolver, long timeout_ms, struct dns_answer *a,
+    char *err, size_t errlen);
+void dns_answer_free(struct dns_answer *a);
 
 #endif

@@ -98,6 +98,20 @@ static const char *const migrations[] = {
 	"  name TEXT PRIMARY KEY,"
 	"  value TEXT NOT NULL,"
 	"  updated INTEGER NOT NULL);",
+	/* 3 -> 4: the MTA-STS policy cache (RFC 8461 section 5), one row per domain */
+	"CREATE TABLE sts_policy ("
+	"  domain TEXT PRIMARY KEY,"
+	"  status TEXT NOT NULL,"		/* ok, none, fetch-error, invalid, webpki-invalid, temporary */
+	"  txt_id TEXT NOT NULL DEFAULT '',"
+	"  mode TEXT NOT NULL DEFAULT '',"	/* enforce, testing, none; '' without a policy */
+	"  max_age INTEGER NOT NULL DEFAULT 0,"
+	"  mx TEXT NOT NULL DEFAULT '[]',"	/* JSON array of the mx patterns */
+	"  policy TEXT NOT NULL DEFAULT '',"	/* the policy lines as fetched */
+	"  fetched INTEGER NOT NULL DEFAULT 0,"	/* last successful fetch */
+	"  expires INTEGER NOT NULL DEFAULT 0,"	/* fetched + max_age */
+	"  checked INTEGER NOT NULL DEFAULT 0,"	/* last attempt */
+	"  next_try INTEGER NOT NULL DEFAULT 0,"
+	"  error TEXT NOT NULL DEFAULT '');",
 };
 
 #define NMIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

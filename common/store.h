@@ -23,7 +23,7 @@
 #include "aggregate.h"
 #include "session.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 

@@ -119,6 +119,14 @@ const struct conf_option conf_options[] = {
 	    OFF(milter_socket), "milter endpoint (unix:/path or inet:PORT@127.0.0.1), or none", NULL},
 	{"milter_socket_mode", CONF_MODE, "0660", 0, 0, 0777, false,
 	    OFF(milter_socket_mode), "permission bits of a unix milter socket", NULL},
+	{"policy_map_socket", CONF_ENDPOINT, "none", 0, 0, 0, true,
+	    OFF(policy_map_socket), "Postfix smtp_tls_policy_maps socketmap (MTA-STS), or none", NULL},
+	{"policy_map_socket_mode", CONF_MODE, "0660", 0, 0, 0777, false,
+	    OFF(policy_map_socket_mode), "permission bits of a unix policy map socket", NULL},
+	{"sts_fetch_timeout", CONF_DURATION, "10s", 0, 1000, 120 * 1000LL, false,
+	    OFF(sts_fetch_timeout_ms), "longest MTA-STS TXT lookup plus policy fetch", NULL},
+	{"sts_max_policy_size", CONF_SIZE, "64k", 0, 1024, 1LL << 20, false,
+	    OFF(sts_max_policy_size), "largest MTA-STS policy accepted", NULL},
 };
 
 const size_t conf_noptions = sizeof(conf_options) / sizeof(conf_options[0]);

@@ -66,6 +66,10 @@ struct tlsrpt_conf {
 	long long socketmap_socket_mode;
 	char *milter_socket;		/* endpoint, "" = none */
 	long long milter_socket_mode;
+	char *policy_map_socket;	/* endpoint, "" = none */
+	long long policy_map_socket_mode;
+	long long sts_fetch_timeout_ms;
+	long long sts_max_policy_size;
 };
 
 enum conf_type {

@@ -111,6 +111,11 @@ struct logfollow {
 	char *last_state;	/* the checkpoint last handed to the writer */
 	bool tls_warned;
 
+	/* the policy decorator (logfollow_set_policy), and the MX of the line being fed */
+	logfollow_policy_fn policy_fn;
+	void *policy_ctx;
+	const char *hint_mx, *hint_ip;
+
 	/* thread */
 	pthread_t thread;
 	bool started;
@@ -172,7 +177,14 @@ static void take_file(struct logfollow *lf, int fd, long long offset)
 static void emit(void *ctx, const struct tlsrpt_session *s)
 {
 	struct logfollow *lf = ctx;
+	struct tlsrpt_session decorated;
 
+	if (lf->policy_fn != NULL &&
+	    lf->policy_fn(lf->policy_ctx, s, lf->hint_mx, lf->hint_ip, &decorated)) {
+		aggregate_add_session(&lf->local, &decorated);
+		session_free(&decorated);
+		return;
+	}
 	aggregate_add_session(&lf->local, s);
 }
 
@@ -288,7 +300,13 @@ static void handle_line(struct logfollow *lf, const char *line, size_t len)
 			return;
 		}
 		if (k != PFL_IGNORED) {
+			/* a success is emitted by its delivery line: the relay is its MX */
+			if (k == PFL_DELIVERY && ev.mx[0] != '\0') {
+				lf->hint_mx = ev.mx;
+				lf->hint_ip = ev.ip[0] != '\0' ? ev.ip : NULL;
+			}
 			pfs_feed(lf->pfs, &ev, when, emit, lf);
+			lf->hint_mx = lf->hint_ip = NULL;
 			return;
 		}
 	}
@@ -647,6 +665,12 @@ void logfollow_attach(struct logfollow *lf, struct writer *w, struct report_mail
 	lf->batch = writer_new_batch(w, "log");
 	pfs_set_skip(lf->pfs, skip_report_mail, lf);
 	sml_set_skip(lf->sml, skip_report_mail, lf);
+}
+
+void logfollow_set_policy(struct logfollow *lf, logfollow_policy_fn fn, void *ctx)
+{
+	lf->policy_fn = fn;
+	lf->policy_ctx = ctx;
 }
 
 int logfollow_start(struct logfollow *lf)

@@ -30,6 +30,7 @@
 #include "dgram_input.h"
 #include "logfollow.h"
 #include "milter_input.h"
+#include "policymap_input.h"
 #include "report_mails.h"
 #include "socketmap_input.h"
 #include "log.h"
@@ -48,6 +49,7 @@ struct daemon {
 	struct socketmap_input *smap;
 	struct milter_input *milter;
 	struct logfollow *logf;
+	struct policymap_input *pmap;		/* MTA-STS policy map, NULL when not configured */
 	struct report_mails *report_mails;
 	int ready_fd;	/* daemon mode: tells the waiting parent how start-up went */
 };
@@ -301,6 +303,7 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 		{"log_start_at", offsetof(struct tlsrpt_conf, log_start_at)},
 		{"socketmap_socket", offsetof(struct tlsrpt_conf, socketmap_socket)},
 		{"milter_socket", offsetof(struct tlsrpt_conf, milter_socket)},
+		{"policy_map_socket", offsetof(struct tlsrpt_conf, policy_map_socket)},
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -318,9 +321,18 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 	    old->datagram_socket_mode != new->datagram_socket_mode ||
 	    old->socketmap_socket_mode != new->socketmap_socket_mode ||
 	    old->milter_socket_mode != new->milter_socket_mode ||
+	    old->policy_map_socket_mode != new->policy_map_socket_mode ||
 	    old->log_session_timeout_ms != new->log_session_timeout_ms)
 		log_msg(LOG_WARNING, "reload_needs_restart key=*_socket_mode,datagram_*,"
 		    "log_session_timeout (these apply at the next start)");
+	if (old->sts_fetch_timeout_ms != new->sts_fetch_timeout_ms ||
+	    old->sts_max_policy_size != new->sts_max_policy_size ||
+	    strcmp(old->resolver ? old->resolver : "", new->resolver ? new->resolver : "") != 0 ||
+	    strcmp(old->https_ca_file ? old->https_ca_file : "",
+	    new->https_ca_file ? new->https_ca_file : "") != 0 ||
+	    old->https_allow_private != new->https_allow_private)
+		log_msg(LOG_WARNING, "reload_needs_restart key=sts_*,resolver,https_ca_file,"
+		    "https_allow_private (the policy map's fetches use these from the next start)");
 }
 
 static void reload(struct daemon *d)
@@ -341,11 +353,12 @@ static void reload(struct daemon *d)
 		char **swap[] = {&d->conf.store_path, &d->conf.datagram_socket,
 		    &d->conf.run_as_user, &d->conf.pid_file, &d->conf.datagram_socket_owner,
 		    &d->conf.datagram_socket_group, &d->conf.log_file, &d->conf.log_format,
-		    &d->conf.log_start_at, &d->conf.socketmap_socket, &d->conf.milter_socket};
+		    &d->conf.log_start_at, &d->conf.socketmap_socket, &d->conf.milter_socket,
+		    &d->conf.policy_map_socket};
 		char **orig[] = {&keep.store_path, &keep.datagram_socket, &keep.run_as_user,
 		    &keep.pid_file, &keep.datagram_socket_owner, &keep.datagram_socket_group,
 		    &keep.log_file, &keep.log_format, &keep.log_start_at, &keep.socketmap_socket,
-		    &keep.milter_socket};
+		    &keep.milter_socket, &keep.policy_map_socket};
 
 		for (size_t i = 0; i < sizeof(swap) / sizeof(swap[0]); i++) {
 			char *t = *swap[i];
@@ -361,6 +374,7 @@ static void reload(struct daemon *d)
 	d->conf.datagram_socket_mode = keep.datagram_socket_mode;
 	d->conf.socketmap_socket_mode = keep.socketmap_socket_mode;
 	d->conf.milter_socket_mode = keep.milter_socket_mode;
+	d->conf.policy_map_socket_mode = keep.policy_map_socket_mode;
 	d->conf.log_session_timeout_ms = keep.log_session_timeout_ms;
 	conf_free(&keep);
 	log_set_level((int)d->conf.log_level);
@@ -473,9 +487,11 @@ int main(int argc, char **argv)
 	log_open("tlsrpt-milter", (int)d.conf.syslog_facility, d.foreground);
 	log_set_level((int)d.conf.log_level);
 	if (*d.conf.datagram_socket == '\0' && *d.conf.log_file == '\0' &&
-	    *d.conf.socketmap_socket == '\0' && *d.conf.milter_socket == '\0')
+	    *d.conf.socketmap_socket == '\0' && *d.conf.milter_socket == '\0' &&
+	    *d.conf.policy_map_socket == '\0')
 		die(&d, EX_CONFIG, "%s: no input is configured (datagram_socket, log_file, "
-		    "socketmap_socket and milter_socket are all none)", d.conf_path);
+		    "socketmap_socket, milter_socket and policy_map_socket are all none)",
+		    d.conf_path);
 
 	/* every thread inherits this mask; only the main thread takes signals */
 	sigemptyset(&set);
@@ -498,6 +514,9 @@ int main(int argc, char **argv)
 		die(&d, EX_CANTCREAT, "%s", err);
 	if (*d.conf.milter_socket &&
 	    (d.milter = milter_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
+		die(&d, EX_CANTCREAT, "%s", err);
+	if (*d.conf.policy_map_socket &&
+	    (d.pmap = policymap_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
 		die(&d, EX_CANTCREAT, "%s", err);
 	if (!d.foreground)
 		daemonize(&d);
@@ -527,6 +546,16 @@ int main(int argc, char **argv)
 		milter_input_attach(d.milter, d.writer, d.report_mails);
 	if (d.logf)
 		logfollow_attach(d.logf, d.writer, d.report_mails);
+	if (d.pmap) {
+		/* the session inputs file their results under the MTA-STS policy that applied */
+		policymap_input_attach(d.pmap, d.writer, d.store);
+		if (d.smap)
+			socketmap_input_set_policy(d.smap, policymap_decorate, d.pmap);
+		if (d.logf)
+			logfollow_set_policy(d.logf, policymap_decorate, d.pmap);
+		if (policymap_input_start(d.pmap, err, sizeof(err)) != 0)
+			die(&d, EX_OSERR, "%s", err);
+	}
 	if (writer_start(d.writer) != 0 ||
 	    (d.dgram && dgram_input_start(d.dgram) != 0) ||
 	    (d.smap && socketmap_input_start(d.smap) != 0) ||
@@ -534,10 +563,10 @@ int main(int argc, char **argv)
 	    (d.logf && logfollow_start(d.logf) != 0))
 		die(&d, EX_OSERR, "cannot start threads");
 	log_msg(LOG_NOTICE, "started version=%s config=%s store=%s datagram_socket=%s threads=%lld "
-	    "log_file=%s socketmap_socket=%s milter_socket=%s",
+	    "log_file=%s socketmap_socket=%s milter_socket=%s policy_map_socket=%s",
 	    PACKAGE_VERSION, d.conf_path, d.conf.store_path, or_none(d.conf.datagram_socket),
 	    d.conf.datagram_threads, or_none(d.conf.log_file), or_none(d.conf.socketmap_socket),
-	    or_none(d.conf.milter_socket));
+	    or_none(d.conf.milter_socket), or_none(d.conf.policy_map_socket));
 	if (d.ready_fd >= 0) {
 		ssize_t n __attribute__((unused)) = write(d.ready_fd, "", 1);	/* ready */
 
@@ -555,6 +584,9 @@ int main(int argc, char **argv)
 		milter_input_stop(d.milter);
 	if (d.logf)
 		logfollow_stop(d.logf);
+	/* after the inputs that call its decorator */
+	if (d.pmap)
+		policymap_input_stop(d.pmap);
 	if (writer_stop(d.writer) != 0)
 		rc = EX_TEMPFAIL;
 	if (d.dgram && dgram_input_failed(d.dgram))
@@ -568,6 +600,8 @@ int main(int argc, char **argv)
 		milter_input_close(d.milter);
 	if (d.logf)
 		logfollow_close(d.logf);
+	if (d.pmap)
+		policymap_input_close(d.pmap);
 	writer_free(d.writer);
 	report_mails_free(d.report_mails);
 	store_close(d.store);

@@ -53,7 +53,9 @@
  *	Per domain: domain_counter "messages".
  * DIAGNOSTICS
  *	milter_child_started, milter_child_died, milter_child_respawn_failed,
- *	milter_socket_lost, milter_records_dropped, milter_record_rejected,
+ *	milter_socket_recreated, milter_socket_not_recreated,
+ *	milter_socket_owner_not_restored, milter_socket_lost,
+ *	milter_records_dropped, milter_record_rejected, milter_record_dropped,
  *	milter_report_mail, milter_report_mail_without_queue_id,
  *	milter_input_failed, milter_supervisor_killed.
  */
@@ -118,6 +120,10 @@ struct milter_input {
 	char *path;		/* unix socket path, NULL for inet */
 	dev_t sock_dev;		/* the socket file we created */
 	ino_t sock_ino;
+	mode_t sock_mode;
+	uid_t sock_owner;
+	gid_t sock_group;
+	bool sock_recreated;	/* supervisor: the file is its own, remove it at the end */
 	char *conn;		/* libmilter's connection string */
 	int listen_fd;		/* the daemon's copy of libmilter's socket, -1 once handed over */
 	int fd;			/* the daemon's end of the pair */
@@ -876,9 +882,10 @@ static void flush_dropped(void)
 }
 
 /*
- * The supervisor closes (or loses) the write end of the stop pipe: let
- * running callbacks finish, then go.  libmilter's own SIGTERM path would
- * take up to its 5 s poll interval and remove the socket file.
+ * Until the supervisor closes (or loses) the write end of the stop pipe,
+ * report drops every DROP_FLUSH_MS; then let running callbacks finish and
+ * go.  libmilter's own SIGTERM path would take up to its 5 s poll
+ * interval and, as non-root, remove the socket file.
  */
 static void *child_watchdog(void *arg)
 {
@@ -990,16 +997,56 @@ static bool socket_file_ours(const struct milter_input *in)
 	    sb.st_ino == in->sock_ino;
 }
 
+/*
+ * libmilter removes the socket file when its listener ends (a SIGTERM to
+ * the child, as non-root): bind a new one at the same path and put it
+ * where libmilter's listening descriptor was, so the next child serves
+ * it.  A path that now holds something else is left alone.
+ */
+static bool recreate_socket(struct milter_input *in)
+{
+	struct sockaddr_un sa;
+	struct stat sb;
+	mode_t old;
+	int fd, rc;
+
+	if (in->listen_fd < 0 || lstat(in->path, &sb) == 0 || errno != ENOENT)
+		return false;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, in->path, strlen(in->path));
+	old = umask((mode_t)(~in->sock_mode & 0777));
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc != 0 || listen(fd, SOMAXCONN) != 0 || dup2(fd, in->listen_fd) < 0 ||
+	    lstat(in->path, &sb) != 0) {
+		log_msg(LOG_ERR, "milter_socket_not_recreated path=%s error=\"%s\"", in->path,
+		    strerror(errno));
+		close(fd);
+		return false;
+	}
+	close(fd);
+	in->sock_dev = sb.st_dev;
+	in->sock_ino = sb.st_ino;
+	in->sock_recreated = true;
+	if (lchown(in->path, in->sock_owner, in->sock_group) != 0)
+		log_msg(LOG_WARNING, "milter_socket_owner_not_restored path=%s error=\"%s\" "
+		    "(the MTA may lack access; restart tlsrpt-milter)", in->path, strerror(errno));
+	log_msg(LOG_NOTICE, "milter_socket_recreated path=%s (libmilter had removed it)", in->path);
+	return true;
+}
+
 /* Fork a child; -1 when there is no point in trying again. */
 static int start_child(struct supervisor *s)
 {
 	int p[2];
 	pid_t pid;
 
-	if (!socket_file_ours(s->in)) {
+	if (!socket_file_ours(s->in) && !recreate_socket(s->in)) {
 		log_msg(LOG_ERR, "milter_socket_lost path=%s (the socket file was removed or "
-		    "replaced, e.g. by a SIGTERM to the milter child; the milter input is off "
-		    "until tlsrpt-milter restarts)", s->in->path);
+		    "replaced; the milter input is off until tlsrpt-milter restarts)", s->in->path);
 		return -1;
 	}
 	s->last_spawn = mono_ms();
@@ -1064,16 +1111,25 @@ static void reap_child(struct supervisor *s)
 	s->child = 0;
 }
 
+/*
+ * A stop first: systemd signals every process of the unit at once, and a
+ * child ended by that is not a death to report and respawn.
+ */
 static void take_signals(struct supervisor *s)
 {
 	struct signalfd_siginfo si;
+	bool stop = false, chld = false;
 
 	while (read(s->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGCHLD)
-			reap_child(s);
+			chld = true;
 		else
-			begin_stop(s);
+			stop = true;
 	}
+	if (stop)
+		begin_stop(s);
+	if (chld)
+		reap_child(s);
 }
 
 /* Milliseconds until the next thing to do, or -1 to wait for events only. */
@@ -1145,6 +1201,8 @@ static void __attribute__((noreturn)) supervisor_main(struct milter_input *in)
 	}
 	while (!supervise_once(&s))
 		;
+	if (in->sock_recreated && socket_file_ours(in))
+		unlink(in->path);	/* the daemon only removes the file it made */
 	if (!s.stopping)
 		notify(&s, NOTICE_GAVE_UP, 0, 0);
 	_exit(s.stopping ? 0 : EX_UNAVAILABLE);
@@ -1271,6 +1329,9 @@ static int open_unix_socket(struct milter_input *in, const struct tlsrpt_conf *c
 	}
 	in->sock_dev = sb.st_dev;
 	in->sock_ino = sb.st_ino;
+	in->sock_mode = (mode_t)conf->milter_socket_mode;
+	in->sock_owner = owner;
+	in->sock_group = group;
 	/* lchown: if the path was swapped for a symlink, change the link, not its target */
 	if (lchown(in->path, owner, group) != 0 && geteuid() == 0) {
 		snprintf(err, errlen, "chown %s: %s", in->path, strerror(errno));

@@ -37,6 +37,15 @@
  *	(TLS_Srv/TLS_Rcpt VERIFY: the mail is deferred) or not (opportunistic:
  *	the mail went out encrypted anyway).  Both verify=FAIL and a name
  *	mismatch are treated this way, at every level, so the two agree.
+ *	(Postfix before 3.10 logs no certificate fault at "may", so
+ *	postfix_sessions.c cannot do the same for opportunistic sessions.)
+ *
+ *	LogLevel: relay lines need 9 (Sendmail's default), cert-subject
+ *	lines 12, "TLS cert verify" lines 14, AltName lines 15 and a
+ *	Sendmail built with _FFR_TLS_ALTNAMES; the tls_rcpt and tls_server
+ *	rejects are logged from 4 and 6.  With less, rules 1 and 2 see less
+ *	(see each) and rule 7 waits.  Results are emitted when a delivery
+ *	line decides them, never by sml_expire().
  *
  *	Rules:
  *	1. "STARTTLS=client, relay=R, ..., verify=X" from P starts a TLS
@@ -47,13 +56,14 @@
  *	   expired" certificate-expired; self-signed, unknown or missing
  *	   issuer certificate-not-trusted; anything else validation-failure;
  *	   DANE_FAIL tlsa-invalid; NO/NOT (no certificate) validation-failure.
- *	2. Name check: with verify=OK, the CN of the "cert-subject=" line
- *	   right after it (or, when P logged "AltName=" lines for R before
- *	   it, those names instead, as RFC 6125 wants) is compared with R;
- *	   "*." matches exactly one left-most label and needs two labels
- *	   after it.  No match: certificate-host-mismatch.  No CN, a subject
- *	   cut at 256 bytes, an address literal as R or no cert-subject line
- *	   (LogLevel below 12) means nothing could be seen: no failure.
+ *	2. Name check: with verify=OK, when P logged "AltName=" lines for R
+ *	   (LogLevel 15, a Sendmail built with _FFR_TLS_ALTNAMES), those names
+ *	   are compared with R, as RFC 6125 wants; "*." matches exactly one
+ *	   left-most label and needs two labels after it.  No match:
+ *	   certificate-host-mismatch.  The CN of the "cert-subject=" line is
+ *	   not compared: it is often another of the certificate's names, so
+ *	   a differing CN is no evidence.  Without AltName lines, or with an
+ *	   address literal as R, nothing could be seen: no failure.
  *	3. Each delivery line of P to relay R belongs to (P, R); each
  *	   distinct recipient domain of its to= list is emitted once per
  *	   connection, at its first delivery line, whatever the stat=:
@@ -893,7 +903,6 @@ struct conn {
 	bool tls;		/* started by a STARTTLS=client relay line */
 	bool ended;		/* dropped before mail: handshake failure, tls_server reject */
 	bool detached;		/* ended, and a newer connection to relay took its place */
-	bool subject_seen;
 	bool names_checked;	/* AltName lines decided the name check */
 	bool reason_from_verify;	/* reason is from a "TLS cert verify" line */
 	enum verify_value v;
@@ -1317,7 +1326,7 @@ static int verify_type(enum verify_value v)
 }
 
 /* A reason for a verify value when nothing better was logged. */
-static void verify_reason(enum verify_value v, const char *raw, char *buf, size_t size)
+static void default_reason(enum verify_value v, const char *raw, char *buf, size_t size)
 {
 	switch (v) {
 	case V_NO:
@@ -1439,7 +1448,7 @@ static enum sml_result on_session(struct sml *p, const struct sml_event *ev, lon
 	c = conn_new(p, pr, ev->relay, 0, NULL);
 	c->tls = true;
 	c->v = verify_value(ev->verify);
-	verify_reason(c->v, ev->verify, reason, sizeof(reason));
+	default_reason(c->v, ev->verify, reason, sizeof(reason));
 	conn_fail(c, verify_type(c->v), verify_type(c->v) != 0 ? reason : NULL);
 	if (c->v == V_FAIL && pr->verify_reason != NULL) {
 		conn_fail(c, classify_cert(pr->verify_reason), pr->verify_reason);
@@ -1462,17 +1471,17 @@ static enum sml_result on_cert(struct sml *p, const struct sml_event *ev, long l
 
 	if (pr == NULL || (c = pr->awaiting_cert) == NULL)
 		return SML_USED;
-	pr->awaiting_cert = NULL;
-	if (c->subject_seen)
-		return SML_USED;
-	c->subject_seen = true;
+	pr->awaiting_cert = NULL;	/* one cert-subject line per session */
 	if (c->v == V_FAIL && !c->reason_from_verify && ev->reason[0] != '\0')
 		conn_fail(c, classify_cert(ev->reason), ev->reason);
-	if (c->v != V_OK || c->type != 0 || c->names_checked || !ev->cn_known
-	    || ev->cn[0] == '\0' || !is_host_name(c->relay) || name_matches(ev->cn, c->relay))
-		return SML_USED;
-	snprintf(reason, sizeof(reason), "hostname mismatch (CN=%s)", ev->cn);
-	conn_fail(c, RESULT_CERTIFICATE_HOST_MISMATCH, reason);
+	/*
+	 * A CN that differs from R proves nothing: certificates name their
+	 * hosts in subjectAltName, and the CN is often another of those
+	 * names (Google's MX certificates, for one).  Only the AltName lines
+	 * (check_altnames) can show a mismatch; the CN is kept for the
+	 * reason text of other failures.
+	 */
+	(void)reason;
 	return SML_USED;
 }
 
@@ -1557,7 +1566,7 @@ static enum sml_result on_tls_server(struct sml *p, const struct sml_event *ev,
 	}
 	if (c != NULL)
 		end_for_new(p, pr, c);
-	verify_reason(v, ev->verify, fallback, sizeof(fallback));
+	default_reason(v, ev->verify, fallback, sizeof(fallback));
 	if (pr->hs_pending && v != V_NONE)
 		reason = pr->hs_reason;
 	else if (ev->reason[0] != '\0')
@@ -1614,19 +1623,23 @@ static void place_handshake(struct sml *p, struct proc *pr, const char *relay)
 static void resolve_ended(struct sml *p, struct proc *pr, const struct sml_event *ev,
     long long when, bool skip, sml_emit_fn emit, void *ctx)
 {
-	for (;;) {
-		struct conn *c, *next = NULL;
+	struct conn *todo[SML_MAX_CONNS], *c;
+	size_t n = 0, i, j;
 
-		for (c = pr->conns; c != NULL; c = c->next)
-			if (c->ended && c->ndeliveries == 0
-			    && (c->detached || strcmp(c->relay, ev->relay) != 0)
-			    && (next == NULL || c->seq < next->seq))
-				next = c;
-		if (next == NULL)
-			return;
-		next->ndeliveries++;
+	for (c = pr->conns; c != NULL && n < SML_MAX_CONNS; c = c->next)
+		if (c->ended && c->ndeliveries == 0
+		    && (c->detached || strcmp(c->relay, ev->relay) != 0))
+			todo[n++] = c;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && todo[j - 1]->seq > todo[j]->seq; j--) {
+			c = todo[j];
+			todo[j] = todo[j - 1];
+			todo[j - 1] = c;
+		}
+	for (i = 0; i < n; i++) {
+		todo[i]->ndeliveries++;
 		if (!skip)
-			conn_report_all(p, next, ev, when, emit, ctx);
+			conn_report_all(p, todo[i], ev, when, emit, ctx);
 	}
 }
 

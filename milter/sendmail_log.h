@@ -101,7 +101,9 @@ enum sml_result {
  * One log line (no newline, not NUL-terminated, at most len bytes read)
  * seen at "when" (seconds since the epoch).  Results are emitted through
  * emit (which may be NULL) as they are decided; the session passed is
- * freed when emit returns.
+ * freed when emit returns.  STARTTLS=server lines and connections to the
+ * local host are SML_IGNORED (the former only end what the process logged
+ * before about a certificate).
  */
 enum sml_result sml_feed(struct sml *p, const char *line, size_t len, long long when,
     sml_emit_fn emit, void *ctx);

@@ -19,7 +19,9 @@
  *	4. An aborted session ends at the next request of the connection
  *	   that is not for its address (Sendmail closed that connection).
  *	5. A request of a queue id that skip() names adds nothing; a session
- *	   opened by such a tls_server is not emitted by rule 3.
+ *	   opened by such a tls_server is not emitted by rule 3.  Counted
+ *	   (report_mails_skipped) once per such tls_rcpt, or once for such a
+ *	   session that ends without any tls_rcpt.
  *	6. An outcome that is not reported (TEMP, CONFIG, unknown values) is
  *	   counted as unreported, once per domain or session.
  */
@@ -146,95 +148,93 @@ void smm_reply(struct strbuf *out, const char *text)
 /* ---- requests ---- */
 
 enum field {
-	F_SRV, F_ADDR, F_VERIFY, F_VER, F_QID, F_RCPT, F_HOST, F_CN, F_CNI, F_SAN, F_SRC,
+	F_SRV, F_ADDR, F_VERIFY, F_VER, F_QID, F_RCPT, F_HOST, F_CN, F_CNI, F_SAN,
 	F_COUNT,
-	F_UNKNOWN = F_COUNT,
 };
 
 static const char *const field_names[F_COUNT] = {
-	"srv", "addr", "verify", "ver", "qid", "rcpt", "host", "cn", "cni", "san", "src",
+	"srv", "addr", "verify", "ver", "qid", "rcpt", "host", "cn", "cni", "san",
 };
 
-/* "name=" at the start of tok: the field and where its value starts; -1 if none. */
-static int field_start(const char *tok, size_t toklen, size_t *vstart)
+/*
+ * Sendmail builds the key from tokens and puts a blank only between two
+ * word tokens: after a value that ends in one of its operator or special
+ * characters ("may.good.test." from $h) the next "name=" follows without
+ * a blank.  So a field starts after a blank or such a character.
+ */
+static bool is_boundary(const char *key, size_t i)
+{
+	return i == 0 || strchr(" \t.:%@!^/[]+()<>,;\"\\", key[i - 1]) != NULL;
+}
+
+/*
+ * The field whose "name=" starts at p (names in lower case, as the .mc
+ * writes them and as Sendmail folds them): its index and name length, or
+ * -1.  Other "word=" text is part of a value: recipients such as SRS
+ * addresses ("srs0=...=user@example.org") and certificate names may
+ * hold it.
+ */
+static int field_at(const char *p, size_t *namelen)
 {
 	size_t n = 0;
 
-	while (n < toklen && ((tok[n] >= 'a' && tok[n] <= 'z') || (tok[n] >= 'A' && tok[n] <= 'Z') ||
-	    tok[n] == '_'))
+	while (p[n] >= 'a' && p[n] <= 'z')
 		n++;
-	if (n == 0 || n >= toklen || tok[n] != '=')
+	if (n == 0 || p[n] != '=')
 		return -1;
-	*vstart = n + 1;
+	*namelen = n;
 	for (int f = 0; f < F_COUNT; f++)
-		if (strlen(field_names[f]) == n && strncasecmp(tok, field_names[f], n) == 0)
+		if (strlen(field_names[f]) == n && strncmp(p, field_names[f], n) == 0)
 			return f;
-	/* "name=" ending the token: a field we do not know, skipped */
-	return n + 1 == toklen ? F_UNKNOWN : -1;
+	return -1;
 }
 
-static void append_word(struct strbuf *v, const char *w, size_t n)
+/* The value key[from, to) without surrounding blanks; NULL when empty. */
+static char *value_of(const char *key, size_t from, size_t to)
 {
-	if (n == 0)
-		return;
-	if (v->len > 0)
-		strbuf_appendc(v, ' ');
-	strbuf_append(v, w, n);
+	while (from < to && (key[from] == ' ' || key[from] == '\t'))
+		from++;
+	while (to > from && (key[to - 1] == ' ' || key[to - 1] == '\t'))
+		to--;
+	return to > from ? xstrndup(key + from, to - from) : NULL;
 }
 
-static char *take_value(struct strbuf *v, bool *seen)
-{
-	char *s = NULL;
-
-	*seen = true;
-	if (v->len > 0) {
-		strbuf_appendc(v, '\0');
-		s = xstrdup(v->data);
-	}
-	strbuf_reset(v);
-	return s;
-}
-
-/* Split the key into raw field values; -1 with why on a bad key. */
-static int split_fields(const char *key, char *vals[F_COUNT], bool seen[F_COUNT + 1], char *why,
+/*
+ * Split the key into raw field values.  Every field may appear once: a
+ * value that smuggles in a second "name=" (a crafted certificate name or
+ * recipient) makes the whole request bad rather than changing a field.
+ */
+static int split_fields(const char *key, char *vals[F_COUNT], bool seen[F_COUNT], char *why,
     size_t whylen)
 {
-	struct strbuf v;
+	size_t len = strlen(key), vstart = 0, namelen = 0;
 	int cur = -1;
-	const char *p = key;
 
-	strbuf_init(&v);
-	for (;;) {
-		size_t n, vs;
-		int f;
+	for (size_t i = 0; i <= len; i++) {
+		int f = -1;
 
-		while (*p == ' ' || *p == '\t')
-			p++;
-		n = strcspn(p, " \t");
-		f = n > 0 ? field_start(p, n, &vs) : -1;
-		if (n == 0 || f >= 0) {
-			if (cur >= 0 && cur < F_COUNT)
-				vals[cur] = take_value(&v, &seen[cur]);
-			strbuf_reset(&v);
-			if (n == 0)
-				break;
-			if (f < F_COUNT && seen[f]) {
-				snprintf(why, whylen, "field %s= given twice", field_names[f]);
-				strbuf_free(&v);
+		if (i < len && is_boundary(key, i))
+			f = field_at(key + i, &namelen);
+		if (i < len && f < 0) {
+			if (cur < 0 && key[i] != ' ' && key[i] != '\t') {
+				snprintf(why, whylen, "key does not start with a name= field");
 				return -1;
 			}
-			cur = f;
-			append_word(&v, p + vs, n - vs);
-		} else if (cur < 0) {
-			snprintf(why, whylen, "key does not start with a name= field");
-			strbuf_free(&v);
-			return -1;
-		} else {
-			append_word(&v, p, n);
+			continue;
 		}
-		p += n;
+		if (cur >= 0)
+			vals[cur] = value_of(key, vstart, i);
+		if (i == len)
+			break;
+		if (seen[f]) {
+			snprintf(why, whylen, "field %s= given twice", field_names[f]);
+			return -1;
+		}
+		seen[f] = true;
+		cur = f;
+		vstart = i + namelen + 1;
+		i = vstart - 1;
 	}
-	strbuf_free(&v);
 	if (cur < 0) {
 		snprintf(why, whylen, "empty key");
 		return -1;
@@ -344,7 +344,7 @@ int smm_parse_request(const char *payload, size_t len, struct smm_request *r, ch
     size_t whylen)
 {
 	char *vals[F_COUNT] = {NULL};
-	bool seen[F_COUNT + 1] = {false};
+	bool seen[F_COUNT] = {false};
 	const char *sp;
 
 	memset(r, 0, sizeof(*r));
@@ -363,7 +363,7 @@ int smm_parse_request(const char *payload, size_t len, struct smm_request *r, ch
 		return -1;
 	}
 	r->map = xstrndup(payload, (size_t)(sp - payload));
-	r->hook = seen[F_RCPT] ? SMM_HOOK_RCPT : SMM_HOOK_SERVER;
+	r->hook = vals[F_RCPT] != NULL ? SMM_HOOK_RCPT : SMM_HOOK_SERVER;
 	r->srv = canonical_host(vals[F_SRV]);
 	r->addr = address_or_null(vals[F_ADDR]);
 	/* Sendmail folds keys to lower case unless the map has -f */
@@ -377,7 +377,6 @@ int smm_parse_request(const char *payload, size_t len, struct smm_request *r, ch
 	r->host = domain_or_null(vals[F_HOST]);
 	r->cn = xtext_decode(vals[F_CN]);
 	r->cn_issuer = xtext_decode(vals[F_CNI]);
-	r->sender_ip = address_or_null(vals[F_SRC]);
 	r->san = san_value(vals[F_SAN]);
 	free(vals[F_SRV]);
 	free(vals[F_HOST]);
@@ -398,7 +397,6 @@ void smm_request_free(struct smm_request *r)
 	free(r->host);
 	free(r->cn);
 	free(r->cn_issuer);
-	free(r->sender_ip);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -504,9 +502,10 @@ void smm_classify(const struct smm_request *r, struct smm_outcome *o)
 
 struct tls_sess {
 	long long start;
-	char *srv, *addr, *sender_ip, *host;
+	char *srv, *addr, *host;
 	struct smm_outcome out;
 	bool skip_host;		/* opened by a report mail's tls_server */
+	bool skipped;		/* a report mail's tls_rcpt was skipped */
 	char **domains;
 	size_t ndomains;
 };
@@ -576,7 +575,6 @@ static void emit(struct smm *m, const struct tls_sess *s, const char *domain, lo
 		f->result_type = s->out.result_type;
 		f->mx_name = dup_or_null(s->srv);
 		f->receiving_ip = dup_or_null(s->addr);
-		f->sending_ip = dup_or_null(s->sender_ip);
 		f->reason = dup_or_null(s->out.reason);
 		m->st.failures++;
 	} else {
@@ -595,7 +593,6 @@ static void sess_free(struct tls_sess *s)
 	free(s->domains);
 	free(s->srv);
 	free(s->addr);
-	free(s->sender_ip);
 	free(s->host);
 	free(s);
 }
@@ -603,7 +600,12 @@ static void sess_free(struct tls_sess *s)
 /* Rule 3: a session without recipients is reported for its host. */
 static void sess_end(struct smm *m, struct tls_sess *s)
 {
-	if (s->ndomains > 0 || s->skip_host) {
+	if (s->ndomains > 0 || s->skipped) {
+		sess_free(s);
+		return;
+	}
+	if (s->skip_host) {
+		m->st.report_mails_skipped++;	/* a report mail's session without tls_rcpt */
 		sess_free(s);
 		return;
 	}
@@ -660,7 +662,6 @@ static struct tls_sess *sess_open(struct smm *m, struct smm_conn *c, const struc
 	s->start = now;
 	s->srv = dup_or_null(r->srv);
 	s->addr = dup_or_null(r->addr);
-	s->sender_ip = dup_or_null(r->sender_ip);
 	s->host = dup_or_null(r->host);
 	smm_classify(r, &s->out);
 	c->sess[c->n++] = s;
@@ -707,7 +708,6 @@ static const char *on_server(struct smm *m, struct smm_conn *c, const struct smm
 	}
 	if (is_report_mail(m, r)) {
 		s->skip_host = true;
-		m->st.report_mails_skipped++;
 		return "skipped";
 	}
 	return outcome_name(&s->out);
@@ -731,6 +731,7 @@ static const char *on_rcpt(struct smm *m, struct smm_conn *c, const struct smm_r
 	if ((s = conn_find(c, r, &at)) == NULL)
 		s = sess_open(m, c, r, now);
 	if (is_report_mail(m, r)) {
+		s->skipped = true;
 		m->st.report_mails_skipped++;
 		return "skipped";
 	}

@@ -13,9 +13,11 @@
  *	   answers PERM and closes the connection).
  *
  *	2. smm_parse_request(): "<map> <key>", where the key is the text
- *	   contrib/sendmail/tlsrpt.mc builds, "name= value" fields separated
- *	   by blanks (Sendmail puts a blank between the "name=" token and
- *	   the macro's value; "name=value" is accepted too).
+ *	   contrib/sendmail/tlsrpt.mc builds: "name=" fields, each followed
+ *	   by its value.  Sendmail joins the tokens of the key with a blank
+ *	   between two words only, so a field name follows a blank, the
+ *	   start, or a value's last operator character without a blank
+ *	   ("host= may.good.test.rcpt= ...").  Each field may appear once.
  *
  *	3. smm_classify(): ${verify} (and the name check) -> RFC 8460 result.
  *
@@ -91,8 +93,8 @@ void smm_reply(struct strbuf *out, const char *text);
 /* ---- requests ---- */
 
 enum smm_hook {
-	SMM_HOOK_SERVER,	/* tls_server: no rcpt= field */
-	SMM_HOOK_RCPT,		/* tls_rcpt: rcpt= present */
+	SMM_HOOK_SERVER,	/* tls_server: rcpt= absent or empty */
+	SMM_HOOK_RCPT,		/* tls_rcpt: rcpt= with the recipient */
 };
 
 enum smm_san {
@@ -115,7 +117,6 @@ struct smm_request {
 	char *host;		/* $h, normalised (NULL if none or not a domain) */
 	char *cn;		/* ${cn_subject}, xtext decoded */
 	char *cn_issuer;	/* ${cn_issuer}, xtext decoded */
-	char *sender_ip;	/* ${if_addr_out}, canonical text */
 	enum smm_san san;
 	bool folded;		/* the key arrived in lower case (no -f on the K line) */
 };
@@ -155,7 +156,7 @@ struct smm_stats {
 	unsigned long long sessions;		/* session results emitted */
 	unsigned long long successes;
 	unsigned long long failures;
-	unsigned long long report_mails_skipped;	/* requests of our own report messages */
+	unsigned long long report_mails_skipped;	/* deliveries of our own report messages */
 	unsigned long long unreported;		/* TLS sessions that could not be reported */
 	unsigned long long key_folded;		/* requests whose key arrived lower-cased */
 };

@@ -8,7 +8,9 @@
  *	answer and the session results), so Sendmail never waits on the
  *	store.  At most MAX_CONNECTIONS are open; a connection beyond that
  *	is closed at once (Sendmail's map lookup then fails, which the
- *	tlsrpt.mc rules ignore).  A malformed netstring gets "PERM" and the
+ *	tlsrpt.mc rules ignore); the soft open file limit is raised for
+ *	them.  When accept() fails for want of descriptors, accepting pauses
+ *	for ACCEPT_PAUSE_MS.  A malformed netstring gets "PERM" and the
  *	connection is closed once the answer is written.  Counters go to the
  *	store through aggregate_count() (socketmap.*); log lines about
  *	hostile input are rate limited.
@@ -28,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -39,8 +42,10 @@
 #include "util.h"
 
 #define MAX_CONNECTIONS 1024
+#define FD_RESERVE 128		/* descriptors the rest of the daemon may need */
 #define READ_SIZE 4096
 #define OUT_LIMIT (64 * 1024)	/* unread answers: stop reading from that peer */
+#define ACCEPT_PAUSE_MS 100	/* out of descriptors: try accept() again after this */
 
 struct conn {
 	int fd;
@@ -64,10 +69,14 @@ struct socketmap_input {
 	struct smm *smm;
 	pthread_t thread;
 	bool running;
+	socketmap_policy_fn policy_fn;	/* socketmap_input_set_policy(), or NULL */
+	void *policy_ctx;
 
 	/* the serving thread's own */
 	struct conn *conns[MAX_CONNECTIONS];
 	size_t nconns;
+	size_t max_conns;	/* MAX_CONNECTIONS, less when RLIMIT_NOFILE is short */
+	long long accept_paused_until;	/* monotonic ms; 0 = accepting */
 	struct pollfd pfds[MAX_CONNECTIONS + 2];
 	unsigned long next_id;
 	unsigned long long protocol_errors, refused;
@@ -199,6 +208,40 @@ static int bind_inet(struct socketmap_input *in, int family, const char *host, i
 	return 0;
 }
 
+/*
+ * Every connection is a descriptor: raise the soft RLIMIT_NOFILE (often
+ * 1024) towards what MAX_CONNECTIONS needs, or serve fewer connections.
+ */
+static size_t connection_limit(void)
+{
+	rlim_t want = MAX_CONNECTIONS + FD_RESERVE;
+	struct rlimit rl;
+	size_t limit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return MAX_CONNECTIONS;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return MAX_CONNECTIONS;
+	limit = rl.rlim_cur > 2 * FD_RESERVE ? (size_t)rl.rlim_cur - FD_RESERVE :
+	    (size_t)rl.rlim_cur / 2;
+	log_msg(LOG_NOTICE, "socketmap_connection_limit limit=%zu (open file limit %llu; raise "
+	    "LimitNOFILE to serve %d)", limit, (unsigned long long)rl.rlim_cur, MAX_CONNECTIONS);
+	return limit;
+}
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct socketmap_input *socketmap_input_open(const struct tlsrpt_conf *conf, uid_t owner,
     gid_t group, char *err, size_t errlen)
 {
@@ -227,6 +270,7 @@ struct socketmap_input *socketmap_input_open(const struct tlsrpt_conf *conf, uid
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
+	in->max_conns = connection_limit();
 	return in;
 fail:
 	socketmap_input_close(in);
@@ -235,9 +279,25 @@ fail:
 
 /* ---- results and counters into the batch ---- */
 
+static void add_session(struct socketmap_input *in, const struct tlsrpt_session *s);
+
+/* The policy decorator, when one is set, decides what is counted. */
 static void emit_session(void *ctx, const struct tlsrpt_session *s)
 {
 	struct socketmap_input *in = ctx;
+	struct tlsrpt_session decorated;
+
+	if (in->policy_fn != NULL &&
+	    in->policy_fn(in->policy_ctx, s, NULL, NULL, &decorated)) {
+		add_session(in, &decorated);
+		session_free(&decorated);
+		return;
+	}
+	add_session(in, s);
+}
+
+static void add_session(struct socketmap_input *in, const struct tlsrpt_session *s)
+{
 	const struct tlsrpt_policy_result *p = &s->policies[0];
 	bool dropped = false;
 
@@ -332,16 +392,20 @@ static void accept_all(struct socketmap_input *in)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_ratelimited(&in->refuse_limit, LOG_ERR, "socketmap_accept_failed "
-				    "error=\"%s\"", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* EMFILE and the like: the socket stays readable, so pause
+			 * rather than spin on it */
+			in->accept_paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
+			log_ratelimited(&in->refuse_limit, LOG_ERR, "socketmap_accept_failed "
+			    "error=\"%s\" (pausing %d ms)", strerror(errno), ACCEPT_PAUSE_MS);
 			return;
 		}
-		if (in->nconns == MAX_CONNECTIONS) {
+		if (in->nconns >= in->max_conns) {
 			/* the newest goes: the open ones may hold sessions */
 			in->refused++;
 			log_ratelimited(&in->refuse_limit, LOG_WARNING, "socketmap_connection_refused "
-			    "reason=too_many_connections limit=%d", MAX_CONNECTIONS);
+			    "reason=too_many_connections limit=%zu", in->max_conns);
 			close(fd);
 			continue;
 		}
@@ -459,11 +523,18 @@ static bool serve(struct socketmap_input *in, struct conn *c, short revents, con
 	return true;
 }
 
-static size_t build_pollset(struct socketmap_input *in)
+/* The poll set; *timeout_ms -1, or the rest of an accept pause. */
+static size_t build_pollset(struct socketmap_input *in, int *timeout_ms)
 {
+	long long rest = in->accept_paused_until - monotonic_ms();
+
+	*timeout_ms = -1;
+	if (in->accept_paused_until != 0 && rest <= 0)
+		in->accept_paused_until = 0;
+	else if (in->accept_paused_until != 0)
+		*timeout_ms = (int)rest;
 	in->pfds[0] = (struct pollfd){in->stop_fd, POLLIN, 0};
-	/* at the cap, leave new connections in the backlog rather than spin on them */
-	in->pfds[1] = (struct pollfd){in->fd, POLLIN, 0};
+	in->pfds[1] = (struct pollfd){in->fd, in->accept_paused_until ? 0 : POLLIN, 0};
 	for (size_t i = 0; i < in->nconns; i++) {
 		struct conn *c = in->conns[i];
 		short ev = 0;
@@ -482,8 +553,9 @@ static void *serve_main(void *arg)
 	struct socketmap_input *in = arg;
 
 	for (;;) {
-		size_t n = build_pollset(in), nconns = in->nconns;
-		int rc = poll(in->pfds, n, -1);
+		int timeout_ms;
+		size_t n = build_pollset(in, &timeout_ms), nconns = in->nconns;
+		int rc = poll(in->pfds, n, timeout_ms);
 
 		if (rc < 0) {
 			if (errno == EINTR)
@@ -520,6 +592,12 @@ void socketmap_input_attach(struct socketmap_input *in, struct writer *w, struct
 	in->rm = rm;
 	in->batch = writer_new_batch(w, "socketmap");
 	in->smm = smm_new(emit_session, is_report_mail, in);
+}
+
+void socketmap_input_set_policy(struct socketmap_input *in, socketmap_policy_fn fn, void *ctx)
+{
+	in->policy_fn = fn;
+	in->policy_ctx = ctx;
 }
 
 int socketmap_input_start(struct socketmap_input *in)

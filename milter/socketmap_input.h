@@ -18,6 +18,7 @@
 
 #include "conf.h"
 #include "report_mails.h"
+#include "session.h"
 #include "writer.h"
 
 struct socketmap_input;
@@ -28,6 +29,18 @@ struct socketmap_input *socketmap_input_open(const struct tlsrpt_conf *conf, uid
 
 /* Register the input's batch with the writer (before writer_start). */
 void socketmap_input_attach(struct socketmap_input *in, struct writer *w, struct report_mails *rm);
+
+/*
+ * Optional, before socketmap_input_start: every session result passes
+ * through fn before it is counted (policymap_decorate() of
+ * policymap_input.h).  fn returns true with *out filled (counted instead
+ * of s, then freed with session_free) or false to count s as it is.
+ * This input knows no MX for successes: mx and ip are NULL.  Without fn
+ * every result is counted as sendmail_map made it.
+ */
+typedef bool (*socketmap_policy_fn)(void *ctx, const struct tlsrpt_session *s, const char *mx,
+    const char *ip, struct tlsrpt_session *out);
+void socketmap_input_set_policy(struct socketmap_input *in, socketmap_policy_fn fn, void *ctx);
 
 int socketmap_input_start(struct socketmap_input *in);
 

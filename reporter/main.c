@@ -27,6 +27,7 @@
 #include "deliver.h"
 #include "discover.h"
 #include "log.h"
+#include "mta_sts.h"
 #include "output.h"
 #include "report_json.h"
 #include "session.h"
@@ -58,6 +59,7 @@ static int cmd_stats(struct ctx *c, int argc, char **argv);
 static int cmd_purge(struct ctx *c, int argc, char **argv);
 static int cmd_run(struct ctx *c, int argc, char **argv);
 static int cmd_retry(struct ctx *c, int argc, char **argv);
+static int cmd_policy(struct ctx *c, int argc, char **argv);
 
 static const struct command commands[] = {
 	{"run", cmd_run, "",
@@ -76,6 +78,8 @@ static const struct command commands[] = {
 	    "deliveries not done yet, with next try and last error"},
 	{"stats", cmd_stats, "[--days N]",
 	    "sessions and failures per day, failures by result type, top failing domains"},
+	{"policy", cmd_policy, "DOMAIN [--fetch | --refresh]",
+	    "the cached MTA-STS policy of a domain; fetch it now, or refresh it as the cache would"},
 	{"purge", cmd_purge, "",
 	    "delete data and reports older than retention_days"},
 };
@@ -619,6 +623,173 @@ static int cmd_purge(struct ctx *c, int argc, char **argv)
 		    c->conf.retention_days);
 	log_msg(LOG_INFO, "purge before=%s rows=%lld", cutoff, n);
 	return EX_OK;
+}
+
+/* ---- policy: the MTA-STS cache ------------------------------------------ */
+
+/* "YYYY-MM-DDThh:mm:ssZ", or NULL for 0 (never). */
+static const char *iso_time(long long t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+		return NULL;
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+static json_t *json_time(long long t)
+{
+	char buf[32];
+	const char *s = iso_time(t, buf);
+
+	return s ? json_string(s) : json_null();
+}
+
+/* The policy lines or the mx patterns as a JSON array. */
+static json_t *json_lines(const struct sts_policy *p, bool mx)
+{
+	char *text = mx ? sts_mx_json(p) : sts_policy_strings_json(p);
+	json_t *a = json_loads(text, 0, NULL);
+
+	free(text);
+	return a ? a : json_array();
+}
+
+static void print_policy_json(const struct sts_cached *r)
+{
+	bool held = r->policy.text != NULL;
+	json_t *o = json_object();
+	char *text;
+
+	json_object_set_new(o, "domain", json_string(r->domain));
+	json_object_set_new(o, "status", json_string(sts_status_name(r->status)));
+	json_object_set_new(o, "id", *r->id ? json_string(r->id) : json_null());
+	json_object_set_new(o, "mode", held ? json_string(sts_mode_name(r->policy.mode)) : json_null());
+	json_object_set_new(o, "max_age", held ? json_integer(r->policy.max_age) : json_null());
+	json_object_set_new(o, "mx", json_lines(&r->policy, true));
+	json_object_set_new(o, "fetched", json_time(r->fetched));
+	json_object_set_new(o, "expires", json_time(r->expires));
+	json_object_set_new(o, "checked", json_time(r->checked));
+	json_object_set_new(o, "next_try", json_time(r->next_try));
+	json_object_set_new(o, "error", *r->error ? json_string(r->error) : json_null());
+	json_object_set_new(o, "policy", json_lines(&r->policy, false));
+	text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(o);
+}
+
+static void print_policy_text(const struct sts_cached *r)
+{
+	static const char *const names[] = {"fetched", "expires", "checked", "next_try"};
+	const long long times[] = {r->fetched, r->expires, r->checked, r->next_try};
+	bool held = r->policy.text != NULL;
+	char buf[32];
+
+	printf("domain:   %s\nstatus:   %s\nid:       %s\n", r->domain, sts_status_name(r->status),
+	    *r->id ? r->id : "-");
+	printf("mode:     %s\n", held ? sts_mode_name(r->policy.mode) : "-");
+	if (held)
+		printf("max_age:  %lld\n", r->policy.max_age);
+	else
+		printf("max_age:  -\n");
+	printf("mx:      ");
+	for (size_t i = 0; i < r->policy.nmx; i++)
+		printf(" %s", r->policy.mx[i]);
+	printf("%s\n", r->policy.nmx ? "" : " -");
+	for (size_t i = 0; i < 4; i++) {
+		const char *t = iso_time(times[i], buf);
+
+		printf("%s:%*s%s\n", names[i], (int)(9 - strlen(names[i])), "", t ? t : "-");
+	}
+	printf("error:    %s\n", *r->error ? r->error : "-");
+	printf("policy:%s\n", held ? "" : "   -");
+	for (const char *l = held ? r->policy.text : ""; *l;) {
+		size_t n = strcspn(l, "\n");
+
+		printf("  %.*s\n", (int)n, l);
+		l += n + (l[n] == '\n');
+	}
+}
+
+/* Discover now (fetch) or as the cache would (refresh); store the row. */
+static int policy_update(struct ctx *c, struct sts_cached *row, bool found, bool full)
+{
+	struct sts_fetch_opts o;
+	struct sts_result r;
+	char err[1024];
+
+	memset(&o, 0, sizeof(o));
+	o.resolver = *c->conf.resolver ? c->conf.resolver : NULL;
+	o.ca_file = *c->conf.https_ca_file ? c->conf.https_ca_file : NULL;
+	o.allow_private = c->conf.https_allow_private != 0;
+	o.timeout_ms = (long)c->conf.sts_fetch_timeout_ms;
+	o.max_size = (size_t)c->conf.sts_max_policy_size;
+	if (full)
+		sts_discover(row->domain, &o, &r);
+	else
+		sts_refresh(row->domain, found ? row : NULL, &o, &r, c->now);
+	sts_cache_update(row, &r, c->now);
+	log_msg(LOG_INFO, "sts-%s domain=%s result=%s%s status=%s error=\"%s\"",
+	    full ? "fetch" : "refresh", row->domain, sts_status_name(r.status),
+	    r.unchanged ? " (id unchanged)" : "", sts_status_name(row->status), r.error);
+	sts_result_free(&r);
+	if (store_sts_put(c->store, row, err, sizeof(err)) != 0) {
+		fprintf(stderr, "tlsrpt-report: %s\n", err);
+		return EX_SOFTWARE;
+	}
+	return EX_OK;
+}
+
+static int cmd_policy(struct ctx *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"fetch", no_argument, NULL, 'f'},
+		{"refresh", no_argument, NULL, 'r'},
+		{NULL, 0, NULL, 0},
+	};
+	struct sts_cached row;
+	char domain[256];
+	int o, mode = 0, found, rc = EX_OK;
+
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if ((o == 'f' || o == 'r') && (mode == 0 || mode == o)) {
+			mode = o;
+			continue;
+		}
+		mode = -1;
+		break;
+	}
+	if (mode == -1 || optind + 1 != argc || strlen(argv[optind]) >= sizeof(domain)) {
+		fprintf(stderr, "usage: tlsrpt-report policy DOMAIN [--fetch | --refresh]\n");
+		return EX_USAGE;
+	}
+	strcpy(domain, argv[optind]);
+	if (!domain_normalise(domain)) {
+		fprintf(stderr, "tlsrpt-report: not a domain name: %s\n", argv[optind]);
+		return EX_USAGE;
+	}
+	found = store_sts_get(c->store, domain, &row);
+	if (found < 0) {
+		fprintf(stderr, "tlsrpt-report: cannot read the MTA-STS cache row of %s from %s\n",
+		    domain, c->conf.store_path);
+		return EX_SOFTWARE;
+	}
+	if (mode == 0 && found == 0) {
+		fprintf(stderr, "tlsrpt-report: no cached MTA-STS policy for %s "
+		    "(policy %s --fetch looks it up now)\n", domain, domain);
+		return EX_NOINPUT;
+	}
+	if (mode != 0)
+		rc = policy_update(c, &row, found == 1, mode == 'f');
+	if (rc == EX_OK && c->json)
+		print_policy_json(&row);
+	else if (rc == EX_OK)
+		print_policy_text(&row);
+	sts_cached_free(&row);
+	return rc;
 }
 
 /* ---- submission -------------------------------------------------------- */

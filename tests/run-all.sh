@@ -46,6 +46,9 @@ step() {   # label command...
 
 rm -rf build build-asan build-logs
 mkdir -p build-logs
+# the end-to-end tests download Debian's postfix and sendmail once for all builds
+TLSRPT_MTA_CACHE="$top/mta-cache"
+export TLSRPT_MTA_CACHE
 step autogen ./autogen.sh
 
 mkdir build && cd build || exit 99

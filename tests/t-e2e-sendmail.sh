@@ -1,3 +1,458 @@
 #!/bin/sh
-# placeholder: being written
-exit 77
+# t-e2e-sendmail: end to end with Debian's real Sendmail (8.17 on Debian
+# 12) as the sending MTA, inside a private network namespace, reporting
+# through the socketmap hook of contrib/sendmail/tlsrpt.mc.
+#
+# Five receivers (tests/peers/tls_receiver.py) on 127.0.0.11-15:25 serve
+# a good, an expired, a self-signed and a wrong-name certificate, and no
+# STARTTLS at all; our unbound on 127.0.0.53 serves the MX, A and TLSRPT
+# records of the 10 domains LEVEL.KIND.test (LEVEL may: no access entry;
+# verify: "TLS_Rcpt:verify.KIND.test VERIFY" in the access map; KIND the
+# receiver, MX mx.KIND.test).  Sendmail (unpacked from its .debs by
+# tests/peers/sendmail.sh, .cf built with m4) runs as a daemon on
+# 127.0.0.2:25 with tlsrpt.mc included verbatim and tlsrpt-milter as its
+# milter; the test submits mail over SMTP and Sendmail delivers each
+# message in a process of its own.
+#
+# Part 0: a raw client on the socket: split reads, malformed netstrings,
+# the connection limit, a session held open until the daemon stops.
+# Part 1: per KIND three messages, m1 to a1@may and a1@verify (one
+# transaction: Sendmail sends both over one connection, their MX being
+# the same), m2 to b1@may and b2@may, m3 to c1@verify.  Checks what the
+# receivers saw, then per domain the RFC 8460 session counts and result
+# types of "tlsrpt-report preview" (one result per TLS session and
+# recipient domain: two per domain) and the socketmap counters.
+# Part 2: a report mail (header TLS-Report-Domain, seen by the milter) to
+# tlsrpt@reports.test is not counted (RFC 8460 5.3), an ordinary message
+# to reports.test afterwards is.
+# Part 3: with the daemon stopped, Sendmail still delivers (the map's
+# answer is ignored), also at the verify level.
+#
+# Needs root and network namespaces (else skipped), unbound, openssl, m4,
+# libwrap0 (the unpacked sendmail links it), /usr/bin/python3, sqlite3,
+# dpkg and apt-get (the .debs are cached in tests/mta-cache/).
+# TLSRPT_KEEP_TEST_DIR=1 keeps the test directory.
+# Exit codes follow automake: 0 pass, 1 fail, 77 skip.
+
+: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_srcdir:=$top_builddir}"
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/peers/netns.sh"
+. "$top_srcdir/tests/peers/pki.sh"
+. "$top_srcdir/tests/peers/dns_server.sh"
+. "$top_srcdir/tests/peers/sendmail.sh"
+
+PY=/usr/bin/python3
+REPORT="$top_builddir/tlsrpt-report"
+PATH="$PATH:/usr/sbin:/sbin"
+KINDS="good expired selfsigned wronghost notls"
+LEVELS="may verify"
+T0=$(date +%s)
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
+
+# A missing Debian package: install it (as the deps script would), else skip.
+need_package() {	# need_package COMMAND-TEST PACKAGE
+	eval "$1" && return 0
+	DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null 2>&1
+	eval "$1" || skip "$2 not installed (Debian package $2)"
+}
+
+[ "$(id -u)" = 0 ] || skip "needs root (network namespace, Sendmail)"
+for c in openssl dpkg dpkg-deb apt-get unshare; do
+	command -v $c >/dev/null 2>&1 || skip "$c not installed"
+done
+[ -x "$PY" ] || skip "/usr/bin/python3 not installed (Debian package python3)"
+need_package "command -v unbound >/dev/null 2>&1" unbound
+need_package "command -v m4 >/dev/null 2>&1" m4
+need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
+[ -x "$REPORT" ] && [ -x "$top_builddir/tests/dns_lookup" ] || fail "tlsrpt-report or tests/dns_lookup not built"
+
+RCV_PIDS= DNS_PID= HOLD_PID=
+e2e_cleanup() {
+	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
+	for pid in $RCV_PIDS $DNS_PID $HOLD_PID; do
+		kill "$pid" 2>/dev/null
+	done
+	for pid in $RCV_PIDS $DNS_PID $HOLD_PID; do
+		wait "$pid" 2>/dev/null
+	done
+	# whatever is still in our namespace (delivery processes) is ours
+	if [ -n "$E2E_NS" ]; then
+		for pid in $(ip netns pids "$E2E_NS" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+	fi
+	e2e_netns_cleanup
+	if [ "$TL_FAILED" -ne 0 ]; then
+		for k in $KINDS; do
+			[ -f "$T/rcv/$k/sessions.log" ] && sed "s/^/$k: /" "$T/rcv/$k/sessions.log"
+			[ -f "$T/rcv/$k/receiver.log" ] && sed "s/^/$k: /" "$T/rcv/$k/receiver.log" | tail -n 5
+		done
+		[ -f "$T/log" ] && grep 'socketmap' "$T/log" | tail -n 40
+	fi
+	if [ "${TLSRPT_KEEP_TEST_DIR:-}" = 1 ]; then
+		cp -a "$T" "$T.kept" && echo "# test directory kept in $T.kept"
+	fi
+	tl_cleanup
+}
+trap e2e_cleanup EXIT
+trap 'exit 1' INT TERM
+chmod 755 "$T"
+
+e2e_netns_setup tlsrpt-sm || skip "$E2E_NETNS_WHY"
+echo "# network namespace $E2E_NS"
+
+# ---- certificates, DNS, receivers --------------------------------------
+mkdir -p "$T/pki" "$T/dns"
+pki_make "$T/pki" || { cat "$T/pki/pki.log"; fail "could not make the test PKI"; }
+{
+	echo '  local-zone: "test." static'
+	echo "  local-data: 'sender.test. A 127.0.0.2'"
+	i=11
+	for k in $KINDS; do
+		echo "  local-data: 'mx.$k.test. A 127.0.0.$i'"
+		for l in $LEVELS; do
+			echo "  local-data: '$l.$k.test. MX 10 mx.$k.test.'"
+			echo "  local-data: '_smtp._tls.$l.$k.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
+		done
+		i=$((i + 1))
+	done
+	echo "  local-data: 'reports.test. MX 10 mx.good.test.'"
+	echo "  local-data: '_smtp._tls.reports.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
+} > "$T/zone"
+DNS_LISTEN=127.0.0.53:53 DNS_EXEC="ip netns exec $E2E_NS" \
+    dns_start "$T/dns" "$T/zone" may.good.test ||
+	{ tail -n 5 "$T/dns/unbound.log"; fail "unbound did not start on 127.0.0.53:53 in the namespace"; }
+
+i=11
+for k in $KINDS; do
+	mkdir -p "$T/rcv/$k"
+	if [ $k = notls ]; then
+		set -- --no-starttls
+	else
+		set -- --cert "$T/pki/$k.crt" --key "$T/pki/$k.key"
+	fi
+	ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
+	    --listen "127.0.0.$i:25" "$@" --dir "$T/rcv/$k" --ready "$T/rcv/$k/ready" \
+	    --lifetime 110 --name "mx.$k.test" 2>"$T/rcv/$k/stderr" &
+	RCV_PIDS="$RCV_PIDS $!"
+	i=$((i + 1))
+done
+for k in $KINDS; do
+	n=0
+	while [ ! -f "$T/rcv/$k/ready" ]; do
+		n=$((n + 1))
+		[ $n -gt 100 ] && { cat "$T/rcv/$k/stderr"; fail "receiver $k did not start"; }
+		sleep 0.1
+	done
+done
+
+# ---- tlsrpt-milter ------------------------------------------------------
+tl_conf "datagram_socket none" "socketmap_socket unix:$T/smap.sock" \
+    "milter_socket unix:$T/milter.sock" "log_level debug" \
+    "organization_name \"tlsrpt-milter e2e test\"" \
+    "contact_info mailto:tlsrpt-admin@sender.test"
+tl_start
+n=0
+while [ ! -S "$T/smap.sock" ] || [ ! -S "$T/milter.sock" ]; do
+	n=$((n + 1))
+	[ $n -gt 100 ] && fail "the daemon's sockets did not appear"
+	sleep 0.05
+done
+DAY0=$(date -u +%Y-%m-%d)
+
+# ---- part 0: the socket with a raw client ----------------------------------
+# Split reads (one byte per write), a request without key, malformed
+# netstrings (answered PERM, then closed), the connection limit (1024:
+# the newest beyond it are closed at once), and a session held open
+# until the daemon stops (it is emitted then, for its $h domain).
+cat > "$T/raw.py" <<'PY'
+import os, resource, socket, sys, time
+path, phase = sys.argv[1], sys.argv[2]
+
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+def ns(text):
+    b = text.encode()
+    return b"%d:%s," % (len(b), b)
+
+def answer(s):
+    s.settimeout(5)
+    data = b""
+    while not data.endswith(b","):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.decode()
+
+def eof(s):
+    s.settimeout(5)
+    return s.recv(1) == b""
+
+REQ = ("tlsrpt srv= mx.raw.test addr= 10.9.9.9 verify= OK ver= TLSv1.3 qid= RAW1 "
+       "cn= mx.raw.test cni= Lab+20Test+20CA san= yes host= raw.test.rcpt= u@raw.test")
+if phase == "protocol":
+    s = conn()
+    for b in ns(REQ):
+        s.send(bytes([b]))
+        time.sleep(0.001)
+    print("split", answer(s))
+    s.send(ns("hello"))
+    print("nokey", answer(s))
+    s.close()
+    for name, bad in (("colon", b"12x"), ("oversize", b"9999:"), ("comma", b"3:abc;")):
+        s = conn()
+        s.send(bad)
+        print(name, answer(s), "eof" if eof(s) else "open")
+        s.close()
+elif phase == "limit":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    socks = [conn() for _ in range(1030)]
+    time.sleep(1)
+    closed = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            closed += s.recv(1) == b""
+        except BlockingIOError:
+            pass
+    print("open=%d closed=%d" % (len(socks) - closed, closed))
+    for s in socks:
+        s.close()
+elif phase == "hold":
+    s = conn()
+    s.send(ns("tlsrpt srv= mx.held.test addr= 10.9.9.10 verify= SOFTWARE ver= qid= HELD1 "
+              "cn= cni= san= no host= held.test.rcpt="))
+    print("held", answer(s), flush=True)
+    s.settimeout(None)
+    print("closed by the daemon" if s.recv(1) == b"" else "data", flush=True)
+PY
+closed_conns() {
+	grep -c 'socketmap_connection_closed' "$T/log"
+}
+wait_closed() {	# wait_closed N: the daemon closed N connections
+	n=0
+	while [ "$(closed_conns)" -lt "$1" ]; do
+		n=$((n + 1))
+		[ $n -gt 100 ] && fail "the daemon closed $(closed_conns) of $1 connections"
+		sleep 0.05
+	done
+}
+"$PY" "$T/raw.py" "$T/smap.sock" protocol > "$T/raw.protocol" 2>&1 || { cat "$T/raw.protocol"; fail "raw client"; }
+assert_eq "split 10:OK success,
+nokey 8:NOTFOUND,
+colon 33:PERM missing ':' after the length, eof
+oversize 35:PERM request longer than 4096 bytes, eof
+comma 34:PERM missing ',' after the request, eof" "$(cat "$T/raw.protocol")" "raw client: answers"
+wait_closed 4
+"$PY" "$T/raw.py" "$T/smap.sock" limit > "$T/raw.limit" 2>&1 || { cat "$T/raw.limit"; fail "raw client"; }
+assert_eq "open=1024 closed=6" "$(cat "$T/raw.limit")" "raw client: 1024 connections at most"
+wait_closed 1028
+assert_grep 'socketmap_connection_refused reason=too_many_connections limit=1024' "$T/log" \
+    "the refused connections are logged"
+"$PY" "$T/raw.py" "$T/smap.sock" hold > "$T/raw.hold" 2>&1 &
+HOLD_PID=$!
+n=0
+while ! grep -q '^held' "$T/raw.hold"; do
+	n=$((n + 1))
+	[ $n -gt 100 ] && fail "raw client: no answer to the held request"
+	sleep 0.05
+done
+assert_eq "held 21:OK validation-failure," "$(head -n 1 "$T/raw.hold")" "raw client: held session answered"
+
+# ---- Sendmail -------------------------------------------------------------
+sendmail_unpack "$T/sendmail" || fail "$SM_WHY"
+echo "# Sendmail $SM_VERSION"
+for k in $KINDS; do
+	printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' $k
+done > "$T/smconf.access"
+{
+	echo "define(\`TLSRPT_SOCKET', \`local:$T/smap.sock')dnl"
+	cat "$top_srcdir/contrib/sendmail/tlsrpt.mc"
+	echo "INPUT_MAIL_FILTER(\`tlsrpt', \`S=local:$T/milter.sock, F=, T=C:5s;S:10s;R:10s;E:10s')dnl"
+} > "$T/mcbody"
+mkdir -p "$T/sm"
+cp "$T/smconf.access" "$T/sm/access.txt"
+SM_CAFILE="$T/pki/ca.crt" SM_EXEC="e2e_in"
+sendmail_setup "$T/sm" "$T/mcbody" || fail "$SM_WHY"
+grep -q '^Ktlsrpt socket -f -d2 -T<TMPF> local:' "$SM_CF" || fail "tlsrpt.mc did not make it into sendmail.cf"
+sendmail_start || fail "$SM_WHY"
+echo "# Sendmail started after $(($(date +%s) - T0)) s"
+
+# Submit over SMTP to the daemon (one connection, any number of messages).
+# Each line of standard input: RCPT[,RCPT...] SUBJECT [HEADER: VALUE]
+submit() {
+	e2e_in "$PY" -c '
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.2", 25, "sender.test", timeout=20)
+for n, line in enumerate(sys.stdin):
+    rcpts, subj, hdr = (line.strip().split(" ", 2) + [""])[:3]
+    rcpts = rcpts.split(",")
+    msg = "From: <sender@sender.test>\r\nTo: %s\r\nSubject: %s\r\n%s\r\ntest message\r\n" % (
+        ", ".join(rcpts), subj, hdr + "\r\n" if hdr else "")
+    s.sendmail("sender@sender.test", rcpts, msg)
+s.quit()
+' || fail "SMTP submission to Sendmail failed"
+}
+
+# The receivers log a line per connection when it closes: wait (bounded).
+rcv_lines() {
+	cat "$T"/rcv/*/sessions.log 2>/dev/null | wc -l
+}
+wait_receivers() {	# wait_receivers TOTAL_CONNECTIONS
+	n=0
+	while [ "$(rcv_lines)" -lt "$1" ]; do
+		n=$((n + 1))
+		[ $n -gt 300 ] && fail "receivers saw $(rcv_lines) of $1 connections after 30 s"
+		sleep 0.1
+	done
+}
+
+# ---- part 1: the mail -----------------------------------------------------
+for k in $KINDS; do
+	echo "a1@may.$k.test,a1@verify.$k.test m1-$k"
+	echo "b1@may.$k.test,b2@may.$k.test m2-$k"
+	echo "c1@verify.$k.test m3-$k"
+done | submit
+echo "# submitted after $(($(date +%s) - T0)) s"
+wait_receivers 15
+echo "# 15 messages delivered or deferred after $(($(date +%s) - T0)) s"
+
+# What the receivers saw (independent of the daemon).
+rcv_summary() {	# "conns=N tls=N with_mail=N rcpts=N" for receiver $1
+	f="$T/rcv/$1/sessions.log"
+	echo "conns=$(wc -l < "$f") tls=$(grep -c ' tls=yes ' "$f") with_mail=$(grep -vc ' messages=0 ' "$f")" \
+	    "rcpts=$(sed -n 's/.* rcpts=//p' "$f" | tr ',' '\n' | grep -c @)"
+}
+assert_eq "conns=3 tls=3 with_mail=3 rcpts=5" "$(rcv_summary good)" "receiver good: all delivered"
+assert_eq "conns=3 tls=3 with_mail=2 rcpts=3" "$(rcv_summary expired)" \
+    "receiver expired: verify recipients refused by tls_rcpt"
+assert_eq "conns=3 tls=3 with_mail=2 rcpts=3" "$(rcv_summary selfsigned)" \
+    "receiver selfsigned: verify recipients refused by tls_rcpt"
+assert_eq "conns=3 tls=3 with_mail=3 rcpts=5" "$(rcv_summary wronghost)" \
+    "receiver wronghost: delivered (Sendmail does not check the name)"
+assert_eq "conns=3 tls=0 with_mail=2 rcpts=3" "$(rcv_summary notls)" \
+    "receiver notls: plain text at may, refused at verify"
+for k in good wronghost; do
+	assert_grep "rcpts=a1@verify.$k.test,a1@may.$k.test\$" "$T/rcv/$k/sessions.log" \
+	    "m1 to $k: both domains over one connection"
+done
+
+# ---- what tlsrpt-milter recorded -------------------------------------------
+store_total() {
+	tl_sql "select coalesce(sum(successes + failures), 0) from policy_day" 2>/dev/null || echo 0
+}
+wait_store() {	# wait_store EXPECTED_TOTAL
+	n=0
+	while [ "$(store_total)" -lt "$1" ] && [ $n -lt 100 ]; do
+		n=$((n + 1)); sleep 0.1
+	done
+	sleep 0.5	# anything beyond EXPECTED would show up now
+}
+wait_store 21
+
+days() {	# the UTC days this test has run on (one, or two around midnight)
+	d1=$(date -u +%Y-%m-%d)
+	if [ "$d1" = "$DAY0" ]; then echo "$DAY0"; else echo "$DAY0 $d1"; fi
+}
+
+# "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of a
+# domain, summed over the test's days; "-" when there are no failures.
+preview() {
+	: > "$T/preview.$1"
+	for d in $(days); do
+		e2e_in "$REPORT" -c "$T/tlsrpt.conf" --json preview "$1" --day "$d" \
+		    >> "$T/preview.$1" 2>"$T/preview.err"
+		rc=$?
+		[ $rc = 66 ] && continue	# EX_NOINPUT: no sessions that day
+		[ $rc = 0 ] || { echo "preview exit $rc: $(cat "$T/preview.err")"; return; }
+		echo "@@" >> "$T/preview.$1"
+	done
+	"$PY" - "$T/preview.$1" <<'PY'
+import json, sys
+ok = fail = 0
+types = set()
+for doc in open(sys.argv[1]).read().split("@@"):
+    if not doc.strip():
+        continue
+    for p in json.loads(doc)["policies"]:
+        assert p["policy"]["policy-type"] == "no-policy-found", p["policy"]
+        ok += p["summary"]["total-successful-session-count"]
+        fail += p["summary"]["total-failure-session-count"]
+        for fd in p.get("failure-details", []):
+            types.add(fd["result-type"])
+print(ok, fail, ",".join(sorted(types)) or "-")
+PY
+}
+
+# Expected per domain: two sessions each (m1 and m2, or m1 and m3).
+expect() {	# expect KIND -> "S F types"
+	case $1 in
+	good) echo "2 0 -" ;;
+	expired) echo "0 2 validation-failure" ;;
+	selfsigned) echo "0 2 certificate-not-trusted" ;;
+	wronghost) echo "0 2 certificate-host-mismatch" ;;
+	notls) echo "0 2 starttls-not-supported" ;;
+	esac
+}
+for k in $KINDS; do
+	for l in $LEVELS; do
+		got=$(preview $l.$k.test)
+		assert_eq "$(expect $k)" "$got" "sessions of $l.$k.test (successes failures types)"
+		[ "$(expect $k)" = "$got" ] || sed 's/^/    /' "$T/preview.$l.$k.test" | head -n 40
+	done
+done
+# the failure details name the receiving MX and address
+assert_eq "mx.wronghost.test 127.0.0.14" \
+    "$(tl_sql "select distinct f.mx_name || ' ' || f.receiving_ip from failure_day f
+        join policy_day p on p.id = f.policy_id where p.domain = 'may.wronghost.test'" 2>/dev/null)" \
+    "failure details of may.wronghost.test"
+assert_eq "1 0 -" "$(preview raw.test)" "raw.test: the request sent one byte at a time"
+# part 0: 3 requests, 1 session; part 1: 8 requests per kind, 2 sessions per domain
+assert_eq 43 "$(tl_counter socketmap.requests)" "socketmap.requests"
+assert_eq 21 "$(tl_counter socketmap.sessions)" "socketmap.sessions"
+assert_eq 3 "$(tl_counter socketmap.protocol_errors)" "socketmap.protocol_errors"
+assert_eq 1 "$(tl_counter socketmap.bad_requests)" "socketmap.bad_requests"
+assert_eq 0 "$(tl_counter socketmap.unreported)" "socketmap.unreported"
+assert_eq 6 "$(tl_counter socketmap.connections_refused)" "socketmap.connections_refused"
+assert_eq 0 "$(grep -c 'socketmap_key_folded' "$T/log")" "keys keep their case (-f)"
+
+# ---- part 2: our own report mail is not counted ----------------------------
+echo "tlsrpt@reports.test report TLS-Report-Domain: may.good.test" | submit
+wait_receivers 16
+echo "u@reports.test ordinary" | submit
+wait_receivers 17
+wait_store 22
+assert_eq "1 0 -" "$(preview reports.test)" "reports.test: the report mail is not counted, the next one is"
+assert_eq 1 "$(tl_counter milter.report_mails)" "milter.report_mails"
+assert_eq 1 "$(tl_counter socketmap.report_mails_skipped)" "socketmap.report_mails_skipped"
+assert_eq 47 "$(tl_counter socketmap.requests)" "socketmap.requests after part 2"
+
+# stopping closes the held connection and emits its session
+tl_stop
+assert_eq 0 "$TL_RC" "daemon exit status after SIGTERM"
+n=0
+while kill -0 "$HOLD_PID" 2>/dev/null && [ $n -lt 50 ]; do
+	n=$((n + 1)); sleep 0.1
+done
+assert_eq "closed by the daemon" "$(sed -n 2p "$T/raw.hold")" "raw client: the daemon closed the held connection"
+assert_eq "0 1 validation-failure" "$(preview held.test)" "held.test: emitted at stop, for its host"
+assert_grep 'socketmap_stopped requests=47 sessions=23 successes=6 failures=17 unreported=0 report_mails_skipped=1 bad_requests=1 protocol_errors=3 connections_refused=6' \
+    "$T/log" "the daemon's closing socketmap line"
+
+# ---- part 3: the daemon is down, mail still flows --------------------------
+echo "d1@may.good.test,d1@verify.good.test down" | submit
+wait_receivers 18
+assert_grep 'rcpts=d1@verify.good.test,d1@may.good.test$' "$T/rcv/good/sessions.log" \
+    "delivered with the daemon down (may and verify)"
+[ -S "$T/smap.sock" ] && fail "the socket was not removed at stop"
+
+echo "# done after $(($(date +%s) - T0)) s"
+tl_done

@@ -7,22 +7,20 @@
 # per connection, duplicates, recipients without a domain, an aborted
 # transaction), our report mails with their queue ids ({i} at end of
 # message as Postfix sends it, at MAIL as Sendmail does), a SIGKILLed
-# milter child respawned and counting again, and a flood from concurrent
-# connections all counted or counted as dropped, never a hang.
+# milter child respawned (its removed socket file recreated) and counting
+# again, and floods from concurrent connections (one with the daemon
+# frozen by SIGSTOP) all counted or counted as dropped, never a hang.
 . "${top_srcdir:-.}/tests/lib.sh"
 
 if ! command -v miltertest >/dev/null 2>&1; then
 	echo "SKIP: miltertest not installed (Debian package miltertest)"
 	exit 77
 fi
-if ! grep -q milter_input_spawn "$top_srcdir/milter/main.c"; then
-	echo "SKIP: the daemon does not start the milter input yet"
-	exit 77
-fi
 
 SOCK="unix:$T/milter.sock"
 FLOOD_PROCS=4
 FLOOD_EACH=500	# messages per process, 50 per connection
+FROZEN_EACH=4000	# with the daemon stopped: more than the pair holds
 
 # The MTA side, shared by every script: each step must succeed and be
 # answered with continue or accept.
@@ -148,12 +146,37 @@ main(function()
 	for c = 1, tonumber(EACH) / 50 do
 		local conn = open()
 		for i = 1, 50 do
-			message(conn, {"<u@flood.test>"}, {{"Subject", "flood"}}, nil, "F" .. ID .. "x" .. c .. "x" .. i)
+			message(conn, {"<u@" .. DOMAIN .. ">"}, {{"Subject", "flood"}}, nil,
+			    "F" .. ID .. "x" .. c .. "x" .. i)
 		end
 		mt.disconnect(conn)
 	end
 end)
 EOF
+
+# flood DOMAIN EACH: FLOOD_PROCS concurrent miltertest runs of EACH messages
+flood() {
+	cat "$T/lib.lua" "$T/flood.lua" > "$T/run-flood.lua"
+	start=$(date +%s%N)
+	pids=
+	n=1
+	while [ $n -le $FLOOD_PROCS ]; do
+		timeout 120 miltertest -D SOCK="$SOCK" -D ID=$n -D EACH="$2" -D DOMAIN="$1" \
+			-s "$T/run-flood.lua" > "$T/flood-$n.out" 2>&1 &
+		pids="$pids $!"
+		n=$((n + 1))
+	done
+	n=1
+	for p in $pids; do
+		if ! wait "$p"; then
+			echo "FAIL - miltertest flood $1 $n:"; cat "$T/flood-$n.out"; TL_FAILED=1
+		fi
+		n=$((n + 1))
+	done
+	end=$(date +%s%N)
+	echo "# flood $1: $((FLOOD_PROCS * $2)) messages from $FLOOD_PROCS concurrent clients" \
+		"in $(((end - start) / 1000000)) ms"
+}
 
 tl_conf "milter_socket $SOCK" "datagram_socket none"
 tl_start
@@ -165,9 +188,12 @@ run forms
 run reports
 
 # SIGKILL the child: the supervisor logs it and starts another one (the
-# first restart waits until 10 s after the previous start).
+# first restart waits until 10 s after the previous start).  The socket
+# file goes too (as libmilter removes it when its child is stopped as
+# non-root): the supervisor binds a new one in its place.
 child=$(grep -o 'milter_child_started pid=[0-9]*' "$T/log" | head -n 1 | cut -d= -f2)
 supervisor=$(awk '{print $4}' "/proc/$child/stat")
+rm "$T/milter.sock"
 kill -KILL "$child"
 i=0
 while [ "$(grep -c 'milter_child_started pid=' "$T/log")" -lt 2 ]; do
@@ -176,28 +202,30 @@ while [ "$(grep -c 'milter_child_started pid=' "$T/log")" -lt 2 ]; do
 	sleep 0.05
 done
 assert_grep "milter_child_died pid=$child signal=KILL" "$T/log" "the child's death is logged"
+assert_grep "milter_socket_recreated path=$T/milter.sock" "$T/log" \
+	"the removed socket file is recreated"
+assert_eq 660 "$(stat -c %a "$T/milter.sock" 2>&1)" "recreated socket mode"
 run after
 
-cat "$T/lib.lua" "$T/flood.lua" > "$T/run-flood.lua"
-start=$(date +%s%N)
-pids=
-n=1
-while [ $n -le $FLOOD_PROCS ]; do
-	timeout 120 miltertest -D SOCK="$SOCK" -D ID=$n -D EACH=$FLOOD_EACH \
-		-s "$T/run-flood.lua" > "$T/flood-$n.out" 2>&1 &
-	pids="$pids $!"
-	n=$((n + 1))
-done
-n=1
-for p in $pids; do
-	if ! wait "$p"; then
-		echo "FAIL - miltertest flood $n:"; cat "$T/flood-$n.out"; TL_FAILED=1
+flood flood.test $FLOOD_EACH
+
+# The daemon frozen (SIGSTOP): the milter still answers at once, the
+# pair fills, the rest is dropped and counted; the child reports the
+# drops once the daemon reads again (at most DROP_FLUSH_MS later).
+kill -STOP "$TL_PID"
+flood frozen.test $FROZEN_EACH
+kill -CONT "$TL_PID"
+i=0
+while :; do
+	frozen=$(tl_sql "select coalesce(sum(value),0) from domain_counter where domain='frozen.test'")
+	dropped=$(tl_counter milter.records_dropped)
+	[ $((frozen + dropped)) -ge $((FLOOD_PROCS * FROZEN_EACH)) ] && break
+	i=$((i + 1))
+	if [ $i -gt 200 ]; then
+		echo "FAIL - frozen flood not accounted for within 10 s"; TL_FAILED=1; break
 	fi
-	n=$((n + 1))
+	sleep 0.05
 done
-end=$(date +%s%N)
-echo "# flood: $((FLOOD_PROCS * FLOOD_EACH)) messages from $FLOOD_PROCS concurrent clients" \
-	"in $(((end - start) / 1000000)) ms"
 
 child2=$(grep -o 'milter_child_started pid=[0-9]*' "$T/log" | tail -n 1 | cut -d= -f2)
 tl_stop
@@ -215,7 +243,8 @@ b.test|6
 c.test|1
 d.test|1
 e.test|1" "$(tl_sql "select domain, sum(value) from domain_counter where name='messages'
-	and domain <> 'flood.test' group by domain order by domain")" "messages per recipient domain"
+	and domain not in ('flood.test', 'frozen.test') group by domain order by domain")" \
+	"messages per recipient domain"
 assert_eq "RPTQ1|a.test
 RPTQ2|b.test" "$(tl_sql "select queue_id, domain from report_mail order by queue_id")" \
 	"report mails with their queue ids"
@@ -226,8 +255,12 @@ assert_eq 1 "$(tl_counter milter.child_died)" "milter.child_died"
 assert_eq 0 "$(tl_counter milter.records_invalid)" "no invalid records"
 
 flood=$(tl_sql "select coalesce(sum(value),0) from domain_counter where domain='flood.test'")
+frozen=$(tl_sql "select coalesce(sum(value),0) from domain_counter where domain='frozen.test'")
 dropped=$(tl_counter milter.records_dropped)
-echo "# flood: counted=$flood dropped=$dropped"
-assert_eq $((FLOOD_PROCS * FLOOD_EACH)) $((flood + dropped)) "flood: every message counted or counted as dropped"
-assert_eq $((13 + flood)) "$(tl_counter milter.messages)" "milter.messages"
+echo "# flood: counted=$flood; frozen daemon: counted=$frozen dropped=$dropped"
+assert_eq $((FLOOD_PROCS * (FLOOD_EACH + FROZEN_EACH))) $((flood + frozen + dropped)) \
+	"floods: every message counted or counted as dropped"
+assert_eq yes "$([ "$dropped" -gt 0 ] && echo yes || echo no)" \
+	"a frozen daemon makes the child drop, not wait"
+assert_eq $((13 + flood + frozen)) "$(tl_counter milter.messages)" "milter.messages"
 tl_done

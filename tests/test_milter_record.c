@@ -402,6 +402,23 @@ static void test_dropped_before_is_counted(void **state)
 	assert_int_equal(counter(f->b, "milter.messages"), 1);
 }
 
+/* The child's periodic report of drops: an empty DOMAINS record. */
+static void test_empty_domains_record_carries_drops(void **state)
+{
+	struct fixture *f = *state;
+	unsigned next = 0;
+	size_t len = milter_record_msg_encode(f->m, &next, false, 77, f->buf, sizeof(f->buf));
+	const char *why;
+	int event;
+
+	assert_int_equal(len, 14);
+	assert_int_equal(milter_record_apply(f->w, f->b, f->rm, f->buf, len, NOON, &event, &why),
+	    MR_DOMAINS);
+	assert_int_equal(counter(f->b, "milter.records_dropped"), 77);
+	assert_int_equal(counter(f->b, "milter.messages"), 0);
+	assert_int_equal(ndomain_counters(f->b), 0);
+}
+
 static void test_report_mail_without_queue_id(void **state)
 {
 	struct fixture *f = *state;
@@ -678,6 +695,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_many_records, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_domain_over_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropped_before_is_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_domains_record_carries_drops, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_report_mail_without_queue_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_small_buffer_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_notice, setup, teardown),

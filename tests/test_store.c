@@ -207,13 +207,13 @@ static void test_open_creates_schema(void **state)
 	struct fixture *f = *state;
 	struct store *st = open_ok(f, 1000);
 
-	assert_int_equal(STORE_SCHEMA_VERSION, 3);
+	assert_int_equal(STORE_SCHEMA_VERSION, 4);
 	assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
-	assert_string_equal(q_rows(f, "PRAGMA user_version"), "3");
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "4");
 	assert_string_equal(q_rows(f, "PRAGMA journal_mode"), "wal");
 	assert_string_equal(q_rows(f, "SELECT name FROM sqlite_master WHERE type = 'table'"
 	    " ORDER BY name"), "delivery\ndomain_counter\nfailure_day\ninput_counter\npolicy_day\nreport\n"
-	    "report_mail\nstate\ntlsrpt_record");
+	    "report_mail\nstate\nsts_policy\ntlsrpt_record");
 	assert_int_equal(q_count(f, "policy_day"), 0);
 	store_close(st);
 }
@@ -405,15 +405,15 @@ static void test_newer_schema_refused(void **state)
 	sqlite3 *db = NULL;
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 5", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	assert_null(store_open(f->path, 1000, err, sizeof(err)));
-	snprintf(want, sizeof(want), "%s: store schema version 4 is newer than this program "
-	    "supports (3); upgrade tlsrpt-milter", f->path);
+	snprintf(want, sizeof(want), "%s: store schema version 5 is newer than this program "
+	    "supports (4); upgrade tlsrpt-milter", f->path);
 	assert_string_equal(err, want);
 	assert_non_null(strstr(err, "newer"));
 	/* and it was left as it was */
-	assert_string_equal(q_rows(f, "PRAGMA user_version"), "4");
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "5");
 	assert_string_equal(q_rows(f, "SELECT count(*) FROM sqlite_master"), "0");
 }
 
@@ -517,7 +517,7 @@ static void test_migrate_from_v1(void **state)
 	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	st = open_ok(f, 1000);
-	assert_int_equal(store_schema_version(st), 3);
+	assert_int_equal(store_schema_version(st), 4);
 	assert_string_equal(q_rows(f, "SELECT id, domain, successes, failures FROM policy_day"),
 	    "7|old.example|5|1");
 	assert_string_equal(q_rows(f, "SELECT count(*) FROM domain_counter"), "0");

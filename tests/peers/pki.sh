@@ -13,6 +13,10 @@
 # "openssl ca -startdate -enddate" (OpenSSL 3.0's x509 command cannot set
 # dates in the past).  Returns 1, with openssl's messages in DIR/pki.log,
 # when a step fails.
+#
+#   pki_host DIR NAME HOST...
+#
+# adds NAME.crt and NAME.key for arbitrary host names (see below).
 
 pki_make() {
 	_pd=$1
@@ -100,5 +104,35 @@ EXT
 	grep -q 'certificate has expired' "$_pd/pki.log" || return 1
 	chmod 644 "$_pd"/*.crt
 	chmod 600 "$_pd"/*.key
+	return 0
+}
+
+# pki_host DIR NAME HOST...
+#
+# after pki_make DIR: NAME.crt and NAME.key, an EC P-256 certificate by
+# the test CA for the host names given (CN the first, SAN all of them),
+# valid for ten years.  Returns 1, with openssl's messages in
+# DIR/pki.log, when a step fails.
+
+pki_host() {
+	_hd=$1 _hn=$2
+	shift 2
+	_san=
+	for _h in "$@"; do
+		_san="${_san:+$_san,}DNS:$_h"
+	done
+	cat > "$_hd/$_hn.ext" <<EXT
+basicConstraints = CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = $_san
+EXT
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+	    -keyout "$_hd/$_hn.key" -out "$_hd/$_hn.csr" >>"$_hd/pki.log" 2>&1 || return 1
+	openssl x509 -req -in "$_hd/$_hn.csr" -CA "$_hd/ca.crt" -CAkey "$_hd/ca.key" \
+	    -CAcreateserial -sha256 -days 3650 -extfile "$_hd/$_hn.ext" \
+	    -out "$_hd/$_hn.crt" >>"$_hd/pki.log" 2>&1 || return 1
+	chmod 644 "$_hd/$_hn.crt"
+	chmod 600 "$_hd/$_hn.key"
 	return 0
 }

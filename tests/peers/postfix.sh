@@ -5,7 +5,7 @@
 #	unpacks Debian's postfix .deb into DIR (dpkg -x; nothing is
 #	installed).  The .deb is fetched once with "apt-get download postfix"
 #	(after one "apt-get update" if that fails) into
-#	$top_builddir/tests/mta-cache/ and reused from there.  Sets PF_ROOT
+#	$TLSRPT_MTA_CACHE (default $top_builddir/tests/mta-cache/) and reused from there.  Sets PF_ROOT
 #	and PF_VERSION; returns 1 with the reason in PF_WHY.
 #   postfix_setup CONFDIR SPOOLDIR
 #	writes CONFDIR/main.cf and master.cf (every service unchrooted) for
@@ -44,7 +44,7 @@
 PF_ROOT= PF_CONF= PF_SPOOL= PF_LOG= PF_WHY= PF_VERSION=
 
 postfix_unpack() {
-	_cache="$top_builddir/tests/mta-cache"
+	_cache="${TLSRPT_MTA_CACHE:-$top_builddir/tests/mta-cache}"
 	mkdir -p "$_cache" || { PF_WHY="cannot create $_cache"; return 1; }
 	_deb=$(ls "$_cache"/postfix_*.deb 2>/dev/null | tail -n 1)
 	if [ -z "$_deb" ]; then

@@ -5,7 +5,7 @@
 #	unpacks Debian's sendmail-bin and sendmail-cf .debs into DIR (dpkg
 #	-x; nothing is installed).  The .debs are fetched once with
 #	"apt-get download" (after one "apt-get update" if that fails) into
-#	$top_builddir/tests/mta-cache/ and reused from there.  Sets SM_ROOT,
+#	$TLSRPT_MTA_CACHE (default $top_builddir/tests/mta-cache/) and reused from there.  Sets SM_ROOT,
 #	SM_VERSION, SM_BIN (the sendmail binary) and SM_CFDIR (the m4 tree);
 #	returns 1 with the reason in SM_WHY (e.g. a missing library).
 #   sendmail_setup DIR MCBODY
@@ -35,7 +35,7 @@
 SM_ROOT= SM_VERSION= SM_BIN= SM_CFDIR= SM_DIR= SM_CF= SM_WHY=
 
 _sm_fetch() {	# _sm_fetch PACKAGE -> path of the cached .deb
-	_cache="$top_builddir/tests/mta-cache"
+	_cache="${TLSRPT_MTA_CACHE:-$top_builddir/tests/mta-cache}"
 	_deb=$(ls "$_cache/$1"_*.deb 2>/dev/null | tail -n 1)
 	if [ -z "$_deb" ]; then
 		mkdir -p "$_cache" || return 1
@@ -56,7 +56,7 @@ _sm_fetch() {	# _sm_fetch PACKAGE -> path of the cached .deb
 sendmail_unpack() {
 	for _p in sendmail-bin sendmail-cf; do
 		_d=$(_sm_fetch $_p) || {
-			SM_WHY="apt-get download $_p failed: $(tail -n 2 "$top_builddir/tests/mta-cache/download-$_p.log" 2>/dev/null | tr '\n' ' ')"
+			SM_WHY="apt-get download $_p failed: $(tail -n 2 "$_cache/download-$_p.log" 2>/dev/null | tr '\n' ' ')"
 			return 1
 		}
 		mkdir -p "$1"
@@ -66,8 +66,10 @@ sendmail_unpack() {
 	SM_ROOT=$(cd "$1" && pwd)
 	SM_BIN="$SM_ROOT/usr/libexec/sendmail/sendmail"
 	SM_CFDIR="$SM_ROOT/usr/share/sendmail/cf"
-	# (it then complains that /dev/null is no plain file: only the version counts)
-	"$SM_BIN" -d0.1 -bt -C /dev/null < /dev/null > "$SM_ROOT/version.txt" 2>&1
+	# (it then complains that /dev/null is no plain file: only the version
+	# counts; a host name without a dot would make it sleep for a minute)
+	unshare -u /bin/sh -c 'hostname "$0" && exec "$@"' "${SM_HOSTNAME:-sender.test}" \
+	    "$SM_BIN" -d0.1 -bt -C /dev/null < /dev/null > "$SM_ROOT/version.txt" 2>&1
 	if ! grep -q '^Version ' "$SM_ROOT/version.txt"; then
 		SM_WHY="the unpacked sendmail does not run: $(head -n 2 "$SM_ROOT/version.txt" | tr '\n' ' ')"
 		case $SM_WHY in
@@ -102,6 +104,7 @@ define(\`HELP_FILE', \`$SM_DIR/helpfile')dnl
 define(\`confPID_FILE', \`$SM_DIR/sendmail.pid')dnl
 define(\`confDOMAIN_NAME', \`${SM_HOSTNAME:-sender.test}')dnl
 define(\`confDONT_PROBE_INTERFACES', \`True')dnl
+define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl
 define(\`confLOG_LEVEL', \`14')dnl
 define(\`confBIND_OPTS', \`-DNSRCH -DEFNAMES')dnl
 define(\`confTO_CONNECT', \`5s')dnl

@@ -48,9 +48,9 @@
  *	TXT lookup: NXDOMAIN, no TXT, several or an invalid record give NONE;
  *	SERVFAIL, time-outs and network trouble give TEMPORARY.
  *
- *	Not done: the address filter duplicates https_address_public() of
- *	reporter/submit_https.c, which is not in the shared library; one
- *	copy should move to common/ (a build change).
+ *	Policy hosts on loopback, private and other non-public addresses are
+ *	refused (netaddr.c, shared with the report submission) unless
+ *	allow_private.
  * DIAGNOSTICS
  *	In r->error (printable ASCII): "_mta-sts.example.com: NXDOMAIN",
  *	"line 3: mode \"enforcing\" is not enforce, testing or none",
@@ -79,6 +79,7 @@
 #include "dns_txt.h"
 #include "json_read.h"
 #include "session.h"
+#include "netaddr.h"
 #include "util.h"
 
 #define STS_TAG		"v=STSv1"
@@ -690,52 +691,6 @@ char *sts_postfix_answer(const struct sts_policy *p)
 	return out;
 }
 
-/* ---- the address filter --------------------------------------------------- */
-
-static bool ipv4_public(uint32_t a)
-{
-	static const struct { uint32_t net; int bits; } blocked[] = {
-		{0x00000000, 8}, {0x0a000000, 8}, {0x64400000, 10}, {0x7f000000, 8},
-		{0xa9fe0000, 16}, {0xac100000, 12}, {0xc0000000, 24}, {0xc0000200, 24},
-		{0xc0a80000, 16}, {0xc6120000, 15}, {0xc6336400, 24}, {0xcb007100, 24},
-		{0xe0000000, 4}, {0xf0000000, 4},
-	};
-
-	for (size_t i = 0; i < sizeof(blocked) / sizeof(blocked[0]); i++)
-		if ((a & (0xffffffffu << (32 - blocked[i].bits))) == blocked[i].net)
-			return false;
-	return true;
-}
-
-static bool ipv6_public(const unsigned char *b)
-{
-	static const unsigned char zero[15];
-	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
-	static const unsigned char doc[4] = {0x20, 0x01, 0x0d, 0xb8};
-	static const unsigned char discard[8] = {0x01, 0x00};
-
-	if (memcmp(b, zero, 15) == 0 && b[15] <= 1)
-		return false;				/* :: and ::1 */
-	if ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) || b[0] == 0xff)
-		return false;				/* ULA, link-local, multicast */
-	if (memcmp(b, doc, 4) == 0 || memcmp(b, discard, 8) == 0)
-		return false;
-	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0)
-		return ipv4_public((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-		    (uint32_t)b[14] << 8 | b[15]);
-	return true;
-}
-
-static bool address_public(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET)
-		return ipv4_public(ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr));
-	if (ss->ss_family == AF_INET6)
-		return ipv6_public(((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr);
-	return false;
-}
-
 /* ---- the HTTPS fetch (3.3) ---------------------------------------------- */
 
 struct fetch {
@@ -775,7 +730,7 @@ static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct cur
 		return CURL_SOCKET_BAD;
 	memset(&ss, 0, sizeof(ss));
 	memcpy(&ss, &addr->addr, addr->addrlen);
-	if (!f->allow_private && !address_public(&ss)) {
+	if (!f->allow_private && !net_address_public((const struct sockaddr *)&ss, sizeof(ss))) {
 		const void *ip = ss.ss_family == AF_INET6 ?
 		    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
 		    (const void *)&((struct sockaddr_in *)&ss)->sin_addr;

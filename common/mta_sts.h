@@ -89,8 +89,8 @@ struct sts_fetch_opts {
 	const char *resolver;	/* NULL (resolv.conf) or ADDRESS[:PORT] / [V6]:PORT, as dns_txt */
 	const char *ca_file;	/* NULL: the system's trust store */
 	bool allow_private;	/* allow loopback/private addresses for the policy host (tests) */
-	long timeout_ms;	/* bounds the DNS lookup and, separately, the HTTPS fetch */
-	size_t max_size;	/* largest policy body accepted, bytes */
+	long timeout_ms;	/* the TXT lookup plus the fetch; 0 or less: 10 s */
+	size_t max_size;	/* largest policy body accepted, bytes; 0: 64 KiB */
 };
 
 struct sts_result {

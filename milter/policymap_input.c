@@ -250,13 +250,12 @@ static void cache_remove(struct cache *c, struct entry *e)
 }
 
 /* Under lock: domain's entry, made (pending) if there is none; the newest either way. */
-static struct entry *cache_get(struct policymap_input *in, const char *domain, bool *made)
+static struct entry *cache_get(struct policymap_input *in, const char *domain)
 {
 	struct cache *c = &in->cache;
 	uint64_t h = hash_bytes(domain, strlen(domain));
 	struct entry *e = cache_find(c, domain, h);
 
-	*made = e == NULL;
 	if (e != NULL) {
 		if (c->newest != e) {
 			lru_unlink(c, e);
@@ -354,12 +353,11 @@ static void load_row(void *ctx, const struct sts_cached *row)
 	struct policymap_input *in = ctx;
 	char domain[sizeof(row->domain)];
 	struct entry *e;
-	bool made;
 
 	snprintf(domain, sizeof(domain), "%s", row->domain);
 	if (!domain_normalise(domain))
 		return;
-	e = cache_get(in, domain, &made);
+	e = cache_get(in, domain);
 	entry_set(e, row);
 }
 
@@ -405,7 +403,7 @@ static void copy_as_sts(struct tlsrpt_session *out, const struct tlsrpt_session 
 	q->nfailures = p->nfailures;
 }
 
-/* Put f first among q's failures (q has room for one more). */
+/* A new first failure detail of q (q has room for one more); q is failed now. */
 static void failure_prepend(struct tlsrpt_policy_result *q, int type, const char *mx,
     const char *ip, const char *reason)
 {
@@ -449,7 +447,7 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 	char *pstrings = NULL, *mxjson = NULL, *error = NULL;
 	enum verdict v = V_NONE;
 	enum sts_status status = STS_NONE;
-	bool made, mx_ok = true;
+	bool mx_ok = true;
 	long long now = (long long)time(NULL);
 	struct entry *e;
 
@@ -468,7 +466,7 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 	}
 
 	pthread_mutex_lock(&in->cache.lock);
-	e = cache_get(in, s->domain, &made);
+	e = cache_get(in, s->domain);
 	if (entry_due(e, now))
 		queue_push(in, e);
 	if (e->known && e->status == STS_OK && now < e->expires &&
@@ -508,14 +506,15 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 
 /* ---- the fetch thread ---- */
 
+static void printable(const char *s, size_t len, char *out, size_t outlen);
+
 static void fetch_one(struct policymap_input *in, const char *domain)
 {
 	struct sts_cached row;
 	struct sts_result r;
-	char err[256];
+	char err[256], why[300];
 	long long now = (long long)time(NULL);
 	struct entry *e;
-	bool made;
 	int found;
 
 	memset(&row, 0, sizeof(row));
@@ -541,15 +540,17 @@ static void fetch_one(struct policymap_input *in, const char *domain)
 		log_ratelimited(&in->store_limit, LOG_WARNING, "sts_store_write_failed domain=%s "
 		    "error=\"%s\" (the cache keeps the result until the restart)", domain, err);
 	}
+	/* the error may quote what a remote server sent */
+	printable(r.error, strlen(r.error), why, sizeof(why));
 	log_msg(r.status == STS_OK || r.status == STS_NONE ? LOG_INFO : LOG_NOTICE,
 	    "sts_policy domain=%s result=%s%s status=%s mode=%s id=%s expires=%lld next_try=%lld "
 	    "error=\"%s\"", domain, sts_status_name(r.status), r.unchanged ? " unchanged=yes" : "",
 	    sts_status_name(row.status),
 	    row.status == STS_OK ? sts_mode_name(row.policy.mode) : "-",
-	    row.id[0] ? row.id : "-", row.expires, row.next_try, r.error);
+	    row.id[0] ? row.id : "-", row.expires, row.next_try, why);
 
 	pthread_mutex_lock(&in->cache.lock);
-	e = cache_get(in, domain, &made);
+	e = cache_get(in, domain);
 	entry_set(e, &row);
 	e->queued = false;
 	pthread_mutex_unlock(&in->cache.lock);
@@ -792,10 +793,9 @@ static void answer(struct policymap_input *in, const char *domain, struct strbuf
 	long long now = (long long)time(NULL);
 	const char *ok;
 	struct entry *e;
-	bool made;
 
 	pthread_mutex_lock(&in->cache.lock);
-	e = cache_get(in, domain, &made);
+	e = cache_get(in, domain);
 	bump(in, e->known ? C_HITS : C_MISSES);
 	if (entry_due(e, now))
 		queue_push(in, e);

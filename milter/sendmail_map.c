@@ -5,14 +5,15 @@
  *	See sendmail_map.h.  The rules of the correlator, for one
  *	connection (one Sendmail delivery process, requests in order):
  *
- *	1. tls_server (no rcpt=) opens a TLS session for its server
+ *	1. tls_server (rcpt= empty) opens a TLS session for its server
  *	   address, after ending the one already open for that address.
  *	   Exception: when the open one was aborted (SOFTWARE, PROTOCOL,
  *	   ...) and the new one is plain (NONE), the new one is Sendmail's
  *	   clear-text retry and carries the handshake failure on.
- *	2. tls_rcpt (rcpt=) joins the session of its server address (opens
- *	   one from its own fields when tls_server was not hooked); each
- *	   recipient domain is emitted once per session, when first seen.
+ *	2. tls_rcpt (rcpt= the recipient) joins the session of its server
+ *	   address (opens one from its own fields when tls_server was not
+ *	   hooked); each recipient domain is emitted once per session, when
+ *	   first seen.
  *	3. A session that ends without a tls_rcpt is emitted once for its
  *	   recipient host ($h), if that is a domain; else it is counted as
  *	   unreported.
@@ -346,6 +347,8 @@ int smm_parse_request(const char *payload, size_t len, struct smm_request *r, ch
 	char *vals[F_COUNT] = {NULL};
 	bool seen[F_COUNT] = {false};
 	const char *sp;
+	char *key;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	if (memchr(payload, '\0', len) != NULL) {
@@ -354,10 +357,13 @@ int smm_parse_request(const char *payload, size_t len, struct smm_request *r, ch
 	}
 	sp = memchr(payload, ' ', len);
 	if (sp == NULL || sp == payload) {
-		snprintf(why, whylen, "not \"<map> <key>\"");
+		snprintf(why, whylen, "not <map> <key>");
 		return -1;
 	}
-	if (split_fields(sp + 1, vals, seen, why, whylen) != 0) {
+	key = xstrndup(sp + 1, len - (size_t)(sp + 1 - payload));
+	rc = split_fields(key, vals, seen, why, whylen);
+	free(key);
+	if (rc != 0) {
 		for (int f = 0; f < F_COUNT; f++)
 			free(vals[f]);
 		return -1;
@@ -582,7 +588,7 @@ static void emit(struct smm *m, const struct tls_sess *s, const char *domain, lo
 	}
 	m->st.sessions++;
 	if (m->emit != NULL)
-		m->emit(m->ctx, &r);
+		m->emit(m->ctx, &r, s->srv, s->addr);
 	session_free(&r);
 }
 

@@ -147,7 +147,9 @@ bool smm_name_matches(const char *pattern, const char *host);
 
 /* ---- the correlator ---- */
 
-typedef void (*smm_emit_fn)(void *ctx, const struct tlsrpt_session *s);
+/* mx, ip: the session's receiving MX name and address (NULL if unknown), for successes too. */
+typedef void (*smm_emit_fn)(void *ctx, const struct tlsrpt_session *s, const char *mx,
+    const char *ip);
 typedef bool (*smm_skip_fn)(void *ctx, const char *queue_id);
 
 struct smm_stats {

@@ -282,13 +282,14 @@ fail:
 static void add_session(struct socketmap_input *in, const struct tlsrpt_session *s);
 
 /* The policy decorator, when one is set, decides what is counted. */
-static void emit_session(void *ctx, const struct tlsrpt_session *s)
+static void emit_session(void *ctx, const struct tlsrpt_session *s, const char *mx,
+    const char *ip)
 {
 	struct socketmap_input *in = ctx;
 	struct tlsrpt_session decorated;
 
 	if (in->policy_fn != NULL &&
-	    in->policy_fn(in->policy_ctx, s, NULL, NULL, &decorated)) {
+	    in->policy_fn(in->policy_ctx, s, mx, ip, &decorated)) {
 		add_session(in, &decorated);
 		session_free(&decorated);
 		return;
@@ -315,10 +316,9 @@ static void add_session(struct socketmap_input *in, const struct tlsrpt_session 
 		log_ratelimited(&in->full_limit, LOG_ERR, "socketmap_dropped reason=pending_limit "
 		    "domain=%s (the store has been unavailable too long; see store_commit_deferred)",
 		    s->domain);
-	log_msg(LOG_DEBUG, "socketmap_session domain=%s result=%s mx=%s ip=%s", s->domain,
-	    p->failed ? result_type_name(p->failures[0].result_type) : "success",
-	    p->failed && p->failures[0].mx_name ? p->failures[0].mx_name : "-",
-	    p->failed && p->failures[0].receiving_ip ? p->failures[0].receiving_ip : "-");
+	log_msg(LOG_DEBUG, "socketmap_session domain=%s policy=%s result=%s", s->domain,
+	    policy_type_name(p->type) ? policy_type_name(p->type) : "?",
+	    p->failed ? result_type_name(p->failures[0].result_type) : "success");
 }
 
 static bool is_report_mail(void *ctx, const char *queue_id)
@@ -523,6 +523,24 @@ static bool serve(struct socketmap_input *in, struct conn *c, short revents, con
 	return true;
 }
 
+/*
+ * Stopping: answer what has arrived, as far as the socket takes it now
+ * (a few reads: Sendmail has one request in flight, and a peer that
+ * keeps writing must not hold up the stop).
+ */
+static void drain(struct socketmap_input *in, struct conn *c)
+{
+	char buf[READ_SIZE];
+	ssize_t n;
+
+	for (int reads = 0; reads < 4 && !c->closing; reads++) {
+		if ((n = read(c->fd, buf, sizeof(buf))) <= 0)
+			break;
+		feed(in, c, buf, (size_t)n);
+	}
+	(void)flush_out(c);
+}
+
 /* The poll set; *timeout_ms -1, or the rest of an accept pause. */
 static size_t build_pollset(struct socketmap_input *in, int *timeout_ms)
 {
@@ -577,9 +595,12 @@ static void *serve_main(void *arg)
 			accept_all(in);
 		publish_counters(in);
 	}
-	/* stopping: every connection's open sessions are emitted */
-	while (in->nconns > 0)
+	/* stopping: answer what has arrived (Sendmail defers the message
+	 * whose request goes unanswered), then emit every open session */
+	while (in->nconns > 0) {
+		drain(in, in->conns[in->nconns - 1]);
 		conn_close(in, in->nconns - 1, "stopping");
+	}
 	publish_counters(in);
 	return NULL;
 }

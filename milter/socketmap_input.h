@@ -35,8 +35,9 @@ void socketmap_input_attach(struct socketmap_input *in, struct writer *w, struct
  * through fn before it is counted (policymap_decorate() of
  * policymap_input.h).  fn returns true with *out filled (counted instead
  * of s, then freed with session_free) or false to count s as it is.
- * This input knows no MX for successes: mx and ip are NULL.  Without fn
- * every result is counted as sendmail_map made it.
+ * mx and ip are the session's receiving MX name and address (for
+ * successes too; NULL when Sendmail sent none).  Without fn every result
+ * is counted as sendmail_map made it.
  */
 typedef bool (*socketmap_policy_fn)(void *ctx, const struct tlsrpt_session *s, const char *mx,
     const char *ip, struct tlsrpt_session *out);

@@ -5,7 +5,8 @@
 #
 # Five receivers (tests/peers/tls_receiver.py) on 127.0.0.11-15:25 serve
 # a good, an expired, a self-signed and a wrong-name certificate, and no
-# STARTTLS at all; our unbound on 127.0.0.53 serves the MX, A and TLSRPT
+# STARTTLS at all, a sixth on 127.0.0.16 a certificate whose only DNS
+# name is *.wild.test (domain may.wild.test, MX mx.wild.test); our unbound on 127.0.0.53 serves the MX, A and TLSRPT
 # records of the 10 domains LEVEL.KIND.test (LEVEL may: no access entry;
 # verify: "TLS_Rcpt:verify.KIND.test VERIFY" in the access map; KIND the
 # receiver, MX mx.KIND.test).  Sendmail (unpacked from its .debs by
@@ -18,7 +19,8 @@
 # the connection limit, a session held open until the daemon stops.
 # Part 1: per KIND three messages, m1 to a1@may and a1@verify (one
 # transaction: Sendmail sends both over one connection, their MX being
-# the same), m2 to b1@may and b2@may, m3 to c1@verify.  Checks what the
+# the same), m2 to b1@may and b2@may, m3 to c1@verify; m4 to two
+# recipients of may.wild.test.  Checks what the
 # receivers saw, then per domain the RFC 8460 session counts and result
 # types of "tlsrpt-report preview" (one result per TLS session and
 # recipient domain: two per domain) and the socketmap counters.
@@ -107,6 +109,14 @@ echo "# network namespace $E2E_NS"
 # ---- certificates, DNS, receivers --------------------------------------
 mkdir -p "$T/pki" "$T/dns"
 pki_make "$T/pki" || { cat "$T/pki/pki.log"; fail "could not make the test PKI"; }
+# one more: a wildcard DNS name only, and a common name that is no host
+# name (xtext "Wildcard+20Test" in the request)
+openssl req -new -newkey rsa:2048 -nodes -subj "/CN=Wildcard Test" \
+    -keyout "$T/pki/wild.key" -out "$T/pki/wild.csr" >>"$T/pki/pki.log" 2>&1 &&
+printf 'extendedKeyUsage = serverAuth\nsubjectAltName = DNS:*.wild.test\n' > "$T/pki/wild.ext" &&
+openssl x509 -req -in "$T/pki/wild.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
+    -CAcreateserial -sha256 -days 30 -extfile "$T/pki/wild.ext" -out "$T/pki/wild.crt" \
+    >>"$T/pki/pki.log" 2>&1 || { cat "$T/pki/pki.log"; fail "could not make the wildcard certificate"; }
 {
 	echo '  local-zone: "test." static'
 	echo "  local-data: 'sender.test. A 127.0.0.2'"
@@ -119,6 +129,8 @@ pki_make "$T/pki" || { cat "$T/pki/pki.log"; fail "could not make the test PKI";
 		done
 		i=$((i + 1))
 	done
+	echo "  local-data: 'mx.wild.test. A 127.0.0.16'"
+	echo "  local-data: 'may.wild.test. MX 10 mx.wild.test.'"
 	echo "  local-data: 'reports.test. MX 10 mx.good.test.'"
 	echo "  local-data: '_smtp._tls.reports.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
 } > "$T/zone"
@@ -127,7 +139,7 @@ DNS_LISTEN=127.0.0.53:53 DNS_EXEC="ip netns exec $E2E_NS" \
 	{ tail -n 5 "$T/dns/unbound.log"; fail "unbound did not start on 127.0.0.53:53 in the namespace"; }
 
 i=11
-for k in $KINDS; do
+for k in $KINDS wild; do
 	mkdir -p "$T/rcv/$k"
 	if [ $k = notls ]; then
 		set -- --no-starttls
@@ -140,7 +152,7 @@ for k in $KINDS; do
 	RCV_PIDS="$RCV_PIDS $!"
 	i=$((i + 1))
 done
-for k in $KINDS; do
+for k in $KINDS wild; do
 	n=0
 	while [ ! -f "$T/rcv/$k/ready" ]; do
 		n=$((n + 1))
@@ -273,15 +285,17 @@ echo "# Sendmail $SM_VERSION"
 for k in $KINDS; do
 	printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' $k
 done > "$T/smconf.access"
+echo "INPUT_MAIL_FILTER(\`tlsrpt', \`S=local:$T/milter.sock, F=, T=C:5s;S:10s;R:10s;E:10s')dnl" \
+    > "$T/mcbody"
+# as README.md says: after the MAILER lines
 {
 	echo "define(\`TLSRPT_SOCKET', \`local:$T/smap.sock')dnl"
 	cat "$top_srcdir/contrib/sendmail/tlsrpt.mc"
-	echo "INPUT_MAIL_FILTER(\`tlsrpt', \`S=local:$T/milter.sock, F=, T=C:5s;S:10s;R:10s;E:10s')dnl"
-} > "$T/mcbody"
+} > "$T/mctail"
 mkdir -p "$T/sm"
 cp "$T/smconf.access" "$T/sm/access.txt"
 SM_CAFILE="$T/pki/ca.crt" SM_EXEC="e2e_in"
-sendmail_setup "$T/sm" "$T/mcbody" || fail "$SM_WHY"
+sendmail_setup "$T/sm" "$T/mcbody" "$T/mctail" || fail "$SM_WHY"
 grep -q '^Ktlsrpt socket -f -d2 -T<TMPF> local:' "$SM_CF" || fail "tlsrpt.mc did not make it into sendmail.cf"
 sendmail_start || fail "$SM_WHY"
 echo "# Sendmail started after $(($(date +%s) - T0)) s"
@@ -321,9 +335,10 @@ for k in $KINDS; do
 	echo "b1@may.$k.test,b2@may.$k.test m2-$k"
 	echo "c1@verify.$k.test m3-$k"
 done | submit
+echo "w1@may.wild.test,w2@may.wild.test m4-wild" | submit
 echo "# submitted after $(($(date +%s) - T0)) s"
-wait_receivers 15
-echo "# 15 messages delivered or deferred after $(($(date +%s) - T0)) s"
+wait_receivers 16
+echo "# 16 messages delivered or deferred after $(($(date +%s) - T0)) s"
 
 # What the receivers saw (independent of the daemon).
 rcv_summary() {	# "conns=N tls=N with_mail=N rcpts=N" for receiver $1
@@ -340,6 +355,7 @@ assert_eq "conns=3 tls=3 with_mail=3 rcpts=5" "$(rcv_summary wronghost)" \
     "receiver wronghost: delivered (Sendmail does not check the name)"
 assert_eq "conns=3 tls=0 with_mail=2 rcpts=3" "$(rcv_summary notls)" \
     "receiver notls: plain text at may, refused at verify"
+assert_eq "conns=1 tls=1 with_mail=1 rcpts=2" "$(rcv_summary wild)" "receiver wild"
 for k in good wronghost; do
 	assert_grep "rcpts=a1@verify.$k.test,a1@may.$k.test\$" "$T/rcv/$k/sessions.log" \
 	    "m1 to $k: both domains over one connection"
@@ -356,7 +372,7 @@ wait_store() {	# wait_store EXPECTED_TOTAL
 	done
 	sleep 0.5	# anything beyond EXPECTED would show up now
 }
-wait_store 21
+wait_store 22
 
 days() {	# the UTC days this test has run on (one, or two around midnight)
 	d1=$(date -u +%Y-%m-%d)
@@ -414,10 +430,13 @@ assert_eq "mx.wronghost.test 127.0.0.14" \
     "$(tl_sql "select distinct f.mx_name || ' ' || f.receiving_ip from failure_day f
         join policy_day p on p.id = f.policy_id where p.domain = 'may.wronghost.test'" 2>/dev/null)" \
     "failure details of may.wronghost.test"
+assert_eq "1 0 -" "$(preview may.wild.test)" \
+    "sessions of may.wild.test (the wildcard DNS name matches, the common name does not)"
 assert_eq "1 0 -" "$(preview raw.test)" "raw.test: the request sent one byte at a time"
-# part 0: 3 requests, 1 session; part 1: 8 requests per kind, 2 sessions per domain
-assert_eq 43 "$(tl_counter socketmap.requests)" "socketmap.requests"
-assert_eq 21 "$(tl_counter socketmap.sessions)" "socketmap.sessions"
+# part 0: 3 requests, 1 session; part 1: 8 requests per kind, 2 sessions
+# per domain, and 3 requests, 1 session for wild
+assert_eq 46 "$(tl_counter socketmap.requests)" "socketmap.requests"
+assert_eq 22 "$(tl_counter socketmap.sessions)" "socketmap.sessions"
 assert_eq 3 "$(tl_counter socketmap.protocol_errors)" "socketmap.protocol_errors"
 assert_eq 1 "$(tl_counter socketmap.bad_requests)" "socketmap.bad_requests"
 assert_eq 0 "$(tl_counter socketmap.unreported)" "socketmap.unreported"
@@ -426,14 +445,14 @@ assert_eq 0 "$(grep -c 'socketmap_key_folded' "$T/log")" "keys keep their case (
 
 # ---- part 2: our own report mail is not counted ----------------------------
 echo "tlsrpt@reports.test report TLS-Report-Domain: may.good.test" | submit
-wait_receivers 16
-echo "u@reports.test ordinary" | submit
 wait_receivers 17
-wait_store 22
+echo "u@reports.test ordinary" | submit
+wait_receivers 18
+wait_store 23
 assert_eq "1 0 -" "$(preview reports.test)" "reports.test: the report mail is not counted, the next one is"
 assert_eq 1 "$(tl_counter milter.report_mails)" "milter.report_mails"
 assert_eq 1 "$(tl_counter socketmap.report_mails_skipped)" "socketmap.report_mails_skipped"
-assert_eq 47 "$(tl_counter socketmap.requests)" "socketmap.requests after part 2"
+assert_eq 50 "$(tl_counter socketmap.requests)" "socketmap.requests after part 2"
 
 # stopping closes the held connection and emits its session
 tl_stop
@@ -444,12 +463,12 @@ while kill -0 "$HOLD_PID" 2>/dev/null && [ $n -lt 50 ]; do
 done
 assert_eq "closed by the daemon" "$(sed -n 2p "$T/raw.hold")" "raw client: the daemon closed the held connection"
 assert_eq "0 1 validation-failure" "$(preview held.test)" "held.test: emitted at stop, for its host"
-assert_grep 'socketmap_stopped requests=47 sessions=23 successes=6 failures=17 unreported=0 report_mails_skipped=1 bad_requests=1 protocol_errors=3 connections_refused=6' \
+assert_grep 'socketmap_stopped requests=50 sessions=24 successes=7 failures=17 unreported=0 report_mails_skipped=1 bad_requests=1 protocol_errors=3 connections_refused=6' \
     "$T/log" "the daemon's closing socketmap line"
 
 # ---- part 3: the daemon is down, mail still flows --------------------------
 echo "d1@may.good.test,d1@verify.good.test down" | submit
-wait_receivers 18
+wait_receivers 19
 assert_grep 'rcpts=d1@verify.good.test,d1@may.good.test$' "$T/rcv/good/sessions.log" \
     "delivered with the daemon down (may and verify)"
 [ -S "$T/smap.sock" ] && fail "the socket was not removed at stop"

@@ -3,9 +3,9 @@
 # 12) using tlsrpt-milter's policy map (policy_map_socket) as its
 # smtp_tls_policy_maps, inside a private network namespace.
 #
-# Our unbound (127.0.0.53) serves six domains D.sts.test, all with MX
-# mx.good.test (tests/peers/tls_receiver.py on 127.0.0.11:25 with a
-# certificate of the test CA for that name), and for all but one an
+# Our unbound (127.0.0.53) serves eight domains D.sts.test, all but two
+# with MX mx.good.test (tests/peers/tls_receiver.py on 127.0.0.11:25 with
+# a certificate of the test CA for that name), and for all but one an
 # _mta-sts TXT record and mta-sts.D.sts.test on 127.0.0.20, where
 # tests/peers/sts_policy_server.py serves the policies over HTTPS (a
 # certificate of the test CA naming every mta-sts host):
@@ -13,6 +13,13 @@
 #   mismatch  mode enforce, mx: mx.elsewhere.test  -> Postfix refuses (the
 #             certificate names no policy pattern): deferred, sts failure
 #             validation-failure "mx not in MTA-STS policy"
+#   expired   mode enforce, mx: mx.expired.test, MX mx.expired.test
+#             (127.0.0.12, an expired certificate) -> deferred, sts
+#             failure certificate-expired
+#   notls     mode enforce, mx: mx.elsewhere.test, MX mx.notls.test
+#             (127.0.0.13, no STARTTLS) -> deferred, sts failure with two
+#             details: starttls-not-supported and the validation-failure
+#             of the MX outside the policy
 #   testing   mode testing, mx: mx.good.test       -> delivered, sts success
 #   testmx    mode testing, mx: *.elsewhere.test   -> delivered (testing),
 #             sts failure validation-failure (the MX of a success reaches
@@ -23,7 +30,7 @@
 #
 # The daemon follows Postfix's log (log_file) and serves the policy map;
 # the test primes its cache by asking the map itself (each first lookup
-# answers NOTFOUND and queues a fetch), waits for the six fetches, checks
+# answers NOTFOUND and queues a fetch), waits for the eight fetches, checks
 # the map's answers (and that non-domain keys and a broken netstring get
 # NOTFOUND / PERM), then sends two messages per domain and checks
 # "tlsrpt-report preview --json": policy type, policy-string, mx-host,
@@ -46,7 +53,7 @@
 PY=/usr/bin/python3
 REPORT="$top_builddir/tlsrpt-report"
 PATH="$PATH:/usr/sbin:/sbin"
-DOMAINS="enforce mismatch testing testmx fetcherr nopolicy"
+DOMAINS="enforce mismatch expired notls testing testmx fetcherr nopolicy"
 T0=$(date +%s)
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -115,8 +122,14 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 	echo '  local-zone: "test." static'
 	echo "  local-data: 'sender.test. A 127.0.0.2'"
 	echo "  local-data: 'mx.good.test. A 127.0.0.11'"
+	echo "  local-data: 'mx.expired.test. A 127.0.0.12'"
+	echo "  local-data: 'mx.notls.test. A 127.0.0.13'"
 	for d in $DOMAINS; do
-		echo "  local-data: '$d.sts.test. MX 10 mx.good.test.'"
+		case $d in
+		expired|notls) mx=mx.$d.test ;;
+		*) mx=mx.good.test ;;
+		esac
+		echo "  local-data: '$d.sts.test. MX 10 $mx.'"
 		echo "  local-data: '_smtp._tls.$d.sts.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
 		[ $d = nopolicy ] && continue
 		echo "  local-data: '_mta-sts.$d.sts.test. TXT \"v=STSv1; id=20250101T000000;\"'"
@@ -134,6 +147,8 @@ policy() {	# policy DOMAIN MODE PATTERN: the policy text as served
 }
 policy enforce enforce mx.good.test
 policy mismatch enforce mx.elsewhere.test
+policy expired enforce mx.expired.test
+policy notls enforce mx.elsewhere.test
 policy testing testing mx.good.test
 policy testmx testing '*.elsewhere.test'
 # fetcherr and nopolicy have no file: 404
@@ -146,7 +161,17 @@ ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
     --listen 127.0.0.11:25 --cert "$T/pki/good.crt" --key "$T/pki/good.key" \
     --dir "$T/rcv" --ready "$T/rcv/ready" --lifetime 240 --name mx.good.test 2>"$T/rcv/stderr" &
 PEER_PIDS="$PEER_PIDS $!"
-for f in sts rcv; do
+mkdir -p "$T/rcvx"
+ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
+    --listen 127.0.0.12:25 --cert "$T/pki/expired.crt" --key "$T/pki/expired.key" \
+    --dir "$T/rcvx" --ready "$T/rcvx/ready" --lifetime 240 --name mx.expired.test 2>"$T/rcvx/stderr" &
+PEER_PIDS="$PEER_PIDS $!"
+mkdir -p "$T/rcvn"
+ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
+    --listen 127.0.0.13:25 --no-starttls \
+    --dir "$T/rcvn" --ready "$T/rcvn/ready" --lifetime 240 --name mx.notls.test 2>"$T/rcvn/stderr" &
+PEER_PIDS="$PEER_PIDS $!"
+for f in sts rcv rcvx rcvn; do
 	n=0
 	while [ ! -f "$T/$f/ready" ]; do
 		n=$((n + 1))
@@ -205,7 +230,7 @@ keys=
 for d in $DOMAINS; do keys="$keys $d.sts.test"; done
 # shellcheck disable=SC2086
 got=$(lookup $keys | sort | uniq -c | sed 's/^ *//')
-assert_eq "6 NOTFOUND " "$got" "first lookups: NOTFOUND at once (nothing cached yet)"
+assert_eq "8 NOTFOUND " "$got" "first lookups: NOTFOUND at once (nothing cached yet)"
 for d in $DOMAINS; do
 	tl_wait_for "$T/log" "sts_policy domain=$d.sts.test " ||
 	    fail "no fetch of $d.sts.test within 10 s"
@@ -213,7 +238,8 @@ done
 for d in $DOMAINS; do
 	case $d in
 	enforce) want="OK secure match=mx.good.test servername=hostname" ;;
-	mismatch) want="OK secure match=mx.elsewhere.test servername=hostname" ;;
+	mismatch|notls) want="OK secure match=mx.elsewhere.test servername=hostname" ;;
+	expired) want="OK secure match=mx.expired.test servername=hostname" ;;
 	*) want="NOTFOUND " ;;
 	esac
 	assert_eq "$want" "$(lookup $d.sts.test)" "map answer for $d.sts.test"
@@ -241,9 +267,9 @@ assert_grep 'sts_policy domain=fetcherr.sts.test result=fetch-error' "$T/log" \
     "fetcherr.sts.test: the fetch failed (HTTP 404)"
 assert_grep 'sts_policy domain=nopolicy.sts.test result=none' "$T/log" \
     "nopolicy.sts.test: no _mta-sts record"
-assert_eq 4 "$(grep -c ' /.well-known/mta-sts.txt 200$' "$T/sts/hits")" \
-    "policy host: four policies served"
-assert_eq "6" "$(tl_sql "select count(*) from sts_policy where domain like '%.sts.test'")" \
+assert_eq 6 "$(grep -c ' /.well-known/mta-sts.txt 200$' "$T/sts/hits")" \
+    "policy host: six policies served"
+assert_eq "8" "$(tl_sql "select count(*) from sts_policy where domain like '%.sts.test'")" \
     "store: one sts_policy row per domain"
 
 # ---- the mail: two messages per domain, one recipient each ----------------------
@@ -259,7 +285,7 @@ for d in $DOMAINS; do
 	sendmsg "a@$d.sts.test"
 	sendmsg "b@$d.sts.test"
 done
-NRCPT=12
+NRCPT=16
 delivery_lines() {
 	grep -c 'postfix/smtp\[[0-9]*\]: [0-9A-F]*: to=<.*status=' "$PF_LOG"
 }
@@ -279,7 +305,7 @@ status_of() {	# "sent=N deferred=M" for domain $1
 }
 for d in $DOMAINS; do
 	want="sent=2 deferred=0"
-	[ $d = mismatch ] && want="sent=0 deferred=2"
+	case $d in mismatch|expired|notls) want="sent=0 deferred=2" ;; esac
 	assert_eq "$want" "$(status_of $d.sts.test)" "Postfix: $d.sts.test delivery lines"
 done
 assert_eq 2 "$(grep -c 'Verified TLS connection established to mx.good.test' "$T/smtp.log")" \
@@ -346,6 +372,8 @@ nl='
 for d in $DOMAINS; do
 	case $d in
 	enforce) want="sts enforce.sts.test 2 0$nl  policy-string $(pstr enforce mx.good.test)$nl  mx-host [\"mx.good.test\"]" ;;
+	expired) want="sts expired.sts.test 0 2$nl  policy-string $(pstr enforce mx.expired.test)$nl  mx-host [\"mx.expired.test\"]$nl  failure certificate-expired|mx.expired.test|127.0.0.12|certificate has expired x2" ;;
+	notls) want="sts notls.sts.test 0 2$nl  policy-string $(pstr enforce mx.elsewhere.test)$nl  mx-host [\"mx.elsewhere.test\"]$nl  failure starttls-not-supported|mx.notls.test|127.0.0.13|TLS is required, but was not offered by host mx.notls.test[127.0.0.13] x2$nl  failure validation-failure|mx.notls.test|127.0.0.13|mx not in MTA-STS policy x2" ;;
 	mismatch) want="sts mismatch.sts.test 0 2$nl  policy-string $(pstr enforce mx.elsewhere.test)$nl  mx-host [\"mx.elsewhere.test\"]$nl  failure validation-failure|mx.good.test|127.0.0.11|mx not in MTA-STS policy x2" ;;
 	testing) want="sts testing.sts.test 2 0$nl  policy-string $(pstr testing mx.good.test)$nl  mx-host [\"mx.good.test\"]" ;;
 	testmx) want="sts testmx.sts.test 0 2$nl  policy-string $(pstr testing '*.elsewhere.test')$nl  mx-host [\"*.elsewhere.test\"]$nl  failure validation-failure|mx.good.test|127.0.0.11|mx not in MTA-STS policy x2" ;;
@@ -355,7 +383,7 @@ for d in $DOMAINS; do
 	assert_eq "$want" "$(preview $d.sts.test)" "report of $d.sts.test"
 done
 
-assert_eq "6|10|4|1" "$(tl_sql "select
+assert_eq "8|14|6|1" "$(tl_sql "select
     (select coalesce(sum(value), 0) from input_counter where name = 'sts.fetches'),
     (select coalesce(sum(value), 0) from input_counter where name = 'sts.decorated'),
     (select coalesce(sum(value), 0) from input_counter where name = 'sts.mx_mismatch'),

@@ -32,6 +32,7 @@ struct got {
 	struct strbuf text;
 	size_t n;
 	const char *report_qid;	/* the skip function says yes for this queue id */
+	char mx[64], ip[64];	/* what the last emit said about the MX */
 };
 
 static const char *opt(const char *s)
@@ -39,10 +40,13 @@ static const char *opt(const char *s)
 	return s != NULL ? s : "-";
 }
 
-static void collect(void *ctx, const struct tlsrpt_session *s)
+static void collect(void *ctx, const struct tlsrpt_session *s, const char *mx, const char *ip)
 {
 	struct got *g = ctx;
 	const struct tlsrpt_policy_result *p;
+
+	snprintf(g->mx, sizeof(g->mx), "%s", opt(mx));
+	snprintf(g->ip, sizeof(g->ip), "%s", opt(ip));
 
 	assert_int_equal(s->npolicies, 1);
 	p = &s->policies[0];
@@ -507,8 +511,8 @@ static void test_parse_bad(void **state)
 		const char *in;
 		const char *why;
 	} cases[] = {
-		{"tlsrpt", "not \"<map> <key>\""},
-		{" srv= x", "not \"<map> <key>\""},
+		{"tlsrpt", "not <map> <key>"},
+		{" srv= x", "not <map> <key>"},
 		{"tlsrpt ", "empty key"},
 		{"tlsrpt    ", "empty key"},
 		{"tlsrpt hello world", "key does not start with a name= field"},
@@ -762,6 +766,78 @@ static void test_captured_sequence(void **state)
 	assert_int_equal(stats(f).key_folded, 0);
 }
 
+/* One connection's side of a stream: its bytes, its decoder, its answers. */
+struct stream {
+	struct strbuf in, answers;
+	size_t off;
+	struct smm_decoder dec;
+	struct smm_conn *c;
+};
+
+static void stream_init(struct stream *st, struct smm *m, const char *const *reqs, size_t n)
+{
+	memset(st, 0, sizeof(*st));
+	strbuf_init(&st->in);
+	strbuf_init(&st->answers);
+	for (size_t i = 0; i < n; i++)
+		smm_reply(&st->in, reqs[i]);	/* a request is framed like an answer */
+	smm_decoder_init(&st->dec);
+	st->c = smm_conn_new(m);
+}
+
+/* Feed the next byte; answer a request when it completes. */
+static void stream_step(struct stream *st, struct smm *m, long long now)
+{
+	char why[128];
+	size_t used, len;
+	const char *r;
+
+	if (st->off == st->in.len)
+		return;
+	if (smm_decode(&st->dec, st->in.data + st->off, 1, &used) == SMM_REQUEST) {
+		r = smm_decoder_request(&st->dec, &len);
+		assert_true(smm_conn_request(m, st->c, r, len, now, &st->answers, why, sizeof(why)));
+	}
+	assert_int_equal(used, 1);
+	st->off++;
+}
+
+/* Two delivery processes, their requests arriving one byte at a time, interleaved. */
+static void test_streams_byte_by_byte(void **state)
+{
+	struct fixture *f = *state;
+	struct stream a, b;
+	long long t = 0;
+
+	stream_init(&a, f->m, captured_good, 3);
+	stream_init(&b, f->m, captured_notls, 3);
+	while (a.off < a.in.len || b.off < b.in.len) {
+		stream_step(&a, f->m, t);
+		stream_step(&b, f->m, t);
+		t++;
+	}
+	strbuf_appends(&a.answers, "");
+	strbuf_appends(&b.answers, "");
+	assert_string_equal(a.answers.data, "10:OK success,10:OK success,10:OK success,");
+	assert_string_equal(b.answers.data, "25:OK starttls-not-supported,"
+	    "25:OK starttls-not-supported,25:OK starttls-not-supported,");
+	smm_conn_close(f->m, a.c);
+	smm_conn_close(f->m, b.c);
+	/* times: the byte at which each tls_rcpt request completed */
+	assert_int_equal(f->g.n, 4);
+	assert_non_null(strstr(got_text(&f->g), "verify.good.test S "));
+	assert_non_null(strstr(got_text(&f->g), "may.good.test S "));
+	assert_non_null(strstr(got_text(&f->g), "verify.notls.test F starttls-not-supported "
+	    "mx.notls.test 127.0.0.15 STARTTLS not offered "));
+	assert_non_null(strstr(got_text(&f->g), "may.notls.test F starttls-not-supported "));
+	smm_decoder_free(&a.dec);
+	smm_decoder_free(&b.dec);
+	strbuf_free(&a.in);
+	strbuf_free(&b.in);
+	strbuf_free(&a.answers);
+	strbuf_free(&b.answers);
+}
+
 /* One result per (TLS session, domain): not per recipient or message. */
 static void test_one_result_per_domain(void **state)
 {
@@ -779,6 +855,8 @@ static void test_one_result_per_domain(void **state)
 	/* the next message over the same (cached) connection */
 	req(f->m, c, RCPT("d@may.good.test", "mx.good.test", "127.0.0.11", "OK"), 14);
 	assert_string_equal(got_text(&f->g), "may.good.test S 11\nother.good.test S 13\n");
+	assert_string_equal(f->g.mx, "mx.good.test");	/* successes name their MX too */
+	assert_string_equal(f->g.ip, "127.0.0.11");
 	/* a new tls_server for that address is a new TLS session */
 	req(f->m, c, SRV("mx.good.test", "127.0.0.11", "OK", "may.good.test", "mx.good.test",
 	    "Lab+20Test+20CA", "yes"), 20);
@@ -1006,9 +1084,9 @@ static void test_unreported_and_bad(void **state)
 	assert_string_equal(req(f->m, c, "tlsrpt srv= mx.t.test addr= 127.0.0.30", 4), "NOTFOUND");
 	assert_string_equal(last_why, "tls_server request without verify=");
 	assert_string_equal(req(f->m, c, "tlsrpt", 4), "NOTFOUND");
-	assert_string_equal(last_why, "not \"<map> <key>\"");
+	assert_string_equal(last_why, "not <map> <key>");
 	assert_string_equal(req(f->m, c, "", 4), "NOTFOUND");
-	assert_string_equal(last_why, "not \"<map> <key>\"");
+	assert_string_equal(last_why, "not <map> <key>");
 	assert_string_equal(req(f->m, c, "tlsrpt rcpt= a@b.test", 5), "OK unreported");
 	smm_conn_close(f->m, c);
 	st = stats(f);
@@ -1064,6 +1142,7 @@ int main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test_setup_teardown(test_spec_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_captured_sequence, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_streams_byte_by_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_result_per_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_details, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aborted_handshake, setup, teardown),

@@ -8,16 +8,17 @@
 #	$TLSRPT_MTA_CACHE (default $top_builddir/tests/mta-cache/) and reused from there.  Sets SM_ROOT,
 #	SM_VERSION, SM_BIN (the sendmail binary) and SM_CFDIR (the m4 tree);
 #	returns 1 with the reason in SM_WHY (e.g. a missing library).
-#   sendmail_setup DIR MCBODY
+#   sendmail_setup DIR MCBODY [MCTAIL]
 #	makes DIR (mode 0700: Sendmail refuses maps and queues in a
-#	directory others may write, so never /tmp itself) with the queue
-#	DIR/mqueue, the aliases, the access map DIR/access (hash; write
-#	"key<TAB>value" lines into DIR/access.txt first) and DIR/sendmail.cf,
-#	built with m4 from DIR/sendmail.mc: a small client/server
-#	configuration (OSTYPE linux, access_db, nocanonify, listening on
-#	127.0.0.2:25 and sending from 127.0.0.2, LogLevel 14,
-#	CACertFile $SM_CAFILE when set) followed by the lines of file
-#	MCBODY.  Sets SM_DIR, SM_CF.
+#	directory others may write) with the queue DIR/mqueue, the aliases,
+#	the access map DIR/access (hash; write "key<TAB>value" lines into
+#	DIR/access.txt first) and DIR/sendmail.cf, built with m4 from
+#	DIR/sendmail.mc: a small client/server configuration (OSTYPE linux,
+#	access_db, nocanonify, listening on 127.0.0.2:25 and sending from
+#	127.0.0.2, LogLevel 14, CACertFile $SM_CAFILE when set,
+#	DontBlameSendmail TrustStickyBit for a test directory below /tmp),
+#	then the lines of file MCBODY, the local and smtp mailers, and the
+#	lines of file MCTAIL.  Sets SM_DIR, SM_CF.
 #   sendmail_run ARG...
 #	runs the unpacked sendmail with -C $SM_CF under SM_EXEC (e.g.
 #	e2e_in from netns.sh) in its own UTS namespace whose host name is
@@ -131,6 +132,7 @@ MC
 MAILER(`local')dnl
 MAILER(`smtp')dnl
 MC
+	[ -n "${3:-}" ] && cat "$3" >> "$SM_DIR/sendmail.mc"
 	m4 -D_CF_DIR_="$SM_CFDIR/" "$SM_CFDIR/m4/cf.m4" "$SM_DIR/sendmail.mc" \
 	    > "$SM_DIR/sendmail.cf" 2> "$SM_DIR/m4.log" ||
 	    { SM_WHY="m4 failed: $(head -n 3 "$SM_DIR/m4.log" | tr '\n' ' ')"; return 1; }

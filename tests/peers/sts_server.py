@@ -68,7 +68,10 @@ def make_handler(host, default):
                           [("Location", "https://mta-sts.good.test" + POLICY_PATH)])
             elif b == "slow":
                 time.sleep(10)
-                self.send(200, policy(host), "text/plain")
+                try:
+                    self.send(200, policy(host), "text/plain")
+                except (OSError, ssl.SSLError):
+                    pass    # the client gave up long ago, as it should
             elif b.isdigit():
                 self.send(int(b))
             else:

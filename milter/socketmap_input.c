@@ -83,7 +83,7 @@ struct socketmap_input {
 	struct smm_stats counted;	/* what is already in the batch's counters */
 	unsigned long long counted_errors, counted_refused;
 	bool folded_logged;
-	struct log_limit proto_limit, bad_limit, refuse_limit, full_limit;
+	struct log_limit proto_limit, bad_limit, refuse_limit, accept_limit, full_limit;
 };
 
 /* ---- opening ---- */
@@ -397,7 +397,7 @@ static void accept_all(struct socketmap_input *in)
 			/* EMFILE and the like: the socket stays readable, so pause
 			 * rather than spin on it */
 			in->accept_paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
-			log_ratelimited(&in->refuse_limit, LOG_ERR, "socketmap_accept_failed "
+			log_ratelimited(&in->accept_limit, LOG_ERR, "socketmap_accept_failed "
 			    "error=\"%s\" (pausing %d ms)", strerror(errno), ACCEPT_PAUSE_MS);
 			return;
 		}

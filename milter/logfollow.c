@@ -68,6 +68,8 @@
 #define CHUNK (1 << 20)		/* read size; also the longest line kept */
 #define FP_MAX 1024		/* bytes of a file's start that identify it */
 #define IDLE_MS 200		/* poll interval at end of file */
+#define CHECKPOINT_MS 100	/* at most this often while reading a backlog */
+#define CHECKPOINT_KEYS 50000	/* ... unless the chunks' results grow this large */
 #define ROTATE_GRACE_MS 1000	/* late writes to a renamed file */
 #define TLS_WARN_DELIVERIES 20	/* plain deliveries before warning about smtp_tls_loglevel */
 
@@ -108,6 +110,7 @@ struct logfollow {
 	uint64_t plain_warned_at;
 	long long last_when;	/* time stamp of the last line */
 	long long last_wall;	/* when (by the clock) that line was read */
+	bool dirty;		/* lines read since the last checkpoint */
 	char *last_state;	/* the checkpoint last handed to the writer */
 	bool tls_warned;
 
@@ -197,9 +200,10 @@ static bool skip_report_mail(void *ctx, const char *queue_id)
 
 /*
  * Move the chunk's results and the checkpoint into the batch, under one
- * lock, so that both are committed together or not at all.
+ * lock, so that both are committed together or not at all.  False when
+ * the batch is full (the store is away): the results stay in lf->local.
  */
-static void checkpoint(struct logfollow *lf)
+static bool checkpoint(struct logfollow *lf)
 {
 	struct strbuf sb;
 	long long now = (long long)time(NULL);
@@ -236,14 +240,14 @@ static void checkpoint(struct logfollow *lf)
 	if (aggregate_empty(&lf->local) && lf->last_state != NULL && sb.data != NULL &&
 	    strcmp(lf->last_state, sb.data) == 0) {
 		strbuf_free(&sb);	/* nothing new: no write to the store */
-		return;
+		return true;
 	}
 	pthread_mutex_lock(&lf->batch->lock);
 	if (writer_batch_full(lf->writer, lf->batch)) {
 		/* the store is away and memory is at its limit: keep the results here */
 		pthread_mutex_unlock(&lf->batch->lock);
 		strbuf_free(&sb);
-		return;
+		return false;
 	}
 	lf->batch->now.accepted += lf->local.sessions;
 	aggregate_merge(&lf->batch->agg, &lf->local);
@@ -254,6 +258,7 @@ static void checkpoint(struct logfollow *lf)
 	free(lf->last_state);
 	lf->last_state = sb.data ? xstrdup(sb.data) : NULL;
 	strbuf_free(&sb);
+	return true;
 }
 
 /* Warn (once an hour at most) when Postfix delivers but logs no TLS session at all. */
@@ -277,6 +282,21 @@ static void check_tls_logging(struct logfollow *lf)
 
 /* ---- one line ---- */
 
+/* A log line quoted in our own log: short, printable, no quote to end the field early. */
+static void log_miss(const char *line, size_t len)
+{
+	char text[304];
+	size_t n = len < 300 ? len : 300;
+
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	for (size_t i = 0; i < n; i++)
+		text[i] = line[i] >= 0x20 && line[i] < 0x7f && line[i] != '"' && line[i] != '\\'
+		    ? line[i] : '?';
+	text[n] = '\0';
+	log_msg(LOG_DEBUG, "log_parse_miss line=\"%s%s\"", text, len > n ? "..." : "");
+}
+
 static void handle_line(struct logfollow *lf, const char *line, size_t len)
 {
 	long long now = (long long)time(NULL);
@@ -295,8 +315,7 @@ static void handle_line(struct logfollow *lf, const char *line, size_t len)
 		k = pfl_parse(line, len, &ev);
 		if (k == PFL_MALFORMED) {
 			lf->misses++;
-			log_msg(LOG_DEBUG, "log_parse_miss line=\"%.*s\"", (int)(len > 300 ? 300 : len),
-			    line);
+			log_miss(line, len);
 			return;
 		}
 		if (k != PFL_IGNORED) {
@@ -313,8 +332,7 @@ static void handle_line(struct logfollow *lf, const char *line, size_t len)
 	if (lf->fmt != FMT_POSTFIX) {
 		if (sml_feed(lf->sml, line, len, when, emit, lf) == SML_MALFORMED) {
 			lf->misses++;
-			log_msg(LOG_DEBUG, "log_parse_miss line=\"%.*s\"", (int)(len > 300 ? 300 : len),
-			    line);
+			log_miss(line, len);
 		}
 	}
 }
@@ -454,6 +472,70 @@ static bool follow_rotation(struct logfollow *lf, long long *renamed_at_ms)
 
 /* ---- the thread ---- */
 
+/*
+ * Standard input is a pipe (journalctl -f) that may stay quiet for long:
+ * wait for data or a stop request, IDLE_MS at most, rather than block in
+ * read() where a stop would not be seen.  True when fd has something
+ * (data, end or an error) for read().
+ */
+static bool stdin_ready(struct logfollow *lf)
+{
+	struct pollfd p[2] = {{.fd = lf->fd, .events = POLLIN},
+	    {.fd = lf->stop_pipe[0], .events = POLLIN}};
+
+	if (lf->stop)
+		return false;
+	return poll(p, 2, IDLE_MS) > 0 && p[0].revents != 0;
+}
+
+/*
+ * Quiet: now and then close the sessions that went stale.  Log time goes
+ * on with the clock while nothing is logged, so an old log being read is
+ * judged by its own time stamps.
+ */
+static void quiet(struct logfollow *lf, long long *last_cp)
+{
+	long long now;
+
+	if (monotonic_ms() - *last_cp < 1000)
+		return;
+	now = lf->last_when > 0 ? lf->last_when + ((long long)time(NULL) - lf->last_wall)
+	    : (long long)time(NULL);
+	pfs_expire(lf->pfs, now, emit, lf);
+	sml_expire(lf->sml, now, emit, lf);
+	checkpoint(lf);
+	*last_cp = monotonic_ms();
+}
+
+/* The file is there again: after a read error, the same file goes on at the offset. */
+static void reopened(struct logfollow *lf, int fd)
+{
+	struct stat st;
+
+	if (lf->dev != 0 && fstat(fd, &st) == 0 && st.st_dev == lf->dev && st.st_ino == lf->ino &&
+	    (long long)st.st_size >= lf->offset) {
+		take_file(lf, fd, lf->offset);
+		log_msg(LOG_INFO, "log_file_reopened file=%s offset=%lld", lf->path, lf->offset);
+		return;
+	}
+	lf->skipping = false;
+	take_file(lf, fd, 0);
+	log_msg(LOG_INFO, "log_file_appeared file=%s", lf->path);
+}
+
+/* The store is away and the batch full: the log file is the buffer, read no further. */
+static void wait_for_room(struct logfollow *lf)
+{
+	log_msg(LOG_WARNING, "log_follow_paused file=%s offset=%lld (the store is not taking "
+	    "commits and pending_limit is reached; reading goes on when it is back)",
+	    lf->path ? lf->path : "-", lf->offset);
+	while (!checkpoint(lf))
+		if (idle(lf, IDLE_MS))
+			return;
+	log_msg(LOG_INFO, "log_follow_resumed file=%s offset=%lld", lf->path ? lf->path : "-",
+	    lf->offset);
+}
+
 static void *follow(void *arg)
 {
 	struct logfollow *lf = arg;
@@ -464,17 +546,32 @@ static void *follow(void *arg)
 		if (lf->fd < 0) {	/* waiting for the file to appear */
 			int fd = lf->path ? open_log(lf->path) : -1;
 
-			if (fd >= 0) {
-				take_file(lf, fd, 0);
-				log_msg(LOG_INFO, "log_file_appeared file=%s", lf->path);
-			} else if (idle(lf, IDLE_MS * 5)) {
+			if (fd >= 0)
+				reopened(lf, fd);
+			else if (idle(lf, IDLE_MS * 5))
 				break;
-			}
+			continue;
+		}
+		if (lf->path == NULL && !stdin_ready(lf)) {
+			if (lf->stop)
+				break;
+			quiet(lf, &last_cp);
 			continue;
 		}
 		r = read_some(lf);
 		if (r > 0) {
-			checkpoint(lf);
+			/*
+			 * A checkpoint serialises every open session: while a
+			 * backlog is read, take one per CHECKPOINT_MS (or when the
+			 * chunks' results grow large), not one per chunk.
+			 */
+			lf->dirty = true;
+			if (!lf->stop && monotonic_ms() - last_cp < CHECKPOINT_MS &&
+			    aggregate_keys(&lf->local) < CHECKPOINT_KEYS)
+				continue;
+			if (!checkpoint(lf))
+				wait_for_room(lf);
+			lf->dirty = false;
 			last_cp = monotonic_ms();
 			check_tls_logging(lf);
 			if (lf->stop)
@@ -490,6 +587,11 @@ static void *follow(void *arg)
 			}
 			close(lf->fd);
 			lf->fd = -1;
+			lf->buflen = 0;	/* read again from the offset */
+			if (lf->pending_fd >= 0) {	/* the path itself is reopened next */
+				close(lf->pending_fd);
+				lf->pending_fd = -1;
+			}
 			continue;
 		}
 		/* end of file */
@@ -504,23 +606,16 @@ static void *follow(void *arg)
 			kill(getpid(), SIGTERM);
 			break;
 		}
+		if (lf->dirty) {	/* caught up: commit what the last chunks read */
+			if (!checkpoint(lf))
+				wait_for_room(lf);
+			lf->dirty = false;
+			last_cp = monotonic_ms();
+			check_tls_logging(lf);
+		}
 		if (follow_rotation(lf, &renamed_at_ms))
 			continue;
-		/*
-		 * Quiet: now and then close the sessions that went stale.  Log
-		 * time goes on with the clock while nothing is logged, so an
-		 * old log being read is judged by its own time stamps.
-		 */
-		if (monotonic_ms() - last_cp >= 1000) {
-			long long now = lf->last_when > 0
-			    ? lf->last_when + ((long long)time(NULL) - lf->last_wall)
-			    : (long long)time(NULL);
-
-			pfs_expire(lf->pfs, now, emit, lf);
-			sml_expire(lf->sml, now, emit, lf);
-			checkpoint(lf);
-			last_cp = monotonic_ms();
-		}
+		quiet(lf, &last_cp);
 		if (idle(lf, IDLE_MS))
 			break;
 	}

@@ -398,7 +398,7 @@ static void add_report_mail(void *ctx, const char *queue_id, long long seen)
 /* Report mails of the last week: one may still be queued at the MTA. */
 static void load_report_mails(struct daemon *d)
 {
-	long long n = store_each_report_mail(d->store, (long long)time(NULL) - 7 * 86400,
+	long long n = store_each_report_mail(d->store, (long long)time(NULL) - REPORT_MAILS_TTL,
 	    add_report_mail, d->report_mails);
 
 	if (n < 0)
@@ -492,6 +492,9 @@ int main(int argc, char **argv)
 		die(&d, EX_CONFIG, "%s: no input is configured (datagram_socket, log_file, "
 		    "socketmap_socket, milter_socket and policy_map_socket are all none)",
 		    d.conf_path);
+	if (strcmp(d.conf.log_file, "-") == 0 && !d.foreground)
+		die(&d, EX_CONFIG, "%s: log_file - (standard input) needs -f: a daemon's standard "
+		    "input is /dev/null", d.conf_path);
 
 	/* every thread inherits this mask; only the main thread takes signals */
 	sigemptyset(&set);

@@ -64,6 +64,7 @@
 #include "milter_input.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -289,6 +290,8 @@ struct milter_msg {
 	uint32_t no_domain;	/* recipients without a countable domain */
 	char queue_id[MR_QID_MAX + 1];
 	char report_domain[MR_DOMAIN_MAX + 1];
+	bool remote;		/* the connection came from another host: headers not trusted */
+	char client[64];	/* its address, for the log */
 };
 
 /* Never aborts: the child must accept mail even when memory is short. */
@@ -692,6 +695,7 @@ static struct {
 	struct log_limit drop_log;
 	struct log_limit oom_log;
 	struct log_limit qid_log;
+	struct log_limit remote_report_log;
 } child = {.fd = -1};
 
 static void enter(void)
@@ -756,6 +760,67 @@ static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
 	return SMFIS_CONTINUE;
 }
 
+/*
+ * Local submission or not.  Postfix's non_smtpd_milters (sendmail(1),
+ * which tlsrpt-report uses) connect with an unknown address family
+ * (hostaddr NULL); Sendmail's submission program comes over loopback.
+ * Only there is a TLS-Report-Domain header believed: anyone could put one
+ * into mail sent from outside, to hide that mail's delivery sessions.
+ */
+static bool is_local(const struct sockaddr *sa)
+{
+	if (sa == NULL || sa->sa_family == AF_UNSPEC || sa->sa_family == AF_UNIX)
+		return true;	/* no address: not from the network */
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		    (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static struct milter_msg *msg_of(SMFICTX *ctx)
+{
+	struct milter_msg *m = smfi_getpriv(ctx);
+
+	if (m == NULL) {
+		if ((m = milter_record_msg_new()) == NULL) {
+			log_ratelimited(&child.oom_log, LOG_ERR, "milter_message_not_counted "
+			    "reason=out_of_memory");
+			return NULL;
+		}
+		smfi_setpriv(ctx, m);
+	}
+	return m;
+}
+
+static sfsistat cb_connect(SMFICTX *ctx, char *hostname, _SOCK_ADDR *hostaddr)
+{
+	struct milter_msg *m;
+
+	(void)hostname;
+	enter();
+	if ((m = msg_of(ctx)) != NULL) {
+		const struct sockaddr *sa = (const struct sockaddr *)hostaddr;
+
+		m->remote = !is_local(sa);
+		snprintf(m->client, sizeof(m->client), "family-%d", sa ? sa->sa_family : -1);
+		if (sa != NULL && sa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+			    m->client, sizeof(m->client));
+		else if (sa != NULL && sa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+			    m->client, sizeof(m->client));
+	}
+	return leave(SMFIS_CONTINUE);
+}
+
 static sfsistat cb_envfrom(SMFICTX *ctx, char **argv)
 {
 	struct milter_msg *m;
@@ -795,7 +860,12 @@ static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
 
 	enter();
 	m = smfi_getpriv(ctx);
-	if (m != NULL)
+	if (m != NULL && m->remote && name != NULL && strcasecmp(name, "TLS-Report-Domain") == 0)
+		log_ratelimited(&child.remote_report_log, LOG_NOTICE, "milter_report_header_ignored "
+		    "queue_id=%s client=%s (TLS-Report-Domain in mail from another host: only "
+		    "local submission marks our own reports)", m->queue_id[0] ? m->queue_id : "unknown",
+		    m->client);
+	else if (m != NULL)
 		milter_record_msg_header(m, name, value);
 	return leave(SMFIS_CONTINUE);
 }
@@ -852,6 +922,7 @@ static struct smfiDesc milter_desc = {
 	.xxfi_name = "tlsrpt-milter",
 	.xxfi_version = SMFI_VERSION,
 	.xxfi_flags = SMFIF_NONE,	/* no modifications */
+	.xxfi_connect = cb_connect,
 	.xxfi_envfrom = cb_envfrom,
 	.xxfi_envrcpt = cb_envrcpt,
 	.xxfi_header = cb_header,

@@ -56,6 +56,7 @@
 #define READ_SIZE 4096
 #define OUT_LIMIT (64 * 1024)	/* unread answers: stop reading from that peer */
 #define PUBLISH_MS 1000		/* counters reach the batch at least this often */
+#define ACCEPT_PAUSE_MS 100	/* out of descriptors: try accept() again after this */
 #define STOP_WAIT_S 3		/* how long the stop waits for a fetch under way */
 #define NBUCKETS (1u << 17)	/* hash buckets: above POLICYMAP_MAX_DOMAINS */
 #define MX_MISMATCH_REASON "mx not in MTA-STS policy"
@@ -144,6 +145,7 @@ struct policymap_input {
 	size_t nconns;
 	struct pollfd pfds[MAX_CONNECTIONS + 2];
 	unsigned long next_id;
+	long long accept_paused_until;	/* monotonic ms; 0 = accepting */
 	struct log_limit proto_limit, bad_limit, refuse_limit, store_limit, queue_limit;
 };
 
@@ -872,9 +874,12 @@ static void accept_all(struct policymap_input *in)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_ratelimited(&in->refuse_limit, LOG_ERR, "policymap_accept_failed "
-				    "error=\"%s\"", strerror(errno));
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* EMFILE and the like: the socket stays readable, so pause rather than spin */
+			in->accept_paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
+			log_ratelimited(&in->refuse_limit, LOG_ERR, "policymap_accept_failed "
+			    "error=\"%s\" (pausing %d ms)", strerror(errno), ACCEPT_PAUSE_MS);
 			return;
 		}
 		if (in->nconns == MAX_CONNECTIONS) {
@@ -968,10 +973,15 @@ static bool serve(struct policymap_input *in, struct conn *c, short revents, con
 	return true;
 }
 
-static size_t build_pollset(struct policymap_input *in)
+static size_t build_pollset(struct policymap_input *in, int *timeout_ms)
 {
+	*timeout_ms = PUBLISH_MS;
+	if (in->accept_paused_until != 0 && monotonic_ms() >= in->accept_paused_until)
+		in->accept_paused_until = 0;
+	else if (in->accept_paused_until != 0)
+		*timeout_ms = ACCEPT_PAUSE_MS;
 	in->pfds[0] = (struct pollfd){in->stop_fd, POLLIN, 0};
-	in->pfds[1] = (struct pollfd){in->fd, POLLIN, 0};
+	in->pfds[1] = (struct pollfd){in->fd, in->accept_paused_until ? 0 : POLLIN, 0};
 	for (size_t i = 0; i < in->nconns; i++) {
 		struct conn *c = in->conns[i];
 		short ev = 0;
@@ -991,8 +1001,9 @@ static void *map_main(void *arg)
 	long long last_publish = monotonic_ms();
 
 	for (;;) {
-		size_t n = build_pollset(in), nconns = in->nconns;
-		int rc = poll(in->pfds, n, PUBLISH_MS);
+		int timeout_ms;
+		size_t n = build_pollset(in, &timeout_ms), nconns = in->nconns;
+		int rc = poll(in->pfds, n, timeout_ms);
 
 		if (rc < 0) {
 			if (errno == EINTR)

@@ -616,6 +616,8 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
 		if ((pr = proc_find(p, ev->pid, when)) != NULL && same_str(pr->ip, ev->ip)) {
 			table_touch(&p->procs, &pr->n, when);
 			pr->ndeliveries++;
+			/* rule 11 then ends this session at the next delivery request */
+			snprintf(pr->qid, sizeof(pr->qid), "%s", ev->queue_id);
 		}
 		return;
 	}
@@ -800,7 +802,7 @@ static long long load_num(struct cur *c, long long min, long long max)
 		neg = true;
 		c->p++;
 	}
-	while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && v < (1LL << 60)) {
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9' && v < (LLONG_MAX - 9) / 10) {
 		v = v * 10 + (*c->p++ - '0');
 		any = true;
 	}

@@ -91,6 +91,8 @@ void report_mails_add(struct report_mails *rm, const char *queue_id, long long w
 		if (++rm->count > REPORT_MAILS_MAX)
 			unlink_entry(rm, rm->oldest);
 	}
+	while (rm->oldest != NULL && rm->oldest->when < when - REPORT_MAILS_TTL)
+		unlink_entry(rm, rm->oldest);
 	pthread_mutex_unlock(&rm->lock);
 }
 

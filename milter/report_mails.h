@@ -9,7 +9,9 @@
  *	before they count a delivery of that queue id.  The set is also
  *	committed to the store (aggregate_report_mail) and loaded at start,
  *	so a restart between submission and delivery does not forget it.
- *	Thread-safe.  Bounded: beyond REPORT_MAILS_MAX the oldest id goes.
+ *	Thread-safe.  Bounded: beyond REPORT_MAILS_MAX the oldest id goes,
+ *	and ids older than REPORT_MAILS_TTL go when a new one arrives (short
+ *	Postfix queue ids are reused over time).
  */
 #ifndef TLSRPT_REPORT_MAILS_H
 #define TLSRPT_REPORT_MAILS_H
@@ -17,6 +19,7 @@
 #include <stdbool.h>
 
 #define REPORT_MAILS_MAX 100000
+#define REPORT_MAILS_TTL (7 * 86400)	/* seconds an id is kept: its mail may sit in the queue */
 
 struct report_mails;
 

@@ -150,6 +150,29 @@ assert_eq 0 "$rc" "stdin: clean exit"
 assert_grep "log_input_ended" "$T/log" "stdin: end logged"
 check_counts "standard input"
 
+# without -f the daemon's standard input is /dev/null: refused at start
+$MILTER -c "$T/tlsrpt.conf" < "$T/all.log" 2>"$T/err"; rc=$?
+assert_eq 78 "$rc" "stdin without -f: EX_CONFIG"
+assert_grep "log_file - (standard input) needs -f" "$T/err" "stdin without -f: says why"
+
+# ---- 6b. standard input that stays open (journalctl -f): SIGTERM still stops it
+reset_store
+mkfifo "$T/in"
+: > "$T/log"
+$MILTER -f -c "$T/tlsrpt.conf" < "$T/in" 2>>"$T/log" &
+TL_PID=$!
+exec 3>"$T/in"
+cat "$T/all.log" >&3
+i=0
+while [ "$(tl_counter log.lines 2>/dev/null)" != "$TOTAL" ] && [ $i -lt 300 ]; do
+	i=$((i + 1)); sleep 0.05
+done
+assert_eq "$TOTAL" "$(tl_counter log.lines)" "open stdin: every line read"
+tl_stop
+exec 3>&-
+assert_eq 0 "$TL_RC" "open stdin: clean exit on SIGTERM"
+check_counts "open standard input"
+
 # ---- 7. malformed smtp lines are parse misses; nothing else changes
 reset_store
 cp "$T/all.log" "$LOG"
@@ -166,5 +189,44 @@ tl_stop
 check_counts "garbage at the end"
 assert_eq 3 "$(tl_counter log.parse_misses)" "3 parse misses counted"
 assert_eq 1 "$(tl_counter log.long_lines)" "the 3 MB line counted as too long"
+
+# ---- 8. the store locked and pending_limit reached: the follower waits, then goes on
+reset_store
+rm -f "$LOG.1"
+: > "$LOG"
+tl_conf "datagram_socket none" "log_file $LOG" "log_start_at beginning" "log_format postfix" \
+    "pending_limit 1000" "store_busy_timeout 100ms" "flush_interval 100ms"
+tl_start
+touch "$T/hold"
+( echo "BEGIN IMMEDIATE;"; echo "INSERT INTO input_counter VALUES ('2000-01-01', 'lock.held', 1);"
+  i=0; while [ -e "$T/hold" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+  echo "COMMIT;" ) | sqlite3 "$T/store.db" &
+LOCKER=$!
+sleep 0.3
+# one verified session each for domains d$1..d$2
+sessions() {
+	awk -v from="$1" -v to="$2" 'BEGIN { for (i = from; i <= to; i++) {
+	printf "Nov 18 12:00:00 mail postfix/smtp[%d]: Verified TLS connection established to " \
+	    "mx.d%d.test[192.0.2.1]:25: TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)\n", \
+	    10000 + i, i
+	printf "Nov 18 12:00:00 mail postfix/smtp[%d]: 4B%05d: to=<u@d%d.test>, " \
+	    "relay=mx.d%d.test[192.0.2.1]:25, delay=0.2, delays=0/0/0.1/0.1, dsn=2.0.0, " \
+	    "status=sent (250 2.0.0 Ok)\n", 10000 + i, i, i, i } }' >> "$LOG"
+}
+# more distinct counters than pending_limit wait in memory; then more lines come
+sessions 1 1200
+tl_wait_for "$T/log" "store_commit_deferred reason=busy pending_sessions=1200" ||
+	{ echo "FAIL: first part not pending"; TL_FAILED=1; }
+sessions 1201 1300
+tl_wait_for "$T/log" "log_follow_paused" || { echo "FAIL: no pause logged"; TL_FAILED=1; }
+assert_grep "log_follow_paused file=$LOG" "$T/log" "paused at pending_limit"
+rm -f "$T/hold"
+wait "$LOCKER"
+wait_offset "$(wc -c < "$LOG")"
+tl_stop
+assert_grep "log_follow_resumed file=$LOG" "$T/log" "resumed once the store was back"
+assert_eq "1300 1300 0" "$(tl_sql "select count(*), sum(successes), sum(failures) from policy_day" |
+    tr '|' ' ')" "every session counted once after the pause"
+assert_eq 1 "$(tl_counter lock.held)" "the other writer's row is there too"
 
 tl_done

@@ -122,13 +122,19 @@ main(function()
 end)
 EOF
 
-# Our own report mails: the queue id as Postfix and as Sendmail send it.
+# Our own report mails, submitted locally (loopback): the queue id as
+# Postfix and as Sendmail send it.  The same header in mail from another
+# host (miltertest's default client 12.34.56.78) is not believed.
 cat > "$T/reports.lua" <<'EOF'
 main(function()
 	local conn = open()
+	must(mt.conninfo(conn, "localhost", "127.0.0.1"), "conninfo")
 	message(conn, {"<rua@a.test>"}, {{"Subject", "Report Domain: a.test"},
 	    {"TLS-Report-Domain", "a.test"}}, nil, "RPTQ1")
 	message(conn, {"<rua@b.test>"}, {{"tls-report-domain", " B.test"}}, "RPTQ2", nil)
+	mt.disconnect(conn)
+	conn = open()
+	message(conn, {"<victim@c.test>"}, {{"TLS-Report-Domain", "c.test"}}, "FORGED1", nil)
 	mt.disconnect(conn)
 end)
 EOF
@@ -240,7 +246,7 @@ assert_eq no "$( [ -e "$T/milter.sock" ] && echo yes || echo no)" "socket file r
 assert_eq "a.test|9
 after-kill.test|1
 b.test|6
-c.test|1
+c.test|2
 d.test|1
 e.test|1" "$(tl_sql "select domain, sum(value) from domain_counter where name='messages'
 	and domain not in ('flood.test', 'frozen.test') group by domain order by domain")" \
@@ -249,6 +255,8 @@ assert_eq "RPTQ1|a.test
 RPTQ2|b.test" "$(tl_sql "select queue_id, domain from report_mail order by queue_id")" \
 	"report mails with their queue ids"
 assert_grep "milter_report_mail queue_id=RPTQ1 domain=a.test" "$T/log" "report mail logged"
+assert_grep "milter_report_header_ignored queue_id=[^ ]* client=12.34.56.78" "$T/log" \
+	"TLS-Report-Domain in mail from another host: ignored and logged"
 assert_eq 2 "$(tl_counter milter.report_mails)" "milter.report_mails"
 assert_eq 2 "$(tl_counter milter.recipients_no_domain)" "recipients without a domain"
 assert_eq 1 "$(tl_counter milter.child_died)" "milter.child_died"
@@ -262,5 +270,5 @@ assert_eq $((FLOOD_PROCS * (FLOOD_EACH + FROZEN_EACH))) $((flood + frozen + drop
 	"floods: every message counted or counted as dropped"
 assert_eq yes "$([ "$dropped" -gt 0 ] && echo yes || echo no)" \
 	"a frozen daemon makes the child drop, not wait"
-assert_eq $((13 + flood + frozen)) "$(tl_counter milter.messages)" "milter.messages"
+assert_eq $((14 + flood + frozen)) "$(tl_counter milter.messages)" "milter.messages"
 tl_done

@@ -308,6 +308,21 @@ static void test_msg_dedup_and_counts(void **state)
 	assert_true(report_mails_contains(f->rm, "4AbC123"));
 }
 
+/* Report mail ids are forgotten after REPORT_MAILS_TTL: short Postfix queue ids come back. */
+static void test_report_mails_expire(void **state)
+{
+	struct fixture *f = *state;
+
+	report_mails_add(f->rm, "4OLD", 1000);
+	report_mails_add(f->rm, "4MID", 1000 + REPORT_MAILS_TTL);
+	assert_true(report_mails_contains(f->rm, "4OLD"));
+	report_mails_add(f->rm, "4NEW", 1001 + REPORT_MAILS_TTL);
+	assert_false(report_mails_contains(f->rm, "4OLD"));
+	assert_true(report_mails_contains(f->rm, "4MID"));
+	assert_true(report_mails_contains(f->rm, "4NEW"));
+	assert_int_equal(report_mails_count(f->rm), 2);
+}
+
 static void test_msg_reset_between_messages(void **state)
 {
 	struct fixture *f = *state;
@@ -707,6 +722,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_every_truncation_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bit_flips, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_mails_expire, setup, teardown),
 	};
 
 	log_set_level(LOG_WARNING);	/* no milter_report_mail line per applied record */

@@ -824,6 +824,46 @@ static void test_report_mail_skipped(void **state)
 	pfs_free(p);
 }
 
+/*
+ * Rule 10 with rule 11: a report's session that failed without a TLS
+ * line of its own is not handed on to the next delivery request of the
+ * same process (a new connection without TLS).
+ */
+static void test_report_mail_session_ends(void **state)
+{
+	struct pfs *p = pfs_new(STALE);
+	struct got g = {0};
+
+	(void)state;
+	pfs_set_skip(p, skip_report, NULL);
+	feed(p, &g, SMTP(1) EST("Verified", "mx.g.test", "192.0.2.11"), 99);
+	feed(p, &g, SMTP(14) "SSL_connect error to mx.reports.test[192.0.2.5]:25: lost connection",
+	    100);
+	feed(p, &g, SMTP(14) DELIVERY("4RPT1", "tlsrpt@reports.test", "mx.reports.test",
+	    "192.0.2.5", "4.7.5", "deferred (Cannot start TLS: handshake failure)"), 100);
+	feed(p, &g, SMTP(14) SENT("4ORD1", "u@plain.test", "mx.reports.test", "192.0.2.5"), 101);
+	pfs_expire(p, -1, collect, &g);
+	assert_int_equal(g.n, 1);
+	check_failure(&g.r[0], "plain.test", 101, RESULT_STARTTLS_NOT_SUPPORTED,
+	    "mx.reports.test", "192.0.2.5", "delivered in plain text");
+	pfs_free(p);
+}
+
+/* Saved numbers beyond long long are refused, not overflowed. */
+static void test_load_huge_number(void **state)
+{
+	const char *t = "V\t1\t0\nP\t=7\t99999999999999999999\t0\t=192.0.2.1\t1\t0\t0"
+	    "\t=4QID\t0\t~\t~\t~\t0\n";
+	struct pfs *p = pfs_new(STALE);
+	struct pfs_stats st;
+
+	(void)state;
+	assert_false(pfs_load(p, t, strlen(t)));
+	pfs_get_stats(p, &st);
+	assert_int_equal(st.pids, 0);
+	pfs_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -843,6 +883,8 @@ int main(void)
 		cmocka_unit_test(test_tlsproxy_and_reuse),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test(test_report_mail_skipped),
+		cmocka_unit_test(test_report_mail_session_ends),
+		cmocka_unit_test(test_load_huge_number),
 		cmocka_unit_test(test_save_load_any_split),
 		cmocka_unit_test(test_plain_sessions_per_request),
 		cmocka_unit_test(test_load_garbage),

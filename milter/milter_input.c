@@ -171,11 +171,36 @@ static bool domain_char(unsigned char c)
 }
 
 /* A lower-case domain: 1..253 bytes, labels of 1..63 allowed bytes. */
+/* Well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
+static bool utf8_ok(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		size_t n = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 :
+		    (c & 0xf8) == 0xf0 ? 3 : 4;
+		uint32_t cp;
+
+		if (n == 4 || (n == 1 && c < 0xc2) || i + n >= len + (n == 0))
+			return false;
+		cp = n == 0 ? c : c & (0x3f >> n);
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
 static bool domain_ok(const unsigned char *s, size_t len)
 {
 	size_t label = 0;
 
-	if (len == 0 || len > MR_DOMAIN_MAX)
+	if (len == 0 || len > MR_DOMAIN_MAX || !utf8_ok(s, len))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '.') {

@@ -174,6 +174,13 @@ static void test_rcpt_plain_forms(void **state)
 	expect_domain("<u_s-e.r@under_score.test>", "under_score.test");
 	expect_domain("<user@localhost>", "localhost");
 	expect_domain("<user@b\xc3\xbc" "cher.test>", "b\xc3\xbc" "cher.test");
+	/* malformed UTF-8 never reaches the store (truncated, lone continuation, overlong, surrogate) */
+	expect_domain("<user@b\xc3.test>", NULL);
+	expect_domain("<user@b\x80.test>", NULL);
+	expect_domain("<user@\xc0\xaf.test>", NULL);
+	expect_domain("<user@\xed\xa0\x80.test>", NULL);
+	expect_domain("<user@\xf4\x90\x80\x80.test>", NULL);
+	expect_domain("<user@\xf0\x9f\x93\xa7.test>", "\xf0\x9f\x93\xa7.test");
 }
 
 static void test_rcpt_quoted_local_parts(void **state)

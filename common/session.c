@@ -42,6 +42,28 @@ void session_free(struct tlsrpt_session *s)
 	memset(s, 0, sizeof(*s));
 }
 
+struct tlsrpt_failure *session_no_policy(struct tlsrpt_session *s, const char *domain,
+    long long when, bool failed)
+{
+	struct tlsrpt_policy_result *pol;
+
+	memset(s, 0, sizeof(*s));
+	s->when = when;
+	s->domain = xstrdup(domain);
+	s->npolicies = 1;
+	s->policies = pol = xcalloc(1, sizeof(*pol));
+	pol->type = POLICY_NONE;
+	pol->policy_domain = xstrdup(domain);
+	pol->policy_strings = xstrdup("[]");
+	pol->mx_hosts = xstrdup("[]");
+	if (!failed)
+		return NULL;
+	pol->failed = true;
+	pol->nfailures = 1;
+	pol->failures = xcalloc(1, sizeof(*pol->failures));
+	return pol->failures;
+}
+
 const char *policy_type_name(int type)
 {
 	switch (type) {

@@ -72,6 +72,15 @@ struct tlsrpt_session {
 void session_free(struct tlsrpt_session *s);
 void failure_free(struct tlsrpt_failure *f);	/* its strings, not f itself */
 
+/*
+ * Fill s (not freed first) as the one no-policy-found result the log
+ * inputs make for domain at "when": policy domain = domain, policy
+ * strings and mx hosts "[]".  With failed, the policy is failed with one
+ * zeroed failure detail, returned for the caller to fill; else NULL.
+ */
+struct tlsrpt_failure *session_no_policy(struct tlsrpt_session *s, const char *domain,
+    long long when, bool failed);
+
 /* Name of a policy type / result type as RFC 8460 writes it; NULL if unknown. */
 const char *policy_type_name(int type);
 const char *result_type_name(int code);

@@ -136,17 +136,6 @@ static bool is_atext(char c)
 	return is_alnum(c) || in_set(c, "!#$%&'*+-/=?^_`{|}~");
 }
 
-static int hex_value(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static const char *skip_wsp(const char *p)
 {
 	while (is_wsp(*p))
@@ -264,7 +253,8 @@ static int percent_decode(struct parser *ps, unsigned n, const char *s, size_t l
 			strbuf_appendc(out, s[i]);
 			continue;
 		}
-		if (len - i < 3 || (hi = hex_value(s[i + 1])) < 0 || (lo = hex_value(s[i + 2])) < 0)
+		if (len - i < 3 || (hi = hex_digit_value(s[i + 1])) < 0
+		    || (lo = hex_digit_value(s[i + 2])) < 0)
 			return fail(ps, "rua URI %u: bad percent-encoding", n);
 		c = hi * 16 + lo;
 		if (is_ctl((unsigned char)c))

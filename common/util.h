@@ -44,4 +44,7 @@ void utc_day(long long t, char out[11]);
 /* Strict non-negative decimal parse of a whole string; false on junk/overflow. */
 bool parse_u64(const char *s, uint64_t *out);
 
+/* The value of an ASCII hex digit (either case), or -1. */
+int hex_digit_value(int c);
+
 #endif

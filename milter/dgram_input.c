@@ -19,11 +19,10 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "log.h"
 #include "util.h"
 
@@ -89,42 +88,6 @@ struct dgram_input {
 	struct log_limit queue_limit_log;
 };
 
-static int unlink_stale_socket(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa;
-	struct stat sb;
-	int probe, rc;
-
-	if (lstat(path, &sb) != 0)
-		return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1);
-	if (!S_ISSOCK(sb.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket; remove it or choose "
-		    "another datagram_socket", path);
-		return -1;
-	}
-	/* a socket someone still reads from means another collector runs */
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (probe < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-	close(probe);
-	if (rc == 0) {
-		snprintf(err, errlen, "%s is in use by another running collector; stop it first",
-		    path);
-		return -1;
-	}
-	if (unlink(path) != 0) {
-		snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
 /*
  * The kernel queues at most net.unix.max_dgram_qlen datagrams on the
  * socket no matter how large the buffer; the kernel default is 10, which
@@ -160,47 +123,20 @@ static void set_receive_buffer(int fd, long long size)
 struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner, gid_t group,
     char *err, size_t errlen)
 {
-	struct dgram_input *in;
-	struct sockaddr_un sa;
-	const char *path = conf->datagram_socket;
-	mode_t old;
-	int rc;
+	const struct listen_spec spec = {
+		.option = "datagram_socket", .holder = "another running collector",
+		.type = SOCK_DGRAM, .mode = (mode_t)conf->datagram_socket_mode,
+		.owner = owner, .group = group,
+	};
+	struct dgram_input *in = xcalloc(1, sizeof(*in));
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "datagram_socket %s: path longer than %zu bytes", path,
-		    sizeof(sa.sun_path) - 1);
-		return NULL;
-	}
-	if (unlink_stale_socket(path, err, errlen) != 0)
-		return NULL;
-	in = xcalloc(1, sizeof(*in));
 	in->fd = in->stop_fd = -1;
 	pthread_mutex_init(&in->qlock, NULL);
 	pthread_cond_init(&in->qcond, NULL);
 	pthread_cond_init(&in->qspace, NULL);
-	in->path = xstrdup(path);
-	in->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (in->fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
+	in->fd = listen_unix(conf->datagram_socket, &spec, &in->path, err, errlen);
+	if (in->fd < 0)
 		goto fail;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	/* the final mode from the start: no window with a wider one */
-	old = umask((mode_t)(~conf->datagram_socket_mode & 0777));
-	rc = bind(in->fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot bind datagram_socket %s: %s (does the directory "
-		    "exist?)", path, strerror(errno));
-		goto fail;
-	}
-	/* lchown: if the path was swapped for a symlink, change the link, not its target */
-	if (lchown(path, owner, group) != 0 && geteuid() == 0) {
-		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-		goto fail;
-	}
 	set_receive_buffer(in->fd, conf->datagram_receive_buffer);
 	check_queue_length();
 	in->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -527,12 +463,9 @@ void dgram_input_close(struct dgram_input *in)
 {
 	if (in == NULL)
 		return;
-	if (in->fd >= 0) {
+	if (in->fd >= 0)
 		close(in->fd);
-		if (unlink(in->path) != 0 && errno != ENOENT)
-			log_msg(LOG_NOTICE, "datagram_socket_not_removed path=%s error=\"%s\"",
-			    in->path, strerror(errno));
-	}
+	listen_remove(in->path, "datagram");
 	if (in->stop_fd >= 0)
 		close(in->stop_fd);
 	free(in->bufs);

@@ -90,6 +90,7 @@
 #include <libmilter/mfapi.h>
 
 #include "aggregate.h"
+#include "listen.h"
 #include "log.h"
 #include "util.h"
 
@@ -1328,36 +1329,6 @@ static void make_conn(struct milter_input *in, const char *host)
 	in->conn = xstrdup(buf);
 }
 
-/* Refuse a socket file another running milter listens on; a dead one goes. */
-static int check_existing(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa;
-	struct stat sb;
-	int probe, rc;
-
-	if (lstat(path, &sb) != 0)
-		return errno == ENOENT ? 0 : (snprintf(err, errlen, "%s: %s", path, strerror(errno)), -1);
-	if (!S_ISSOCK(sb.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket; remove it or choose another "
-		    "milter_socket", path);
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-	close(probe);
-	if (rc == 0) {
-		snprintf(err, errlen, "%s is in use by another running milter; stop it first", path);
-		return -1;
-	}
-	return 0;	/* stale: smfi_opensocket(true) removes it */
-}
-
 static bool listen_fd_matches(const struct milter_input *in, int fd)
 {
 	struct sockaddr_storage ss;
@@ -1404,11 +1375,16 @@ static void set_pair_buffer(int fd)
 static int open_unix_socket(struct milter_input *in, const struct tlsrpt_conf *conf,
     uid_t owner, gid_t group, char *err, size_t errlen)
 {
+	const struct listen_spec spec = {
+		.option = "milter_socket", .holder = "another running milter", .type = SOCK_STREAM,
+	};
 	struct stat sb;
 	mode_t old;
 	int rc;
 
-	if (check_existing(in->path, err, errlen) != 0)
+	/* libmilter binds: only refuse another running milter's socket (a
+	 * stale one stays for smfi_opensocket(true) to remove) */
+	if (listen_check_stale(in->path, &spec, false, err, errlen) != 0)
 		return -1;
 	/* the final mode from the start: no window with a wider one */
 	old = umask((mode_t)(~conf->milter_socket_mode & 0777));

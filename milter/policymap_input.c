@@ -12,9 +12,10 @@
  *	   so the map thread, the fetch thread and the decorating input
  *	   threads never wait long for each other.
  *
- *	2. The map thread: one poll() loop over every connection, all
- *	   non-blocking (the netstring decoder of sendmail_map.h), each
- *	   request answered as soon as it is complete.
+ *	2. The map: the socket bound by listen.c, served by a
+ *	   netstring_server (one thread, one poll() loop over every
+ *	   connection, all non-blocking), each request answered by
+ *	   policymap_request() as soon as it is complete.
  *
  *	3. The fetch thread: takes a domain off the queue, reads its row
  *	   from the store (its own handle), refreshes it (sts_refresh;
@@ -30,33 +31,24 @@
 
 #include "policymap_input.h"
 
-#include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "aggregate.h"
+#include "listen.h"
 #include "log.h"
 #include "mta_sts.h"
+#include "netstring_server.h"
 #include "sendmail_map.h"
 #include "util.h"
 
 #define MAX_CONNECTIONS 1024
-#define READ_SIZE 4096
-#define OUT_LIMIT (64 * 1024)	/* unread answers: stop reading from that peer */
 #define PUBLISH_MS 1000		/* counters reach the batch at least this often */
-#define ACCEPT_PAUSE_MS 100	/* out of descriptors: try accept() again after this */
 #define STOP_WAIT_S 3		/* how long the stop waits for a fetch under way */
 #define NBUCKETS (1u << 17)	/* hash buckets: above POLICYMAP_MAX_DOMAINS */
 #define MX_MISMATCH_REASON "mx not in MTA-STS policy"
@@ -107,19 +99,8 @@ struct cache {
 	bool stopping;
 };
 
-struct conn {
-	int fd;
-	unsigned long id;
-	struct smm_decoder dec;
-	struct strbuf out;	/* answers not yet written */
-	size_t out_off;
-	bool closing;		/* close once out is written */
-	unsigned long requests;
-};
-
 struct policymap_input {
-	int fd;			/* listening socket */
-	int stop_fd;		/* eventfd: readable once stopping */
+	struct ns_server *srv;	/* the map */
 	char *path;		/* unix socket path, NULL for inet */
 	char *endpoint;
 
@@ -136,30 +117,15 @@ struct policymap_input {
 	uint64_t counters[C_COUNT];	/* atomics */
 	uint64_t published[C_COUNT];	/* map thread only */
 
-	pthread_t map_thread, fetch_thread;
+	pthread_t fetch_thread;
 	bool map_running, fetch_running;
 	bool fetch_abandoned;	/* a fetch outlived the stop: leave what it uses */
-
-	/* the map thread's own */
-	struct conn *conns[MAX_CONNECTIONS];
-	size_t nconns;
-	struct pollfd pfds[MAX_CONNECTIONS + 2];
-	unsigned long next_id;
-	long long accept_paused_until;	/* monotonic ms; 0 = accepting */
 	struct log_limit proto_limit, bad_limit, refuse_limit, store_limit, queue_limit;
 };
 
 static void bump(struct policymap_input *in, enum counter c)
 {
 	__atomic_fetch_add(&in->counters[c], 1, __ATOMIC_RELAXED);
-}
-
-static long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void cache_init(struct cache *c)
@@ -498,8 +464,8 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 	bump(in, C_DECORATED);
 	log_msg(LOG_DEBUG, "sts_session domain=%s policy=%s mx=%s result=%s", s->domain,
 	    v == V_POLICY ? "ok" : sts_status_name(status), used_mx ? used_mx : "-",
-	    out->policies[0].failed ? result_type_name(out->policies[0].failures[0].result_type) :
-	    "success");
+	    !out->policies[0].failed ? "success" : out->policies[0].nfailures == 0 ? "failure" :
+	    result_type_name(out->policies[0].failures[0].result_type));
 	free(pstrings);
 	free(mxjson);
 	free(error);
@@ -507,8 +473,6 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 }
 
 /* ---- the fetch thread ---- */
-
-static void printable(const char *s, size_t len, char *out, size_t outlen);
 
 static void fetch_one(struct policymap_input *in, const char *domain)
 {
@@ -543,7 +507,7 @@ static void fetch_one(struct policymap_input *in, const char *domain)
 		    "error=\"%s\" (the cache keeps the result until the restart)", domain, err);
 	}
 	/* the error may quote what a remote server sent */
-	printable(r.error, strlen(r.error), why, sizeof(why));
+	ns_printable(r.error, strlen(r.error), why, sizeof(why));
 	log_msg(r.status == STS_OK || r.status == STS_NONE ? LOG_INFO : LOG_NOTICE,
 	    "sts_policy domain=%s result=%s%s status=%s mode=%s id=%s expires=%lld next_try=%lld "
 	    "error=\"%s\"", domain, sts_status_name(r.status), r.unchanged ? " unchanged=yes" : "",
@@ -588,132 +552,39 @@ static void *fetch_main(void *arg)
 
 /* ---- opening ---- */
 
-static int unlink_stale_socket(const char *path, char *err, size_t errlen)
-{
-	struct sockaddr_un sa;
-	struct stat sb;
-	int probe, rc;
+static const struct ns_ops server_ops;
 
-	if (lstat(path, &sb) != 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISSOCK(sb.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket; remove it or choose "
-		    "another policy_map_socket", path);
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-	close(probe);
-	if (rc == 0) {
-		snprintf(err, errlen, "%s is in use by another running process (a second "
-		    "tlsrpt-milter, or an MTA-STS resolver); stop it first", path);
-		return -1;
-	}
-	if (unlink(path) != 0) {
-		snprintf(err, errlen, "cannot remove stale socket %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int bind_unix(struct policymap_input *in, const char *path, mode_t mode, uid_t owner,
+/* The bound socket, served by a netstring server; -1 with err. */
+static int open_server(struct policymap_input *in, const struct tlsrpt_conf *conf, uid_t owner,
     gid_t group, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
-	mode_t old;
-	int rc;
+	const struct listen_spec spec = {
+		.option = "policy_map_socket",
+		.holder = "another running process (a second tlsrpt-milter, or an MTA-STS resolver)",
+		.type = SOCK_STREAM, .mode = (mode_t)conf->policy_map_socket_mode,
+		.owner = owner, .group = group,
+	};
+	/* one rate limit for refused connections and failed accepts */
+	const struct ns_config cfg = {
+		.name = "policymap", .max_conns = MAX_CONNECTIONS,
+		.refused_hint = " (Postfix treats the lookup as failed and defers)",
+		.tick_ms = PUBLISH_MS, .drain_on_stop = false,
+		.proto_limit = &in->proto_limit, .refuse_limit = &in->refuse_limit,
+		.accept_limit = &in->refuse_limit,
+	};
+	int fd = listen_endpoint(in->endpoint, &spec, &in->path, err, errlen);
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "policy_map_socket %s: path longer than %zu bytes", path,
-		    sizeof(sa.sun_path) - 1);
+	if (fd < 0)
 		return -1;
-	}
-	if (unlink_stale_socket(path, err, errlen) != 0)
-		return -1;
-	in->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (in->fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	old = umask((mode_t)(~mode & 0777));
-	rc = bind(in->fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot bind policy_map_socket %s: %s (does the directory "
-		    "exist?)", path, strerror(errno));
-		return -1;
-	}
-	in->path = xstrdup(path);
-	if (lchown(path, owner, group) != 0 && geteuid() == 0) {
-		snprintf(err, errlen, "chown %s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int bind_inet(struct policymap_input *in, int family, const char *host, int port,
-    char *err, size_t errlen)
-{
-	struct addrinfo hints, *res = NULL;
-	char portstr[16];
-	int rc, one = 1;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = family;
-	hints.ai_socktype = SOCK_STREAM;
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	if (*host == '\0')
-		host = family == AF_INET6 ? "::1" : "127.0.0.1";
-	rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "policy_map_socket host %s: %s", host, gai_strerror(rc));
-		return -1;
-	}
-	in->fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (in->fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		freeaddrinfo(res);
-		return -1;
-	}
-	setsockopt(in->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	rc = bind(in->fd, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot bind policy_map_socket %s: %s", in->endpoint,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
+	in->srv = ns_server_new(fd, &cfg, &server_ops, in, err, errlen);
+	return in->srv != NULL ? 0 : -1;
 }
 
 struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid_t owner,
     gid_t group, char *err, size_t errlen)
 {
-	struct policymap_input *in;
-	char host[256];
-	int family, port;
+	struct policymap_input *in = xcalloc(1, sizeof(*in));
 
-	if (!conf_parse_endpoint(conf->policy_map_socket, &family, host, sizeof(host), &port)) {
-		snprintf(err, errlen, "policy_map_socket %s: not unix:/path, local:/path or "
-		    "inet:PORT@HOST", conf->policy_map_socket);
-		return NULL;
-	}
-	in = xcalloc(1, sizeof(*in));
-	in->fd = in->stop_fd = -1;
 	in->endpoint = xstrdup(conf->policy_map_socket);
 	cache_init(&in->cache);
 	in->store_path = xstrdup(conf->store_path);
@@ -725,23 +596,11 @@ struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid
 	in->opts.allow_private = conf->https_allow_private != 0;
 	in->opts.timeout_ms = (long)conf->sts_fetch_timeout_ms;
 	in->opts.max_size = (size_t)conf->sts_max_policy_size;
-	if ((family == AF_UNIX ?
-	    bind_unix(in, host, (mode_t)conf->policy_map_socket_mode, owner, group, err, errlen) :
-	    bind_inet(in, family, host, port, err, errlen)) != 0)
-		goto fail;
-	if (listen(in->fd, 128) != 0) {
-		snprintf(err, errlen, "listen %s: %s", in->endpoint, strerror(errno));
-		goto fail;
-	}
-	in->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (in->stop_fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail;
+	if (open_server(in, conf, owner, group, err, errlen) != 0) {
+		policymap_input_close(in);
+		return NULL;
 	}
 	return in;
-fail:
-	policymap_input_close(in);
-	return NULL;
 }
 
 /* ---- counters into the batch ---- */
@@ -775,7 +634,7 @@ static void publish_counters(struct policymap_input *in)
  * parent domains (".example.com") after a NOTFOUND; none of them is a
  * policy domain.  So are IP addresses and single labels.
  */
-static bool key_domain(const char *key, size_t len, char *out, size_t outlen)
+bool policymap_key_domain(const char *key, size_t len, char *out, size_t outlen)
 {
 	const char *last;
 
@@ -811,227 +670,51 @@ static void answer(struct policymap_input *in, const char *domain, struct strbuf
 		smm_reply(out, "NOTFOUND ");
 }
 
-/* Printable, short: for log lines about what a peer sent. */
-static void printable(const char *s, size_t len, char *out, size_t outlen)
-{
-	size_t j = 0;
-
-	for (size_t i = 0; i < len && j + 4 < outlen; i++)
-		out[j++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') ? s[i] : '?';
-	out[j] = '\0';
-	if (j < len)
-		strcat(out, "...");
-}
-
-static void handle_request(struct policymap_input *in, struct conn *c)
+void policymap_request(struct policymap_input *in, unsigned long conn_id, const char *req,
+    size_t len, struct strbuf *out)
 {
 	char domain[256], text[128];
-	size_t len;
-	const char *req = smm_decoder_request(&c->dec, &len);
 	const char *sp = memchr(req, ' ', len);
 
-	c->requests++;
 	bump(in, C_REQUESTS);
 	if (sp == NULL) {
 		bump(in, C_BAD_REQUESTS);
-		printable(req, len, text, sizeof(text));
+		ns_printable(req, len, text, sizeof(text));
 		log_ratelimited(&in->bad_limit, LOG_NOTICE, "policymap_bad_request id=%lu "
-		    "request=\"%s\" (not \"<name> <key>\"; answered PERM)", c->id, text);
-		smm_reply(&c->out, "PERM request is not \"<name> <key>\"");
+		    "request=\"%s\" (not \"<name> <key>\"; answered PERM)", conn_id, text);
+		smm_reply(out, "PERM request is not \"<name> <key>\"");
 		return;
 	}
 	sp++;
-	if (!key_domain(sp, len - (size_t)(sp - req), domain, sizeof(domain))) {
+	if (!policymap_key_domain(sp, len - (size_t)(sp - req), domain, sizeof(domain))) {
 		bump(in, C_NOT_DOMAIN);
-		smm_reply(&c->out, "NOTFOUND ");
+		smm_reply(out, "NOTFOUND ");
 		return;
 	}
-	answer(in, domain, &c->out);
+	answer(in, domain, out);
 }
 
-/* ---- connections ---- */
+/* ---- the server's callbacks ---- */
 
-static void conn_close(struct policymap_input *in, size_t i, const char *why)
+static void handle_request(void *ctx, struct ns_conn *c, const char *req, size_t len)
 {
-	struct conn *c = in->conns[i];
-
-	log_msg(LOG_DEBUG, "policymap_connection_closed id=%lu requests=%lu reason=%s", c->id,
-	    c->requests, why);
-	smm_decoder_free(&c->dec);
-	strbuf_free(&c->out);
-	close(c->fd);
-	free(c);
-	in->conns[i] = in->conns[--in->nconns];
-	in->conns[in->nconns] = NULL;
+	policymap_request(ctx, c->id, req, len, &c->out);
 }
 
-static void accept_all(struct policymap_input *in)
+static void count_event(void *ctx, enum ns_event ev)
 {
-	for (;;) {
-		int fd = accept4(in->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct conn *c;
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			/* EMFILE and the like: the socket stays readable, so pause rather than spin */
-			in->accept_paused_until = monotonic_ms() + ACCEPT_PAUSE_MS;
-			log_ratelimited(&in->refuse_limit, LOG_ERR, "policymap_accept_failed "
-			    "error=\"%s\" (pausing %d ms)", strerror(errno), ACCEPT_PAUSE_MS);
-			return;
-		}
-		if (in->nconns == MAX_CONNECTIONS) {
-			bump(in, C_REFUSED);
-			log_ratelimited(&in->refuse_limit, LOG_WARNING, "policymap_connection_refused "
-			    "reason=too_many_connections limit=%d (Postfix treats the lookup as "
-			    "failed and defers)", MAX_CONNECTIONS);
-			close(fd);
-			continue;
-		}
-		c = xcalloc(1, sizeof(*c));
-		c->fd = fd;
-		c->id = ++in->next_id;
-		smm_decoder_init(&c->dec);
-		strbuf_init(&c->out);
-		in->conns[in->nconns++] = c;
-		log_msg(LOG_DEBUG, "policymap_connection_opened id=%lu", c->id);
-	}
+	bump(ctx, ev == NS_REFUSED ? C_REFUSED : C_PROTOCOL_ERRORS);
 }
 
-static void feed(struct policymap_input *in, struct conn *c, const char *buf, size_t len)
+/* At least every PUBLISH_MS: the counters reach the batch. */
+static void tick(void *ctx)
 {
-	while (len > 0 && !c->closing) {
-		size_t used;
-		enum smm_status st = smm_decode(&c->dec, buf, len, &used);
-
-		if (st == SMM_ERROR) {
-			char text[160];
-
-			bump(in, C_PROTOCOL_ERRORS);
-			log_ratelimited(&in->proto_limit, LOG_WARNING, "policymap_protocol_error id=%lu "
-			    "reason=\"%s\" (answered PERM, connection closed)", c->id,
-			    smm_decoder_error(&c->dec));
-			snprintf(text, sizeof(text), "PERM %s", smm_decoder_error(&c->dec));
-			smm_reply(&c->out, text);
-			c->closing = true;
-			return;
-		}
-		buf += used;
-		len -= used;
-		if (st == SMM_REQUEST)
-			handle_request(in, c);
-	}
+	publish_counters(ctx);
 }
 
-/* Write pending answers; false when the connection is finished. */
-static bool flush_out(struct conn *c)
-{
-	while (c->out_off < c->out.len) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
-		    MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return true;
-		if (n <= 0)
-			return false;
-		c->out_off += (size_t)n;
-	}
-	strbuf_reset(&c->out);
-	c->out_off = 0;
-	return !c->closing;
-}
-
-static bool serve(struct policymap_input *in, struct conn *c, short revents, const char **why)
-{
-	char buf[READ_SIZE];
-
-	if (revents & POLLIN) {
-		ssize_t n = read(c->fd, buf, sizeof(buf));
-
-		if (n == 0) {
-			*why = "eof";
-			return false;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			*why = "read_error";
-			return false;
-		}
-		if (n > 0)
-			feed(in, c, buf, (size_t)n);
-	} else if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
-		*why = "hangup";
-		return false;
-	}
-	if (!flush_out(c)) {
-		*why = c->closing ? "protocol_error" : "write_error";
-		return false;
-	}
-	return true;
-}
-
-static size_t build_pollset(struct policymap_input *in, int *timeout_ms)
-{
-	*timeout_ms = PUBLISH_MS;
-	if (in->accept_paused_until != 0 && monotonic_ms() >= in->accept_paused_until)
-		in->accept_paused_until = 0;
-	else if (in->accept_paused_until != 0)
-		*timeout_ms = ACCEPT_PAUSE_MS;
-	in->pfds[0] = (struct pollfd){in->stop_fd, POLLIN, 0};
-	in->pfds[1] = (struct pollfd){in->fd, in->accept_paused_until ? 0 : POLLIN, 0};
-	for (size_t i = 0; i < in->nconns; i++) {
-		struct conn *c = in->conns[i];
-		short ev = 0;
-
-		if (c->out.len - c->out_off < OUT_LIMIT && !c->closing)
-			ev |= POLLIN;
-		if (c->out_off < c->out.len)
-			ev |= POLLOUT;
-		in->pfds[i + 2] = (struct pollfd){c->fd, ev, 0};
-	}
-	return in->nconns + 2;
-}
-
-static void *map_main(void *arg)
-{
-	struct policymap_input *in = arg;
-	long long last_publish = monotonic_ms();
-
-	for (;;) {
-		int timeout_ms;
-		size_t n = build_pollset(in, &timeout_ms), nconns = in->nconns;
-		int rc = poll(in->pfds, n, timeout_ms);
-
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			log_msg(LOG_ERR, "policymap_poll_failed error=\"%s\"", strerror(errno));
-			break;
-		}
-		if (in->pfds[0].revents & POLLIN)
-			break;
-		/* from the last: conn_close() moves the last connection into slot i */
-		for (size_t i = nconns; i-- > 0;) {
-			const char *why = NULL;
-
-			if (in->pfds[i + 2].revents != 0 &&
-			    !serve(in, in->conns[i], in->pfds[i + 2].revents, &why))
-				conn_close(in, i, why);
-		}
-		if (in->pfds[1].revents & POLLIN)
-			accept_all(in);
-		if (monotonic_ms() - last_publish >= PUBLISH_MS) {
-			publish_counters(in);
-			last_publish = monotonic_ms();
-		}
-	}
-	while (in->nconns > 0)
-		conn_close(in, in->nconns - 1, "stopping");
-	return NULL;
-}
+static const struct ns_ops server_ops = {
+	.request = handle_request, .counted = count_event, .tick = tick,
+};
 
 /* ---- the API ---- */
 
@@ -1062,7 +745,7 @@ int policymap_input_start(struct policymap_input *in, char *err, size_t errlen)
 		return -1;
 	}
 	in->fetch_running = true;
-	rc = pthread_create(&in->map_thread, NULL, map_main, in);
+	rc = ns_server_start(in->srv);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the policy map thread: %s", strerror(rc));
 		return -1;
@@ -1096,14 +779,10 @@ static void join_fetch(struct policymap_input *in)
 
 void policymap_input_stop(struct policymap_input *in)
 {
-	uint64_t one = 1;
-
 	if (in == NULL)
 		return;
 	if (in->map_running) {
-		if (write(in->stop_fd, &one, sizeof(one)) != sizeof(one))
-			log_msg(LOG_ERR, "policymap_stop_signal_failed error=\"%s\"", strerror(errno));
-		pthread_join(in->map_thread, NULL);
+		ns_server_stop(in->srv);
 		in->map_running = false;
 	}
 	if (in->fetch_running)
@@ -1127,13 +806,8 @@ void policymap_input_close(struct policymap_input *in)
 {
 	if (in == NULL)
 		return;
-	if (in->fd >= 0)
-		close(in->fd);
-	if (in->path != NULL && unlink(in->path) != 0 && errno != ENOENT)
-		log_msg(LOG_NOTICE, "policymap_socket_not_removed path=%s error=\"%s\"", in->path,
-		    strerror(errno));
-	if (in->stop_fd >= 0)
-		close(in->stop_fd);
+	ns_server_free(in->srv);
+	listen_remove(in->path, "policymap");
 	free(in->path);
 	free(in->endpoint);
 	if (in->fetch_abandoned)
@@ -1144,4 +818,35 @@ void policymap_input_close(struct policymap_input *in)
 	free(in->resolver);
 	free(in->ca_file);
 	free(in);
+}
+
+/* ---- for tests (tests/test_policymap.c): not used by the daemon ---- */
+
+unsigned long long policymap_counter(struct policymap_input *in, const char *name)
+{
+	for (int i = 0; i < C_COUNT; i++)
+		if (strcmp(counter_names[i], name) == 0)
+			return (unsigned long long)__atomic_load_n(&in->counters[i], __ATOMIC_RELAXED);
+	return ~0ULL;
+}
+
+size_t policymap_cache_count(struct policymap_input *in)
+{
+	size_t n;
+
+	pthread_mutex_lock(&in->cache.lock);
+	n = in->cache.count;
+	pthread_mutex_unlock(&in->cache.lock);
+	return n;
+}
+
+const char *policymap_queue_at(struct policymap_input *in, size_t i)
+{
+	const char *d = NULL;
+
+	pthread_mutex_lock(&in->cache.lock);
+	if (i < in->cache.qlen)
+		d = in->cache.queue[(in->cache.qhead + i) % POLICYMAP_MAX_QUEUE];
+	pthread_mutex_unlock(&in->cache.lock);
+	return d;
 }

@@ -125,4 +125,26 @@ void policymap_input_close(struct policymap_input *in);
 bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *mx,
     const char *ip, struct tlsrpt_session *out);
 
+/*
+ * ---- Exposed for tests (tests/test_policymap.c).  The first two are the
+ * map thread's own request handling; the others only read state and are
+ * not used by the daemon. ----
+ */
+struct strbuf;
+
+/* The domain of a map key, normalised into out; false for keys that are no policy domain. */
+bool policymap_key_domain(const char *key, size_t len, char *out, size_t outlen);
+
+/* One decoded request "<name> <key>" (len bytes): its netstring answer appended to out. */
+void policymap_request(struct policymap_input *in, unsigned long conn_id, const char *req,
+    size_t len, struct strbuf *out);
+
+/* A counter by its name ("policymap.hits", "sts.evicted", ...); ~0ULL for an unknown name. */
+unsigned long long policymap_counter(struct policymap_input *in, const char *name);
+
+size_t policymap_cache_count(struct policymap_input *in);	/* cache entries */
+
+/* The i-th domain on the fetch queue (0: the next to fetch), NULL past its end. */
+const char *policymap_queue_at(struct policymap_input *in, size_t i);
+
 #endif

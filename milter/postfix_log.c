@@ -39,131 +39,46 @@
  * DIAGNOSTICS
  *	None: the returned kind (also in ev->kind) says it all.
  * SEE ALSO
- *	RFC 8460; session.h for the result type codes.
+ *	RFC 8460; session.h for the result type codes; logline.h for the
+ *	prefix, the tag and the span helpers shared with sendmail_log.c.
  */
 #include "postfix_log.h"
 
 #include <stdbool.h>
 #include <string.h>
 
+#include "logline.h"
 #include "session.h"
 
-/* A read-only window on the line; nothing here reads past p + n. */
-struct span {
-	const char *p;
-	size_t n;
-};
-
-static int lower(int c)
-{
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-static bool is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_alpha(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_alnum(int c)
-{
-	return is_digit(c) || is_alpha(c);
-}
-
-static void advance(struct span *s, size_t k)
-{
-	s->p += k;
-	s->n -= k;
-}
-
-static bool starts_with(struct span s, const char *lit)
-{
-	size_t k = strlen(lit);
-
-	return s.n >= k && memcmp(s.p, lit, k) == 0;
-}
-
-static bool eat(struct span *s, const char *lit)
-{
-	if (!starts_with(*s, lit))
-		return false;
-	advance(s, strlen(lit));
-	return true;
-}
-
-/* Case-insensitive search of lit in s; the offset, or (size_t)-1. */
-static size_t find_ci(struct span s, const char *lit)
-{
-	size_t k = strlen(lit);
-	size_t i, j;
-
-	if (k > s.n)
-		return (size_t)-1;
-	for (i = 0; i + k <= s.n; i++) {
-		for (j = 0; j < k; j++)
-			if (lower((unsigned char)s.p[i + j]) != lower((unsigned char)lit[j]))
-				break;
-		if (j == k)
-			return i;
-	}
-	return (size_t)-1;
-}
-
-static bool contains_ci(struct span s, const char *lit)
-{
-	return find_ci(s, lit) != (size_t)-1;
-}
-
-/* Copy n bytes and terminate; false if they do not fit or hold a NUL. */
-static bool copy_field(char *dst, size_t size, const char *src, size_t n)
-{
-	if (n >= size || memchr(src, '\0', n) != NULL)
-		return false;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-	return true;
-}
-
+/* Free text into ev->reason, cut (and marked so) at the field's size. */
 static void copy_reason(struct pfl_event *ev, struct span s)
 {
-	size_t n = s.n;
-	const char *nul = memchr(s.p, '\0', n);
-
-	if (nul != NULL)
-		n = (size_t)(nul - s.p);
-	if (n >= sizeof(ev->reason)) {
-		n = sizeof(ev->reason) - 1;
+	if (span_copy_text(ev->reason, sizeof(ev->reason), s))
 		ev->reason_truncated = 1;
-	}
-	memcpy(ev->reason, s.p, n);
-	ev->reason[n] = '\0';
 }
 
 /* Map failure text to an RFC 8460 result type; 0 if nothing matches. */
 static int classify(struct span s)
 {
-	if (contains_ci(s, "certificate has expired"))
+	if (span_contains_ci(s, "certificate has expired"))
 		return RESULT_CERTIFICATE_EXPIRED;
-	if (contains_ci(s, "hostname mismatch") || contains_ci(s, "num=62"))
+	if (span_contains_ci(s, "hostname mismatch") || span_contains_ci(s, "num=62"))
 		return RESULT_CERTIFICATE_HOST_MISMATCH;
-	if (contains_ci(s, "no matching DANE TLSA records") || contains_ci(s, "num=65"))
+	if (span_contains_ci(s, "no matching DANE TLSA records")
+	    || span_contains_ci(s, "num=65"))
 		return RESULT_TLSA_INVALID;
-	if (contains_ci(s, "self-signed certificate")
-	    || contains_ci(s, "self signed certificate")
-	    || contains_ci(s, "untrusted issuer")
-	    || contains_ci(s, "unable to get local issuer certificate")
-	    || contains_ci(s, "Server certificate not trusted"))
+	if (span_contains_ci(s, "self-signed certificate")
+	    || span_contains_ci(s, "self signed certificate")
+	    || span_contains_ci(s, "untrusted issuer")
+	    || span_contains_ci(s, "unable to get local issuer certificate")
+	    || span_contains_ci(s, "Server certificate not trusted"))
 		return RESULT_CERTIFICATE_NOT_TRUSTED;
-	if (contains_ci(s, "TLS is required, but was not offered by host")
-	    || contains_ci(s, "refused to start TLS"))
+	if (span_contains_ci(s, "TLS is required, but was not offered by host")
+	    || span_contains_ci(s, "refused to start TLS"))
 		return RESULT_STARTTLS_NOT_SUPPORTED;
-	if (contains_ci(s, "handshake failure") || contains_ci(s, "SSL_connect error"))
+	if (span_contains_ci(s, "handshake failure") || span_contains_ci(s, "SSL_connect error"))
 		return RESULT_VALIDATION_FAILURE;
-	if (contains_ci(s, "Server certificate not verified"))
+	if (span_contains_ci(s, "Server certificate not verified"))
 		return RESULT_VALIDATION_FAILURE;
 	return 0;
 }
@@ -181,64 +96,9 @@ static bool has_tls_phrase(struct span s)
 	size_t i;
 
 	for (i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
-		if (contains_ci(s, phrases[i]))
+		if (span_contains_ci(s, phrases[i]))
 			return true;
 	return false;
-}
-
-/* Skip one token of non-space bytes and the single space after it. */
-static bool skip_token(struct span *s)
-{
-	size_t i = 0;
-
-	while (i < s->n && s->p[i] != ' ')
-		i++;
-	if (i == 0 || i == s->n)
-		return false;
-	advance(s, i + 1);
-	return true;
-}
-
-/* "Nov 23 18:41:55 host " or "Nov  3 ..."; s is left at the tag. */
-static bool skip_classic_prefix(struct span *s)
-{
-	struct span t = *s;
-
-	if (t.n < 4 || !is_alpha(t.p[0]) || !is_alpha(t.p[1]) || !is_alpha(t.p[2])
-	    || t.p[3] != ' ')
-		return false;
-	advance(&t, 4);
-	if (t.n > 0 && t.p[0] == ' ')
-		advance(&t, 1);
-	if (t.n == 0 || !is_digit(t.p[0]))
-		return false;
-	if (!skip_token(&t))		/* day */
-		return false;
-	if (t.n == 0 || !is_digit(t.p[0]) || !skip_token(&t))	/* time */
-		return false;
-	if (!skip_token(&t))		/* host */
-		return false;
-	*s = t;
-	return true;
-}
-
-/* "2026-11-23T18:41:55.123456+00:00 host "; s is left at the tag. */
-static bool skip_iso_prefix(struct span *s)
-{
-	struct span t = *s;
-	int i;
-
-	if (t.n < 11)
-		return false;
-	for (i = 0; i < 4; i++)
-		if (!is_digit(t.p[i]))
-			return false;
-	if (t.p[4] != '-' || t.p[10] != 'T')
-		return false;
-	if (!skip_token(&t) || !skip_token(&t))
-		return false;
-	*s = t;
-	return true;
 }
 
 /*
@@ -248,27 +108,17 @@ static bool skip_iso_prefix(struct span *s)
  */
 static bool read_tag(struct span *s, struct pfl_event *ev)
 {
-	size_t i = 0, slash = (size_t)-1, digits = 0;
-	long pid = 0;
+	struct span t = *s, name;
+	size_t slash;
+	long pid;
 
-	while (i < s->n && s->p[i] != '[' && s->p[i] != ' ' && s->p[i] != ':') {
-		if (s->p[i] == '/')
-			slash = i;
-		i++;
-	}
-	if (i == s->n || s->p[i] != '[' || slash == (size_t)-1)
+	if (!ll_read_tag(&t, &name, &pid) || (slash = span_find_last(name, "/")) == SPAN_NPOS)
 		return false;
-	if (!copy_field(ev->program, sizeof(ev->program), s->p + slash + 1, i - slash - 1))
-		return false;
-	for (i++; i < s->n && is_digit(s->p[i]); i++) {
-		if (++digits > 9)
-			return false;
-		pid = pid * 10 + (s->p[i] - '0');
-	}
-	if (digits == 0 || s->n - i < 3 || memcmp(s->p + i, "]: ", 3) != 0)
+	span_advance(&name, slash + 1);
+	if (!span_copy(ev->program, sizeof(ev->program), name))
 		return false;
 	ev->pid = pid;
-	advance(s, i + 3);
+	*s = t;
 	return true;
 }
 
@@ -283,7 +133,7 @@ static bool read_queue_id(struct span *s, struct pfl_event *ev)
 	size_t i = 0;
 	bool id_like = false;
 
-	while (i < s->n && is_alnum(s->p[i])) {
+	while (i < s->n && ll_is_alnum(s->p[i])) {
 		if (!(s->p[i] >= 'a' && s->p[i] <= 'z'))
 			id_like = true;
 		i++;
@@ -292,21 +142,10 @@ static bool read_queue_id(struct span *s, struct pfl_event *ev)
 		return false;
 	if (s->n - i < 2 || s->p[i] != ':' || s->p[i + 1] != ' ')
 		return false;
-	if (!copy_field(ev->queue_id, sizeof(ev->queue_id), s->p, i))
+	if (!span_copy(ev->queue_id, sizeof(ev->queue_id), span_first(*s, i)))
 		return false;
-	advance(s, i + 2);
+	span_advance(s, i + 2);
 	return true;
-}
-
-/* Lower case, one trailing dot removed. */
-static void normalise_host(char *h)
-{
-	size_t n;
-
-	for (n = 0; h[n] != '\0'; n++)
-		h[n] = (char)lower((unsigned char)h[n]);
-	if (n > 1 && h[n - 1] == '.')
-		h[n - 1] = '\0';
 }
 
 /*
@@ -317,6 +156,7 @@ static void normalise_host(char *h)
 static bool read_host_addr(struct span *s, struct pfl_event *ev)
 {
 	size_t i = 0, open, close;
+	struct span addr;
 	long port = 0;
 	int digits = 0;
 
@@ -331,13 +171,15 @@ static bool read_host_addr(struct span *s, struct pfl_event *ev)
 	if (i == s->n || s->p[i] != ']' || i == open + 1)
 		return false;
 	close = i;
-	if (!copy_field(ev->mx, sizeof(ev->mx), s->p, open)
-	    || !copy_field(ev->ip, sizeof(ev->ip), s->p + open + 1, close - open - 1))
+	addr.p = s->p + open + 1;
+	addr.n = close - open - 1;
+	if (!span_copy(ev->mx, sizeof(ev->mx), span_first(*s, open))
+	    || !span_copy(ev->ip, sizeof(ev->ip), addr))
 		return false;
-	normalise_host(ev->mx);
+	ll_normalise_host(ev->mx);
 	i = close + 1;
-	if (i + 1 < s->n && s->p[i] == ':' && is_digit(s->p[i + 1])) {
-		for (i++; i < s->n && is_digit(s->p[i]); i++) {
+	if (i + 1 < s->n && s->p[i] == ':' && ll_is_digit(s->p[i + 1])) {
+		for (i++; i < s->n && ll_is_digit(s->p[i]); i++) {
 			if (++digits > 5)
 				return false;
 			port = port * 10 + (s->p[i] - '0');
@@ -346,7 +188,7 @@ static bool read_host_addr(struct span *s, struct pfl_event *ev)
 			return false;
 	}
 	ev->port = (int)port;
-	advance(s, i);
+	span_advance(s, i);
 	return true;
 }
 
@@ -367,14 +209,14 @@ static enum pfl_kind read_connection(struct span s, struct pfl_event *ev)
 	size_t i;
 
 	for (i = 0; i < sizeof(trust_words) / sizeof(trust_words[0]); i++)
-		if (eat(&s, trust_words[i].word))
+		if (span_eat(&s, trust_words[i].word))
 			break;
 	if (i == sizeof(trust_words) / sizeof(trust_words[0]))
 		return PFL_IGNORED;
 	ev->trust = trust_words[i].trust;
-	if (eat(&s, "TLS connection established to "))
+	if (span_eat(&s, "TLS connection established to "))
 		kind = PFL_TLS_ESTABLISHED;
-	else if (eat(&s, "TLS connection reused to "))
+	else if (span_eat(&s, "TLS connection reused to "))
 		kind = PFL_TLS_REUSED;
 	else
 		return PFL_IGNORED;
@@ -390,7 +232,7 @@ static enum pfl_kind read_connection(struct span s, struct pfl_event *ev)
 /* After MX[IP]:PORT, ": reason" to the end of the line. */
 static enum pfl_kind read_failure_reason(struct span s, struct pfl_event *ev)
 {
-	if (!eat(&s, ": "))
+	if (!span_eat(&s, ": "))
 		return PFL_MALFORMED;
 	copy_reason(ev, s);
 	ev->result_type = classify(s);
@@ -408,24 +250,24 @@ static enum pfl_kind read_failure(struct span msg, struct pfl_event *ev, bool qu
 	struct span s = msg;
 	enum pfl_kind ok = queued ? PFL_QUEUE_TLS_FAILURE : PFL_TLS_FAILURE;
 
-	if (eat(&s, "server certificate verification failed for ")
-	    || eat(&s, "certificate verification failed for ")
-	    || eat(&s, "SSL_connect error to ")) {
+	if (span_eat(&s, "server certificate verification failed for ")
+	    || span_eat(&s, "certificate verification failed for ")
+	    || span_eat(&s, "SSL_connect error to ")) {
 		if (!read_host_addr(&s, ev))
 			return PFL_MALFORMED;
 		return read_failure_reason(s, ev);
 	}
-	if (eat(&s, "TLS is required, but was not offered by host ")) {
+	if (span_eat(&s, "TLS is required, but was not offered by host ")) {
 		if (!read_host_addr(&s, ev))
 			return PFL_MALFORMED;
 		copy_reason(ev, msg);
 		ev->result_type = RESULT_STARTTLS_NOT_SUPPORTED;
 		return ok;
 	}
-	if (eat(&s, "TLS is required, but host ")) {
-		if (!read_host_addr(&s, ev) || !eat(&s, " refused to start TLS"))
+	if (span_eat(&s, "TLS is required, but host ")) {
+		if (!read_host_addr(&s, ev) || !span_eat(&s, " refused to start TLS"))
 			return PFL_MALFORMED;
-		if (eat(&s, ": "))
+		if (span_eat(&s, ": "))
 			copy_reason(ev, s);
 		else
 			copy_reason(ev, msg);
@@ -466,12 +308,14 @@ static bool take_rcpt_domain(struct span addr, struct pfl_event *ev)
 		else if (!quoted && addr.p[i] == '@')
 			at = i;
 	}
-	if (at == (size_t)-1)
-		return copy_field(ev->rcpt_domain, sizeof(ev->rcpt_domain), "", 0);
-	if (!copy_field(ev->rcpt_domain, sizeof(ev->rcpt_domain), addr.p + at + 1,
-			addr.n - at - 1))
+	if (at == (size_t)-1) {
+		ev->rcpt_domain[0] = '\0';
+		return true;
+	}
+	span_advance(&addr, at + 1);
+	if (!span_copy(ev->rcpt_domain, sizeof(ev->rcpt_domain), addr))
 		return false;
-	normalise_host(ev->rcpt_domain);
+	ll_normalise_host(ev->rcpt_domain);
 	return true;
 }
 
@@ -483,12 +327,12 @@ static bool read_status(struct span s, struct pfl_event *ev)
 
 	while (i < s.n && s.p[i] != ' ')
 		i++;
-	if (i == 0 || !copy_field(ev->status, sizeof(ev->status), s.p, i))
+	if (i == 0 || !span_copy(ev->status, sizeof(ev->status), span_first(s, i)))
 		return false;
-	advance(&s, i);
+	span_advance(&s, i);
 	if (s.n == 0)
 		return true;
-	if (!eat(&s, " (") || s.n == 0 || s.p[s.n - 1] != ')')
+	if (!span_eat(&s, " (") || s.n == 0 || s.p[s.n - 1] != ')')
 		return false;
 	reason.p = s.p;
 	reason.n = s.n - 1;
@@ -517,22 +361,22 @@ static enum pfl_kind read_delivery(struct span s, struct pfl_event *ev)
 
 	if (end == (size_t)-1 || !take_rcpt_domain(addr, ev))
 		return PFL_MALFORMED;
-	advance(&s, end + 1);
-	while (eat(&s, ", ")) {
+	span_advance(&s, end + 1);
+	while (span_eat(&s, ", ")) {
 		for (i = 0; i < s.n && s.p[i] != '=' && s.p[i] != ' ' && s.p[i] != ','; i++)
 			;
 		if (i == 0 || i == s.n || s.p[i] != '=')
 			return PFL_MALFORMED;
 		key.p = s.p;
 		key.n = i;
-		advance(&s, i + 1);
+		span_advance(&s, i + 1);
 		if (key.n == 6 && memcmp(key.p, "status", 6) == 0)
 			return (have_relay && read_status(s, ev)) ? PFL_DELIVERY : PFL_MALFORMED;
 		if (s.n > 0 && s.p[0] == '<') {
-			advance(&s, 1);
+			span_advance(&s, 1);
 			if ((end = address_end(s)) == (size_t)-1)
 				return PFL_MALFORMED;
-			advance(&s, end + 1);
+			span_advance(&s, end + 1);
 			continue;
 		}
 		for (i = 0; i + 1 < s.n && !(s.p[i] == ',' && s.p[i + 1] == ' '); i++)
@@ -541,18 +385,18 @@ static enum pfl_kind read_delivery(struct span s, struct pfl_event *ev)
 			i = s.n;
 		val.p = s.p;
 		val.n = i;
-		advance(&s, i);
+		span_advance(&s, i);
 		if (key.n == 5 && memcmp(key.p, "relay", 5) == 0) {
 			if (!read_relay(val, ev))
 				return PFL_MALFORMED;
 			have_relay = true;
 		} else if (key.n == 3 && memcmp(key.p, "dsn", 3) == 0) {
-			if (!copy_field(ev->dsn, sizeof(ev->dsn), val.p, val.n))
+			if (!span_copy(ev->dsn, sizeof(ev->dsn), val))
 				return PFL_MALFORMED;
 		} else if (key.n == 8 && memcmp(key.p, "conn_use", 8) == 0) {
 			int n = 0;
 
-			for (i = 0; i < val.n && is_digit(val.p[i]) && n < 1000000; i++)
+			for (i = 0; i < val.n && ll_is_digit(val.p[i]) && n < 1000000; i++)
 				n = n * 10 + (val.p[i] - '0');
 			if (i == 0 || i != val.n)
 				return PFL_MALFORMED;
@@ -566,10 +410,10 @@ static enum pfl_kind read_delivery(struct span s, struct pfl_event *ev)
 static enum pfl_kind read_smtp_message(struct span s, struct pfl_event *ev)
 {
 	enum pfl_kind kind;
-	bool warned = eat(&s, "warning: ");
+	bool warned = span_eat(&s, "warning: ");
 	bool queued = read_queue_id(&s, ev);
 
-	if (queued && eat(&s, "warning: "))
+	if (queued && span_eat(&s, "warning: "))
 		warned = true;
 	if ((kind = read_connection(s, ev)) != PFL_IGNORED)
 		return kind;
@@ -577,7 +421,7 @@ static enum pfl_kind read_smtp_message(struct span s, struct pfl_event *ev)
 		return kind;
 	if (!queued)
 		return PFL_IGNORED;
-	if (eat(&s, "to=<"))
+	if (span_eat(&s, "to=<"))
 		return read_delivery(s, ev);
 	if (warned || !has_tls_phrase(s))
 		return PFL_IGNORED;
@@ -590,8 +434,7 @@ static enum pfl_kind parse(struct span s, struct pfl_event *ev)
 {
 	bool too_long = s.n > PFL_MAX_LINE;
 
-	if (!skip_iso_prefix(&s))
-		(void)skip_classic_prefix(&s);
+	(void)ll_skip_prefix(&s);
 	if (!read_tag(&s, ev))
 		return PFL_IGNORED;
 	if (is_program(ev, "tlsproxy")) {

@@ -100,7 +100,8 @@
  * DIAGNOSTICS
  *	None; pfs_get_stats() and pfs_dropped() count everything not emitted.
  * SEE ALSO
- *	postfix_log.h, session.h, shared/spec/postfix-3.7-tls-log.md.
+ *	postfix_log.h, session.h, shared/spec/postfix-3.7-tls-log.md; lru.h
+ *	for the process and queue-id tables.
  */
 #include "postfix_sessions.h"
 
@@ -110,24 +111,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lru.h"
 #include "util.h"
 
 #define PFS_MAX_DOMAINS 1024		/* per session */
 #define PFS_MAX_QUEUE_FAILURES 8	/* per queue id */
-
-/* A table entry: hashed by key, listed from least to most recently active. */
-struct node {
-	char key[32];
-	struct node *hnext;
-	struct node *older, *newer;
-	long long last;
-};
-
-struct table {
-	struct node **buckets;
-	size_t nbuckets, count, cap;
-	struct node *oldest, *newest;
-};
 
 struct fail {
 	int result_type;
@@ -147,7 +135,8 @@ struct dom {
 };
 
 struct proc {
-	struct node n;		/* first: a struct node * is a struct proc * */
+	struct lru_node n;	/* first: a struct lru_node * is a struct proc * */
+	char key[32];		/* the pid in decimal: n's key */
 	enum conn_kind kind;
 	char *ip;
 	bool established;	/* an established line was seen for this session */
@@ -160,15 +149,16 @@ struct proc {
 };
 
 struct qrec {
-	struct node n;		/* first */
+	struct lru_node n;	/* first */
+	char key[32];		/* the queue id: n's key */
 	struct fail f[PFS_MAX_QUEUE_FAILURES];
 	size_t nf;
 };
 
 struct pfs {
 	long long stale;
-	struct table procs;
-	struct table queues;
+	struct lru procs;
+	struct lru queues;
 	bool tls_seen;
 	struct pfs_stats st;
 	pfs_skip_fn skip;
@@ -221,89 +211,19 @@ static void fail_clear(struct fail *f)
 	memset(f, 0, sizeof(*f));
 }
 
-/* ---- the LRU hash table ---- */
+/* ---- the tables: records keyed by a string of their own ---- */
 
-static void table_init(struct table *t, size_t cap)
+static struct lru_node *table_find(const struct lru *t, const char *key)
 {
-	size_t n = 16;
-
-	while (n < cap && n < ((size_t)1 << 20))
-		n <<= 1;
-	t->buckets = xcalloc(n, sizeof(*t->buckets));
-	t->nbuckets = n;
-	t->cap = cap;
+	return lru_find(t, key, strlen(key));
 }
 
-static size_t bucket_of(const struct table *t, const char *key)
+/* Insert n under key, a string in n's record. */
+static void table_insert(struct lru *t, struct lru_node *n, const char *key)
 {
-	return (size_t)(hash_bytes(key, strlen(key)) & (t->nbuckets - 1));
-}
-
-static struct node *table_find(const struct table *t, const char *key)
-{
-	struct node *n;
-
-	for (n = t->buckets[bucket_of(t, key)]; n != NULL; n = n->hnext)
-		if (strcmp(n->key, key) == 0)
-			return n;
-	return NULL;
-}
-
-static void list_unlink(struct table *t, struct node *n)
-{
-	if (n->older != NULL)
-		n->older->newer = n->newer;
-	else
-		t->oldest = n->newer;
-	if (n->newer != NULL)
-		n->newer->older = n->older;
-	else
-		t->newest = n->older;
-	n->older = n->newer = NULL;
-}
-
-static void list_append(struct table *t, struct node *n)
-{
-	n->older = t->newest;
-	n->newer = NULL;
-	if (t->newest != NULL)
-		t->newest->newer = n;
-	else
-		t->oldest = n;
-	t->newest = n;
-}
-
-/* Take n out of the table (the caller frees it). */
-static void table_remove(struct table *t, struct node *n)
-{
-	struct node **pp = &t->buckets[bucket_of(t, n->key)];
-
-	while (*pp != n) {
-		if (*pp == NULL)
-			abort();	/* broken invariant: n is not in t */
-		pp = &(*pp)->hnext;
-	}
-	*pp = n->hnext;
-	list_unlink(t, n);
-	t->count--;
-}
-
-static void table_insert(struct table *t, struct node *n)
-{
-	size_t b = bucket_of(t, n->key);
-
-	n->hnext = t->buckets[b];
-	t->buckets[b] = n;
-	list_append(t, n);
-	t->count++;
-}
-
-static void table_touch(struct table *t, struct node *n, long long when)
-{
-	if (when > n->last)
-		n->last = when;
-	list_unlink(t, n);
-	list_append(t, n);
+	n->key = key;
+	n->keylen = strlen(key);
+	lru_insert(t, n);
 }
 
 /* ---- emitting ---- */
@@ -312,25 +232,13 @@ static void emit_result(struct pfs *p, const char *domain, long long when,
     const struct fail *f, pfs_emit_fn emit, void *ctx)
 {
 	struct tlsrpt_session s;
-	struct tlsrpt_policy_result *pol;
+	struct tlsrpt_failure *d = session_no_policy(&s, domain, when, f != NULL);
 
-	memset(&s, 0, sizeof(s));
-	s.when = when;
-	s.domain = xstrdup(domain);
-	s.npolicies = 1;
-	s.policies = pol = xcalloc(1, sizeof(*pol));
-	pol->type = POLICY_NONE;
-	pol->policy_domain = xstrdup(domain);
-	pol->policy_strings = xstrdup("[]");
-	pol->mx_hosts = xstrdup("[]");
-	if (f != NULL) {
-		pol->failed = true;
-		pol->nfailures = 1;
-		pol->failures = xcalloc(1, sizeof(*pol->failures));
-		pol->failures[0].result_type = f->result_type;
-		pol->failures[0].mx_name = canonical_host(f->mx);
-		pol->failures[0].receiving_ip = canonical_ip(f->ip);
-		pol->failures[0].reason = dup_or_null(f->reason);
+	if (d != NULL) {
+		d->result_type = f->result_type;
+		d->mx_name = canonical_host(f->mx);
+		d->receiving_ip = canonical_ip(f->ip);
+		d->reason = dup_or_null(f->reason);
 		p->st.emitted_failure++;
 	} else {
 		p->st.emitted_success++;
@@ -360,7 +268,7 @@ static void proc_close(struct pfs *p, struct proc *pr, bool accounted)
 	if (!accounted && pr->ndeliveries == 0
 	    && (pr->kind == CONN_TLS || pr->failed))
 		p->st.no_delivery++;
-	table_remove(&p->procs, &pr->n);
+	lru_remove(&p->procs, &pr->n);
 	proc_destroy(pr);
 }
 
@@ -389,19 +297,18 @@ static struct proc *proc_start(struct pfs *p, long pid, enum conn_kind kind,
     const char *ip, long long when)
 {
 	struct proc *pr = xcalloc(1, sizeof(*pr));
+	struct proc *old = (struct proc *)lru_evictee(&p->procs);
 
-	if (p->procs.count >= p->procs.cap && p->procs.oldest != NULL) {
-		struct proc *old = (struct proc *)p->procs.oldest;
-
+	if (old != NULL) {
 		p->st.pids_dropped++;
-		table_remove(&p->procs, &old->n);
+		lru_remove(&p->procs, &old->n);
 		proc_destroy(old);
 	}
-	pid_key(pr->n.key, pid);
+	pid_key(pr->key, pid);
 	pr->n.last = when;
 	pr->kind = kind;
 	pr->ip = xstrdup(ip != NULL ? ip : "");
-	table_insert(&p->procs, &pr->n);
+	table_insert(&p->procs, &pr->n, pr->key);
 	return pr;
 }
 
@@ -452,19 +359,19 @@ static void qrec_park(struct pfs *p, const char *qid, const struct fail *f, long
 	struct qrec *q = (struct qrec *)table_find(&p->queues, qid);
 
 	if (q == NULL) {
-		if (p->queues.count >= p->queues.cap && p->queues.oldest != NULL) {
-			struct qrec *old = (struct qrec *)p->queues.oldest;
+		struct qrec *old = (struct qrec *)lru_evictee(&p->queues);
 
+		if (old != NULL) {
 			p->st.queue_dropped += old->nf;
-			table_remove(&p->queues, &old->n);
+			lru_remove(&p->queues, &old->n);
 			qrec_destroy(old);
 		}
 		q = xcalloc(1, sizeof(*q));
-		snprintf(q->n.key, sizeof(q->n.key), "%s", qid);
+		snprintf(q->key, sizeof(q->key), "%s", qid);
 		q->n.last = when;
-		table_insert(&p->queues, &q->n);
+		table_insert(&p->queues, &q->n, q->key);
 	} else {
-		table_touch(&p->queues, &q->n, when);
+		lru_touch(&p->queues, &q->n, when);
 	}
 	if (q->nf >= PFS_MAX_QUEUE_FAILURES) {
 		p->st.queue_dropped++;
@@ -484,7 +391,7 @@ static bool qrec_resolve(struct pfs *p, const char *qid, const char *domain, lon
 		return false;
 	if (when - q->n.last >= p->stale) {
 		p->st.queue_unresolved += q->nf;
-		table_remove(&p->queues, &q->n);
+		lru_remove(&p->queues, &q->n);
 		qrec_destroy(q);
 		return false;
 	}
@@ -493,7 +400,7 @@ static bool qrec_resolve(struct pfs *p, const char *qid, const char *domain, lon
 			emit_result(p, domain, when, &q->f[i], emit, ctx);
 		else
 			p->st.uncounted++;
-	table_remove(&p->queues, &q->n);
+	lru_remove(&p->queues, &q->n);
 	qrec_destroy(q);
 	return true;
 }
@@ -511,7 +418,7 @@ static void on_established(struct pfs *p, const struct pfl_event *ev, long long 
 	if (pr != NULL && pr->kind == CONN_TLS && pr->failed && !pr->established
 	    && pr->ndeliveries == 0 && same_str(pr->ip, ev->ip)) {
 		pr->established = true;		/* rule 3: the warning's own handshake */
-		table_touch(&p->procs, &pr->n, when);
+		lru_touch(&p->procs, &pr->n, when);
 		return;
 	}
 	if (pr != NULL)
@@ -536,7 +443,7 @@ static void on_failure(struct pfs *p, const struct pfl_event *ev, long long when
 
 	if (pr != NULL && pr->failed && !pr->established && pr->ndeliveries == 0
 	    && same_str(pr->ip, ev->ip)) {
-		table_touch(&p->procs, &pr->n, when);	/* same handshake: keep the first */
+		lru_touch(&p->procs, &pr->n, when);	/* same handshake: keep the first */
 		return;
 	}
 	if (pr != NULL)
@@ -614,7 +521,7 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
 		p->st.report_mails_skipped++;
 		qrec_resolve(p, ev->queue_id, NULL, when, emit, ctx);
 		if ((pr = proc_find(p, ev->pid, when)) != NULL && same_str(pr->ip, ev->ip)) {
-			table_touch(&p->procs, &pr->n, when);
+			lru_touch(&p->procs, &pr->n, when);
 			pr->ndeliveries++;
 			/* rule 11 then ends this session at the next delivery request */
 			snprintf(pr->qid, sizeof(pr->qid), "%s", ev->queue_id);
@@ -645,7 +552,7 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
 	}
 	if (pr == NULL && (pr = start_from_delivery(p, ev, when, resolved)) == NULL)
 		return;
-	table_touch(&p->procs, &pr->n, when);
+	lru_touch(&p->procs, &pr->n, when);
 	pr->ndeliveries++;
 	snprintf(pr->qid, sizeof(pr->qid), "%s", ev->queue_id);
 	if (ev->result_type != 0 && !pr->failed) {
@@ -707,14 +614,14 @@ static void save_fail(struct strbuf *sb, const struct fail *f)
 
 void pfs_save(const struct pfs *p, struct strbuf *out)
 {
-	const struct node *n;
+	const struct lru_node *n;
 
 	strbuf_printf(out, "V\t1\t%d\n", p->tls_seen ? 1 : 0);
 	for (n = p->procs.oldest; n != NULL; n = n->newer) {
 		const struct proc *pr = (const struct proc *)n;
 
 		strbuf_appendc(out, 'P');
-		save_str(out, n->key);
+		save_str(out, pr->key);
 		save_num(out, n->last);
 		save_num(out, pr->kind);
 		save_str(out, pr->ip);
@@ -734,7 +641,7 @@ void pfs_save(const struct pfs *p, struct strbuf *out)
 		const struct qrec *q = (const struct qrec *)n;
 
 		strbuf_appendc(out, 'Q');
-		save_str(out, n->key);
+		save_str(out, q->key);
 		save_num(out, n->last);
 		save_num(out, (long long)q->nf);
 		for (size_t i = 0; i < q->nf; i++)
@@ -838,7 +745,7 @@ static bool load_proc(struct pfs *p, struct cur *c)
 	struct proc *pr = xcalloc(1, sizeof(*pr));
 	long long nd;
 
-	load_key(c, pr->n.key);
+	load_key(c, pr->key);
 	pr->n.last = load_num(c, LLONG_MIN / 2, LLONG_MAX / 2);
 	pr->kind = (enum conn_kind)load_num(c, CONN_TLS, CONN_FALLBACK);
 	pr->ip = load_str(c);
@@ -867,12 +774,12 @@ static bool load_proc(struct pfs *p, struct cur *c)
 	}
 	if (pr->ip == NULL)
 		pr->ip = xstrdup("");
-	if (c->bad || c->p != c->end || table_find(&p->procs, pr->n.key) != NULL ||
-	    p->procs.count >= p->procs.cap) {
+	if (c->bad || c->p != c->end || table_find(&p->procs, pr->key) != NULL ||
+	    lru_full(&p->procs)) {
 		proc_destroy(pr);
 		return false;
 	}
-	table_insert(&p->procs, &pr->n);
+	table_insert(&p->procs, &pr->n, pr->key);
 	return true;
 }
 
@@ -881,17 +788,17 @@ static bool load_qrec(struct pfs *p, struct cur *c)
 	struct qrec *q = xcalloc(1, sizeof(*q));
 	long long nf;
 
-	load_key(c, q->n.key);
+	load_key(c, q->key);
 	q->n.last = load_num(c, LLONG_MIN / 2, LLONG_MAX / 2);
 	nf = load_num(c, 0, PFS_MAX_QUEUE_FAILURES);
 	for (; !c->bad && q->nf < (size_t)nf; q->nf++)
 		load_fail(c, &q->f[q->nf]);
-	if (c->bad || c->p != c->end || table_find(&p->queues, q->n.key) != NULL ||
-	    p->queues.count >= p->queues.cap) {
+	if (c->bad || c->p != c->end || table_find(&p->queues, q->key) != NULL ||
+	    lru_full(&p->queues)) {
 		qrec_destroy(q);
 		return false;
 	}
-	table_insert(&p->queues, &q->n);
+	table_insert(&p->queues, &q->n, q->key);
 	return true;
 }
 
@@ -933,8 +840,8 @@ struct pfs *pfs_new_capped(long long stale_after_s, size_t max_pids, size_t max_
 	struct pfs *p = xcalloc(1, sizeof(*p));
 
 	p->stale = stale_after_s > 0 ? stale_after_s : 1;
-	table_init(&p->procs, max_pids > 0 ? max_pids : 1);
-	table_init(&p->queues, max_queue_ids > 0 ? max_queue_ids : 1);
+	lru_init(&p->procs, max_pids);
+	lru_init(&p->queues, max_queue_ids);
 	return p;
 }
 
@@ -945,7 +852,7 @@ struct pfs *pfs_new(long long stale_after_s)
 
 void pfs_free(struct pfs *p)
 {
-	struct node *n, *next;
+	struct lru_node *n, *next;
 
 	if (p == NULL)
 		return;
@@ -957,8 +864,8 @@ void pfs_free(struct pfs *p)
 		next = n->newer;
 		qrec_destroy((struct qrec *)n);
 	}
-	free(p->procs.buckets);
-	free(p->queues.buckets);
+	lru_free(&p->procs);
+	lru_free(&p->queues);
 	free(p);
 }
 
@@ -987,7 +894,7 @@ void pfs_feed(struct pfs *p, const struct pfl_event *ev, long long when, pfs_emi
 	}
 }
 
-static bool is_stale(const struct pfs *p, const struct node *n, long long now)
+static bool is_stale(const struct pfs *p, const struct lru_node *n, long long now)
 {
 	return now < 0 || now - n->last >= p->stale;
 }
@@ -1002,7 +909,7 @@ void pfs_expire(struct pfs *p, long long now, pfs_emit_fn emit, void *ctx)
 		struct qrec *q = (struct qrec *)p->queues.oldest;
 
 		p->st.queue_unresolved += q->nf;
-		table_remove(&p->queues, &q->n);
+		lru_remove(&p->queues, &q->n);
 		qrec_destroy(q);
 	}
 }

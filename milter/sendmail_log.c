@@ -117,7 +117,9 @@
  *	None; sml_get_stats() counts everything not emitted.
  * SEE ALSO
  *	RFC 8460 sections 4.3 and 5.3; postfix_sessions.c, the Postfix
- *	counterpart; session.h for the result types.
+ *	counterpart; session.h for the result types; logline.h (the line
+ *	prefix and spans) and lru.h (the process table), shared with the
+ *	Postfix side.
  */
 #include "sendmail_log.h"
 
@@ -126,223 +128,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "logline.h"
+#include "lru.h"
 #include "util.h"
-
-#define NPOS ((size_t)-1)
 
 /* ==== the parser ======================================================= */
 
-/* A read-only window on the line; nothing here reads past p + n. */
-struct span {
-	const char *p;
-	size_t n;
-};
-
-static int lower(int c)
+/* Free text into ev->reason, cut (and marked so) at the field's size. */
+static void copy_reason(struct sml_event *ev, struct span v)
 {
-	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
-}
-
-static bool is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_alpha(int c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_alnum(int c)
-{
-	return is_digit(c) || is_alpha(c);
-}
-
-static void advance(struct span *s, size_t k)
-{
-	s->p += k;
-	s->n -= k;
-}
-
-static struct span first(struct span s, size_t k)
-{
-	if (k < s.n)
-		s.n = k;
-	return s;
-}
-
-static bool starts_with(struct span s, const char *lit)
-{
-	size_t k = strlen(lit);
-
-	return s.n >= k && memcmp(s.p, lit, k) == 0;
-}
-
-static bool eat(struct span *s, const char *lit)
-{
-	if (!starts_with(*s, lit))
-		return false;
-	advance(s, strlen(lit));
-	return true;
-}
-
-/* Offset of the first (or last) lit in s, or NPOS. */
-static size_t find(struct span s, const char *lit)
-{
-	size_t k = strlen(lit), i;
-
-	for (i = 0; k > 0 && i + k <= s.n; i++)
-		if (s.p[i] == lit[0] && memcmp(s.p + i, lit, k) == 0)
-			return i;
-	return NPOS;
-}
-
-static size_t find_last(struct span s, const char *lit)
-{
-	size_t k = strlen(lit), i;
-
-	if (k == 0 || k > s.n)
-		return NPOS;
-	for (i = s.n - k + 1; i-- > 0;)
-		if (s.p[i] == lit[0] && memcmp(s.p + i, lit, k) == 0)
-			return i;
-	return NPOS;
-}
-
-static bool contains_ci(struct span s, const char *lit)
-{
-	size_t k = strlen(lit), i, j;
-
-	for (i = 0; i + k <= s.n; i++) {
-		for (j = 0; j < k; j++)
-			if (lower((unsigned char)s.p[i + j]) != lower((unsigned char)lit[j]))
-				break;
-		if (j == k)
-			return true;
-	}
-	return false;
-}
-
-static struct span trim(struct span s)
-{
-	while (s.n > 0 && (s.p[0] == ' ' || s.p[0] == '\t'))
-		advance(&s, 1);
-	while (s.n > 0 && (s.p[s.n - 1] == ' ' || s.p[s.n - 1] == '\t'))
-		s.n--;
-	return s;
-}
-
-/* Copy v and terminate; false if it does not fit or holds a NUL. */
-static bool copy_field(char *dst, size_t size, struct span v)
-{
-	if (v.n >= size || memchr(v.p, '\0', v.n) != NULL)
-		return false;
-	memcpy(dst, v.p, v.n);
-	dst[v.n] = '\0';
-	return true;
-}
-
-/* Copy free text, cut at a NUL or at the field's size (then *cut is set). */
-static void copy_text(char *dst, size_t size, struct span v, bool *cut)
-{
-	const char *nul = memchr(v.p, '\0', v.n);
-	size_t n = nul != NULL ? (size_t)(nul - v.p) : v.n;
-
-	if (n >= size) {
-		n = size - 1;
-		*cut = true;
-	}
-	memcpy(dst, v.p, n);
-	dst[n] = '\0';
-}
-
-/* Lower case, one trailing dot removed. */
-static void normalise_host(char *h)
-{
-	size_t n;
-
-	for (n = 0; h[n] != '\0'; n++)
-		h[n] = (char)lower((unsigned char)h[n]);
-	if (n > 1 && h[n - 1] == '.')
-		h[n - 1] = '\0';
-}
-
-/* Skip one token of non-space bytes and the single space after it. */
-static bool skip_token(struct span *s)
-{
-	size_t i = 0;
-
-	while (i < s->n && s->p[i] != ' ')
-		i++;
-	if (i == 0 || i == s->n)
-		return false;
-	advance(s, i + 1);
-	return true;
-}
-
-/* "Nov 23 21:16:29 host " or "Nov  3 ..."; s is left at the tag. */
-static bool skip_classic_prefix(struct span *s)
-{
-	struct span t = *s;
-
-	if (t.n < 4 || !is_alpha(t.p[0]) || !is_alpha(t.p[1]) || !is_alpha(t.p[2])
-	    || t.p[3] != ' ')
-		return false;
-	advance(&t, 4);
-	if (t.n > 0 && t.p[0] == ' ')
-		advance(&t, 1);
-	if (t.n == 0 || !is_digit(t.p[0]) || !skip_token(&t))	/* day */
-		return false;
-	if (t.n == 0 || !is_digit(t.p[0]) || !skip_token(&t))	/* time */
-		return false;
-	if (!skip_token(&t))					/* host */
-		return false;
-	*s = t;
-	return true;
-}
-
-/* "2026-11-23T21:16:29.123+00:00 host "; s is left at the tag. */
-static bool skip_iso_prefix(struct span *s)
-{
-	struct span t = *s;
-	int i;
-
-	if (t.n < 11)
-		return false;
-	for (i = 0; i < 4; i++)
-		if (!is_digit(t.p[i]))
-			return false;
-	if (t.p[4] != '-' || t.p[10] != 'T')
-		return false;
-	if (!skip_token(&t) || !skip_token(&t))
-		return false;
-	*s = t;
-	return true;
+	if (span_copy_text(ev->reason, sizeof(ev->reason), v))
+		ev->reason_truncated = true;
 }
 
 /* The tag "sm-mta[pid]: " or "sendmail[pid]: "; anything else is not ours. */
 static bool read_tag(struct span *s, struct sml_event *ev)
 {
-	size_t i = 0, digits = 0;
-	long pid = 0;
+	struct span t = *s, name;
+	long pid;
 
-	while (i < s->n && s->p[i] != '[' && s->p[i] != ' ' && s->p[i] != ':')
-		i++;
-	if (i == 0 || i == s->n || s->p[i] != '[')
-		return false;
-	if (!copy_field(ev->program, sizeof(ev->program), first(*s, i)))
+	if (!ll_read_tag(&t, &name, &pid)
+	    || !span_copy(ev->program, sizeof(ev->program), name))
 		return false;
 	if (strcmp(ev->program, "sm-mta") != 0 && strcmp(ev->program, "sendmail") != 0)
 		return false;
-	for (i++; i < s->n && is_digit(s->p[i]); i++) {
-		if (++digits > 9)
-			return false;
-		pid = pid * 10 + (s->p[i] - '0');
-	}
-	if (digits == 0 || s->n - i < 3 || memcmp(s->p + i, "]: ", 3) != 0)
-		return false;
 	ev->pid = pid;
-	advance(s, i + 3);
+	*s = t;
 	return true;
 }
 
@@ -352,10 +163,10 @@ static void read_queue_id(struct span *s, struct sml_event *ev)
 	size_t i = 0;
 	bool digit = false;
 
-	if (eat(s, "NOQUEUE: "))
+	if (span_eat(s, "NOQUEUE: "))
 		return;
-	while (i < s->n && is_alnum(s->p[i])) {
-		if (is_digit(s->p[i]))
+	while (i < s->n && ll_is_alnum(s->p[i])) {
+		if (ll_is_digit(s->p[i]))
 			digit = true;
 		i++;
 	}
@@ -363,16 +174,16 @@ static void read_queue_id(struct span *s, struct sml_event *ev)
 		return;
 	if (s->n - i < 2 || s->p[i] != ':' || s->p[i + 1] != ' ')
 		return;
-	(void)copy_field(ev->queue_id, sizeof(ev->queue_id), first(*s, i));
-	advance(s, i + 2);
+	(void)span_copy(ev->queue_id, sizeof(ev->queue_id), span_first(*s, i));
+	span_advance(s, i + 2);
 }
 
 /* The RFC 8460 type a reject or stat text names, or 0. */
 static int classify_text(struct span s)
 {
-	if (contains_ci(s, "does not support STARTTLS"))
+	if (span_contains_ci(s, "does not support STARTTLS"))
 		return RESULT_STARTTLS_NOT_SUPPORTED;
-	if (contains_ci(s, "TLS handshake failed"))
+	if (span_contains_ci(s, "TLS handshake failed"))
 		return RESULT_VALIDATION_FAILURE;
 	return 0;
 }
@@ -382,15 +193,15 @@ static struct span strip_codes(struct span s)
 {
 	size_t i;
 
-	s = trim(s);
-	if (s.n >= 4 && is_digit(s.p[0]) && is_digit(s.p[1]) && is_digit(s.p[2])
+	s = span_trim(s);
+	if (s.n >= 4 && ll_is_digit(s.p[0]) && ll_is_digit(s.p[1]) && ll_is_digit(s.p[2])
 	    && (s.p[3] == ' ' || s.p[3] == '-'))
-		advance(&s, 4);
-	for (i = 0; i < s.n && (is_digit(s.p[i]) || s.p[i] == '.'); i++)
+		span_advance(&s, 4);
+	for (i = 0; i < s.n && (ll_is_digit(s.p[i]) || s.p[i] == '.'); i++)
 		;
-	if (i >= 5 && i < s.n && s.p[i] == ' ' && is_digit(s.p[0]) && s.p[1] == '.')
-		advance(&s, i + 1);
-	return trim(s);
+	if (i >= 5 && i < s.n && s.p[i] == ' ' && ll_is_digit(s.p[0]) && s.p[1] == '.')
+		span_advance(&s, i + 1);
+	return span_trim(s);
 }
 
 /* A verify= or arg1= value: upper case letters, digits and '_'. */
@@ -401,9 +212,9 @@ static bool copy_word(char *dst, size_t size, struct span v)
 	if (v.n == 0)
 		return false;
 	for (i = 0; i < v.n; i++)
-		if (!((v.p[i] >= 'A' && v.p[i] <= 'Z') || is_digit(v.p[i]) || v.p[i] == '_'))
+		if (!((v.p[i] >= 'A' && v.p[i] <= 'Z') || ll_is_digit(v.p[i]) || v.p[i] == '_'))
 			return false;
-	return copy_field(dst, size, v);
+	return span_copy(dst, size, v);
 }
 
 /* A relay host: one token, lower case, no trailing dot. */
@@ -416,9 +227,9 @@ static bool copy_host(char *dst, size_t size, struct span v)
 	for (i = 0; i < v.n; i++)
 		if (v.p[i] == ' ' || v.p[i] == ',')
 			return false;
-	if (!copy_field(dst, size, v))
+	if (!span_copy(dst, size, v))
 		return false;
-	normalise_host(dst);
+	ll_normalise_host(dst);
 	return true;
 }
 
@@ -428,41 +239,33 @@ static bool copy_host(char *dst, size_t size, struct span v)
  */
 static enum sml_kind read_session(struct span s, struct sml_event *ev)
 {
-	size_t at = find(s, ", version=");
+	size_t at = span_find(s, ", version=");
 	size_t i;
 
-	if (at == NPOS || !copy_host(ev->relay, sizeof(ev->relay), first(s, at)))
+	if (at == SPAN_NPOS || !copy_host(ev->relay, sizeof(ev->relay), span_first(s, at)))
 		return SML_EV_MALFORMED;
-	advance(&s, at + strlen(", version="));
-	if ((at = find(s, ", verify=")) == NPOS
-	    || !copy_field(ev->version, sizeof(ev->version), first(s, at)))
+	span_advance(&s, at + strlen(", version="));
+	if ((at = span_find(s, ", verify=")) == SPAN_NPOS
+	    || !span_copy(ev->version, sizeof(ev->version), span_first(s, at)))
 		return SML_EV_MALFORMED;
-	advance(&s, at + strlen(", verify="));
-	if ((at = find(s, ", cipher=")) == NPOS
-	    || !copy_word(ev->verify, sizeof(ev->verify), first(s, at)))
+	span_advance(&s, at + strlen(", verify="));
+	if ((at = span_find(s, ", cipher=")) == SPAN_NPOS
+	    || !copy_word(ev->verify, sizeof(ev->verify), span_first(s, at)))
 		return SML_EV_MALFORMED;
-	advance(&s, at + strlen(", cipher="));
-	if ((at = find(s, ", bits=")) == NPOS)
+	span_advance(&s, at + strlen(", cipher="));
+	if ((at = span_find(s, ", bits=")) == SPAN_NPOS)
 		return SML_EV_MALFORMED;
-	advance(&s, at + strlen(", bits="));
-	for (i = 0; i < s.n && is_digit(s.p[i]); i++)
+	span_advance(&s, at + strlen(", bits="));
+	for (i = 0; i < s.n && ll_is_digit(s.p[i]); i++)
 		;
 	if (i == 0 || i == s.n || s.p[i] != '/')
 		return SML_EV_MALFORMED;
-	advance(&s, i + 1);
-	for (i = 0; i < s.n && is_digit(s.p[i]); i++)
+	span_advance(&s, i + 1);
+	for (i = 0; i < s.n && ll_is_digit(s.p[i]); i++)
 		;
 	if (i == 0 || (i < s.n && s.p[i] != ','))
 		return SML_EV_MALFORMED;
 	return SML_EV_SESSION;
-}
-
-static int hex_value(int c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c = lower(c);
-	return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
 }
 
 /*
@@ -481,8 +284,8 @@ static void take_cn(struct span subject, struct sml_event *ev)
 		int hi, lo;
 
 		if (subject.p[i] == '+' && i + 2 < subject.n
-		    && (hi = hex_value((unsigned char)subject.p[i + 1])) >= 0
-		    && (lo = hex_value((unsigned char)subject.p[i + 2])) >= 0) {
+		    && (hi = hex_digit_value((unsigned char)subject.p[i + 1])) >= 0
+		    && (lo = hex_digit_value((unsigned char)subject.p[i + 2])) >= 0) {
 			buf[n++] = (char)(hi * 16 + lo);
 			i += 2;
 		} else {
@@ -493,47 +296,47 @@ static void take_cn(struct span subject, struct sml_event *ev)
 		ev->cn_known = false;
 	d.p = buf;
 	d.n = n;
-	if ((i = find_last(d, "/CN=")) == NPOS)
+	if ((i = span_find_last(d, "/CN=")) == SPAN_NPOS)
 		return;
-	advance(&d, i + 4);
+	span_advance(&d, i + 4);
 	v = d;
-	if ((i = find(v, "/")) != NPOS)
+	if ((i = span_find(v, "/")) != SPAN_NPOS)
 		v.n = i;
-	if (!copy_field(ev->cn, sizeof(ev->cn), v)) {
+	if (!span_copy(ev->cn, sizeof(ev->cn), v)) {
 		ev->cn[0] = '\0';
 		ev->cn_known = false;
 		return;
 	}
-	normalise_host(ev->cn);
+	ll_normalise_host(ev->cn);
 }
 
 /* "cert-subject=S, cert-issuer=I, verifymsg=M" (s after "cert-subject="). */
 static enum sml_kind read_cert(struct span s, struct sml_event *ev)
 {
-	size_t at = find(s, ", cert-issuer=");
+	size_t at = span_find(s, ", cert-issuer=");
 	struct span rest;
 
-	if (at == NPOS)
+	if (at == SPAN_NPOS)
 		return SML_EV_MALFORMED;
-	take_cn(first(s, at), ev);
+	take_cn(span_first(s, at), ev);
 	rest = s;
-	advance(&rest, at + strlen(", cert-issuer="));
-	if ((at = find_last(rest, ", verifymsg=")) == NPOS)
+	span_advance(&rest, at + strlen(", cert-issuer="));
+	if ((at = span_find_last(rest, ", verifymsg=")) == SPAN_NPOS)
 		return SML_EV_MALFORMED;
-	advance(&rest, at + strlen(", verifymsg="));
-	copy_text(ev->reason, sizeof(ev->reason), trim(rest), &ev->reason_truncated);
+	span_advance(&rest, at + strlen(", verifymsg="));
+	copy_reason(ev, span_trim(rest));
 	return SML_EV_CERT;
 }
 
 /* "relay=R, AltName=N" (s after "relay="). */
 static enum sml_kind read_altname(struct span s, struct sml_event *ev)
 {
-	size_t at = find(s, ", AltName=");
+	size_t at = span_find(s, ", AltName=");
 	struct span name = s;
 
-	advance(&name, at + strlen(", AltName="));
-	if (!copy_host(ev->relay, sizeof(ev->relay), first(s, at))
-	    || !copy_host(ev->altname, sizeof(ev->altname), trim(name)))
+	span_advance(&name, at + strlen(", AltName="));
+	if (!copy_host(ev->relay, sizeof(ev->relay), span_first(s, at))
+	    || !copy_host(ev->altname, sizeof(ev->altname), span_trim(name)))
 		return SML_EV_MALFORMED;
 	return SML_EV_ALTNAME;
 }
@@ -545,15 +348,15 @@ static enum sml_kind read_connect_failed(struct span s, struct sml_event *ev)
 
 	if (s.n > 0 && s.p[0] == '-')
 		i++;
-	if (i >= s.n || !is_digit(s.p[i]))
+	if (i >= s.n || !ll_is_digit(s.p[i]))
 		return SML_EV_MALFORMED;
-	while (i < s.n && is_digit(s.p[i]))
+	while (i < s.n && ll_is_digit(s.p[i]))
 		i++;
-	advance(&s, i);
-	if (eat(&s, ", reason=")) {
-		if ((at = find(s, ", SSL_error=")) != NPOS)
+	span_advance(&s, i);
+	if (span_eat(&s, ", reason=")) {
+		if ((at = span_find(s, ", SSL_error=")) != SPAN_NPOS)
 			s.n = at;
-		copy_text(ev->reason, sizeof(ev->reason), trim(s), &ev->reason_truncated);
+		copy_reason(ev, span_trim(s));
 	} else if (s.n > 0 && s.p[0] != ',') {
 		return SML_EV_MALFORMED;
 	}
@@ -563,16 +366,16 @@ static enum sml_kind read_connect_failed(struct span s, struct sml_event *ev)
 /* The lines after "STARTTLS=client, ". */
 static enum sml_kind read_client(struct span s, struct sml_event *ev)
 {
-	if (eat(&s, "relay=")) {
-		if (find(s, ", AltName=") != NPOS)
+	if (span_eat(&s, "relay=")) {
+		if (span_find(s, ", AltName=") != SPAN_NPOS)
 			return read_altname(s, ev);
-		if (find(s, ", field=") != NPOS)
+		if (span_find(s, ", field=") != SPAN_NPOS)
 			return SML_EV_IGNORED;	/* "status=failed to extract CN" etc. */
 		return read_session(s, ev);
 	}
-	if (eat(&s, "cert-subject="))
+	if (span_eat(&s, "cert-subject="))
 		return read_cert(s, ev);
-	if (eat(&s, "error: connect failed="))
+	if (span_eat(&s, "error: connect failed="))
 		return read_connect_failed(s, ev);
 	return SML_EV_IGNORED;
 }
@@ -583,24 +386,24 @@ static enum sml_kind read_verify(struct span s, struct sml_event *ev)
 	size_t i, at;
 	int state = 0;
 
-	if (!eat(&s, "depth="))
+	if (!span_eat(&s, "depth="))
 		return SML_EV_MALFORMED;
-	for (i = 0; i < s.n && is_digit(s.p[i]) && i < 4; i++)
+	for (i = 0; i < s.n && ll_is_digit(s.p[i]) && i < 4; i++)
 		;
 	if (i == 0 || i == s.n || s.p[i] != ' ')
 		return SML_EV_MALFORMED;
-	if ((at = find_last(s, ", state=")) == NPOS)
+	if ((at = span_find_last(s, ", state=")) == SPAN_NPOS)
 		return SML_EV_MALFORMED;
-	advance(&s, at + strlen(", state="));
-	for (i = 0; i < s.n && is_digit(s.p[i]) && i < 4; i++)
+	span_advance(&s, at + strlen(", state="));
+	for (i = 0; i < s.n && ll_is_digit(s.p[i]) && i < 4; i++)
 		state = state * 10 + (s.p[i] - '0');
 	if (i == 0)
 		return SML_EV_MALFORMED;
-	advance(&s, i);
-	if (!eat(&s, ", reason="))
+	span_advance(&s, i);
+	if (!span_eat(&s, ", reason="))
 		return SML_EV_MALFORMED;
 	ev->state = state;
-	copy_text(ev->reason, sizeof(ev->reason), trim(s), &ev->reason_truncated);
+	copy_reason(ev, span_trim(s));
 	return SML_EV_VERIFY;
 }
 
@@ -609,13 +412,13 @@ static bool is_verify_line(struct span s, struct span *rest)
 {
 	size_t i = 0;
 
-	(void)eat(&s, "STARTTLS: ");
-	while (i < s.n && i < 16 && is_alnum(s.p[i]))
+	(void)span_eat(&s, "STARTTLS: ");
+	while (i < s.n && i < 16 && ll_is_alnum(s.p[i]))
 		i++;
 	if (i == 0)
 		return false;
-	advance(&s, i);
-	if (!eat(&s, " cert verify: "))
+	span_advance(&s, i);
+	if (!span_eat(&s, " cert verify: "))
 		return false;
 	*rest = s;
 	return true;
@@ -624,12 +427,12 @@ static bool is_verify_line(struct span s, struct span *rest)
 /* The recipient's domain (after the last unquoted '@'); false if none. */
 static bool rcpt_domain(struct span r, char *dst, size_t size)
 {
-	size_t i, at = NPOS;
+	size_t i, at = SPAN_NPOS;
 	bool quoted = false;
 
-	r = trim(r);
+	r = span_trim(r);
 	if (r.n >= 2 && r.p[0] == '<' && r.p[r.n - 1] == '>') {
-		advance(&r, 1);
+		span_advance(&r, 1);
 		r.n--;
 	}
 	for (i = 0; i < r.n; i++) {
@@ -640,10 +443,10 @@ static bool rcpt_domain(struct span r, char *dst, size_t size)
 		else if (!quoted && r.p[i] == '@')
 			at = i;
 	}
-	if (at == NPOS)
+	if (at == SPAN_NPOS)
 		return false;
-	advance(&r, at + 1);
-	return copy_field(dst, size, r) && domain_normalise(dst);
+	span_advance(&r, at + 1);
+	return span_copy(dst, size, r) && domain_normalise(dst);
 }
 
 static void add_rcpt(struct span r, struct sml_event *ev)
@@ -651,7 +454,7 @@ static void add_rcpt(struct span r, struct sml_event *ev)
 	char domain[sizeof(ev->domains[0])];
 	size_t i;
 
-	r = trim(r);
+	r = span_trim(r);
 	if (r.n == 0 || (r.n == 6 && memcmp(r.p, "[more]", 6) == 0))
 		return;		/* the end of a to= list Sendmail split */
 	if (!rcpt_domain(r, domain, sizeof(domain))) {
@@ -706,7 +509,7 @@ static size_t value_end(struct span s)
 	size_t end = s.n, i, at;
 
 	for (i = 0; i < sizeof(delivery_keys) / sizeof(delivery_keys[0]); i++)
-		if ((at = find(s, delivery_keys[i])) != NPOS && at < end)
+		if ((at = span_find(s, delivery_keys[i])) != SPAN_NPOS && at < end)
 			end = at;
 	return end;
 }
@@ -714,12 +517,12 @@ static size_t value_end(struct span s)
 /* The value of key (", relay=") in fields, or false. */
 static bool delivery_field(struct span fields, const char *key, struct span *v)
 {
-	size_t at = find(fields, key);
+	size_t at = span_find(fields, key);
 
-	if (at == NPOS)
+	if (at == SPAN_NPOS)
 		return false;
-	advance(&fields, at + strlen(key));
-	*v = first(fields, value_end(fields));
+	span_advance(&fields, at + strlen(key));
+	*v = span_first(fields, value_end(fields));
 	return true;
 }
 
@@ -730,17 +533,17 @@ static bool read_relay(struct span v, struct sml_event *ev)
 
 	while (i < v.n && v.p[i] != ' ')
 		i++;
-	if (!copy_host(ev->relay, sizeof(ev->relay), first(v, i)))
+	if (!copy_host(ev->relay, sizeof(ev->relay), span_first(v, i)))
 		return false;
-	advance(&v, i);
-	if (!eat(&v, " ["))
+	span_advance(&v, i);
+	if (!span_eat(&v, " ["))
 		return true;
-	if ((close = find(v, "]")) == NPOS || close == 0)
+	if ((close = span_find(v, "]")) == SPAN_NPOS || close == 0)
 		return false;
 	v.n = close;
-	if (v.n > 5 && contains_ci(first(v, 5), "IPv6:"))
-		advance(&v, 5);
-	return copy_field(ev->ip, sizeof(ev->ip), v);
+	if (v.n > 5 && span_contains_ci(span_first(v, 5), "IPv6:"))
+		span_advance(&v, 5);
+	return span_copy(ev->ip, sizeof(ev->ip), v);
 }
 
 /* "to=RCPTS, [ctladdr=..., ]delay=..., ..., relay=R [IP], dsn=D, stat=S". */
@@ -751,29 +554,29 @@ static enum sml_kind read_delivery(struct span s, struct sml_event *ev)
 
 	if (to_end == s.n)
 		return SML_EV_MALFORMED;
-	advance(&rest, to_end);
-	if ((at = find(rest, ", stat=")) == NPOS)
+	span_advance(&rest, to_end);
+	if ((at = span_find(rest, ", stat=")) == SPAN_NPOS)
 		return SML_EV_MALFORMED;
-	fields = first(rest, at);
+	fields = span_first(rest, at);
 	stat = rest;
-	advance(&stat, at + strlen(", stat="));
+	span_advance(&stat, at + strlen(", stat="));
 	if (!delivery_field(fields, ", relay=", &v))
 		return SML_EV_IGNORED;		/* local, prog, file: not SMTP */
 	if (!read_relay(v, ev))
 		return SML_EV_MALFORMED;
-	if (delivery_field(fields, ", dsn=", &v) && !copy_field(ev->dsn, sizeof(ev->dsn), v))
+	if (delivery_field(fields, ", dsn=", &v) && !span_copy(ev->dsn, sizeof(ev->dsn), v))
 		return SML_EV_MALFORMED;
-	stat = trim(stat);
+	stat = span_trim(stat);
 	if (stat.n == 0)
 		return SML_EV_MALFORMED;
-	ev->sent = starts_with(stat, "Sent");
+	ev->sent = span_starts_with(stat, "Sent");
 	if (!ev->sent) {
-		(void)eat(&stat, "Deferred: ");
+		(void)span_eat(&stat, "Deferred: ");
 		ev->result_type = classify_text(stat);
 		stat = strip_codes(stat);
 	}
-	copy_text(ev->reason, sizeof(ev->reason), stat, &ev->reason_truncated);
-	take_rcpts(first(s, to_end), ev);
+	copy_reason(ev, stat);
+	take_rcpts(span_first(s, to_end), ev);
 	return SML_EV_DELIVERY;
 }
 
@@ -788,28 +591,28 @@ static enum sml_kind read_reject(struct span s, struct sml_event *ev, enum sml_k
 	struct span arg1, relay, text;
 
 	for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
-		if ((at = find(s, ends[i])) != NPOS && at < end)
+		if ((at = span_find(s, ends[i])) != SPAN_NPOS && at < end)
 			end = at;
-	arg1 = first(s, end);
-	advance(&s, end);
-	if ((at = find(s, ", reject=")) == NPOS)
-		return (find(s, ", discard") != NPOS || find(s, ", quarantine=") != NPOS)
-		    ? SML_EV_IGNORED : SML_EV_MALFORMED;
+	arg1 = span_first(s, end);
+	span_advance(&s, end);
+	if ((at = span_find(s, ", reject=")) == SPAN_NPOS)
+		return (span_find(s, ", discard") != SPAN_NPOS
+		    || span_find(s, ", quarantine=") != SPAN_NPOS) ? SML_EV_IGNORED : SML_EV_MALFORMED;
 	text = s;
-	advance(&text, at + strlen(", reject="));
+	span_advance(&text, at + strlen(", reject="));
 	s.n = at;
-	if ((at = find(s, ", relay=")) == NPOS)
+	if ((at = span_find(s, ", relay=")) == SPAN_NPOS)
 		return SML_EV_MALFORMED;
 	relay = s;
-	advance(&relay, at + strlen(", relay="));
-	if ((at = find(relay, " ")) != NPOS)
+	span_advance(&relay, at + strlen(", relay="));
+	if ((at = span_find(relay, " ")) != SPAN_NPOS)
 		relay.n = at;		/* "R [IP]" when it came from ${_} */
 	if (!copy_host(ev->relay, sizeof(ev->relay), relay))
 		return SML_EV_MALFORMED;
 	ev->result_type = classify_text(text);
-	copy_text(ev->reason, sizeof(ev->reason), strip_codes(text), &ev->reason_truncated);
+	copy_reason(ev, strip_codes(text));
 	if (kind == SML_EV_TLS_SERVER)
-		return copy_word(ev->verify, sizeof(ev->verify), trim(arg1)) ? kind
+		return copy_word(ev->verify, sizeof(ev->verify), span_trim(arg1)) ? kind
 		    : SML_EV_MALFORMED;
 	if (!rcpt_domain(arg1, ev->rcpt_domain, sizeof(ev->rcpt_domain)))
 		ev->rcpt_domain[0] = '\0';
@@ -822,17 +625,17 @@ static enum sml_kind read_message(struct span s, struct sml_event *ev)
 	struct span rest;
 
 	read_queue_id(&s, ev);
-	if (eat(&s, "STARTTLS=client, "))
+	if (span_eat(&s, "STARTTLS=client, "))
 		return read_client(s, ev);
-	if (starts_with(s, "STARTTLS=server"))
+	if (span_starts_with(s, "STARTTLS=server"))
 		return SML_EV_SERVER;
 	if (is_verify_line(s, &rest))
 		return read_verify(rest, ev);
-	if (eat(&s, "ruleset=tls_server, arg1="))
+	if (span_eat(&s, "ruleset=tls_server, arg1="))
 		return read_reject(s, ev, SML_EV_TLS_SERVER);
-	if (eat(&s, "ruleset=tls_rcpt, arg1="))
+	if (span_eat(&s, "ruleset=tls_rcpt, arg1="))
 		return read_reject(s, ev, SML_EV_TLS_RCPT);
-	if (eat(&s, "to="))
+	if (span_eat(&s, "to="))
 		return read_delivery(s, ev);
 	return SML_EV_IGNORED;
 }
@@ -843,16 +646,15 @@ static bool is_our_form(struct span s, struct sml_event *ev)
 	struct span rest;
 
 	read_queue_id(&s, ev);
-	return starts_with(s, "STARTTLS=client") || starts_with(s, "ruleset=tls_")
-	    || starts_with(s, "to=") || is_verify_line(first(s, 64), &rest);
+	return span_starts_with(s, "STARTTLS=client") || span_starts_with(s, "ruleset=tls_")
+	    || span_starts_with(s, "to=") || is_verify_line(span_first(s, 64), &rest);
 }
 
 static enum sml_kind parse(struct span s, struct sml_event *ev)
 {
 	bool too_long = s.n > SML_MAX_LINE;
 
-	if (!skip_iso_prefix(&s))
-		(void)skip_classic_prefix(&s);
+	(void)ll_skip_prefix(&s);
 	if (!read_tag(&s, ev))
 		return SML_EV_IGNORED;
 	if (too_long)
@@ -913,12 +715,10 @@ struct conn {
 	size_t ndoms;
 };
 
-/* A delivery process, in a hash table and an LRU list. */
+/* A delivery process, in the process table. */
 struct proc {
-	long pid;
-	long long last;
-	struct proc *hnext;
-	struct proc *older, *newer;
+	struct lru_node n;	/* first: a struct lru_node * is a struct proc * */
+	long pid;		/* n's key */
 	struct conn *conns;
 	size_t nconns;
 	struct conn *awaiting_cert;	/* the connection whose cert-subject line is next */
@@ -933,9 +733,7 @@ struct proc {
 
 struct sml {
 	long long stale;
-	struct proc **buckets;
-	size_t nbuckets, count, cap;
-	struct proc *oldest, *newest;
+	struct lru procs;	/* keyed by pid, at most max_pids */
 	unsigned long long seq;
 	bool tls_seen;
 	sml_skip_fn skip;
@@ -946,65 +744,9 @@ struct sml {
 
 /* ---- the process table ---- */
 
-static size_t bucket_of(const struct sml *p, long pid)
-{
-	return (size_t)(hash_bytes(&pid, sizeof(pid)) & (p->nbuckets - 1));
-}
-
-static void list_unlink(struct sml *p, struct proc *pr)
-{
-	if (pr->older != NULL)
-		pr->older->newer = pr->newer;
-	else
-		p->oldest = pr->newer;
-	if (pr->newer != NULL)
-		pr->newer->older = pr->older;
-	else
-		p->newest = pr->older;
-	pr->older = pr->newer = NULL;
-}
-
-static void list_append(struct sml *p, struct proc *pr)
-{
-	pr->older = p->newest;
-	pr->newer = NULL;
-	if (p->newest != NULL)
-		p->newest->newer = pr;
-	else
-		p->oldest = pr;
-	p->newest = pr;
-}
-
 static struct proc *table_find(const struct sml *p, long pid)
 {
-	struct proc *pr;
-
-	for (pr = p->buckets[bucket_of(p, pid)]; pr != NULL; pr = pr->hnext)
-		if (pr->pid == pid)
-			return pr;
-	return NULL;
-}
-
-static void table_remove(struct sml *p, struct proc *pr)
-{
-	struct proc **pp = &p->buckets[bucket_of(p, pr->pid)];
-
-	while (*pp != pr) {
-		if (*pp == NULL)
-			abort();	/* broken invariant: pr is not in the table */
-		pp = &(*pp)->hnext;
-	}
-	*pp = pr->hnext;
-	list_unlink(p, pr);
-	p->count--;
-}
-
-static void table_touch(struct sml *p, struct proc *pr, long long when)
-{
-	if (when > pr->last)
-		pr->last = when;
-	list_unlink(p, pr);
-	list_append(p, pr);
+	return (struct proc *)lru_find(&p->procs, &pid, sizeof(pid));
 }
 
 /* ---- small state helpers ---- */
@@ -1179,7 +921,7 @@ static void proc_close(struct sml *p, struct proc *pr)
 			p->st.no_delivery++;
 	if (pr->hs_pending)
 		p->st.no_delivery++;
-	table_remove(p, pr);
+	lru_remove(&p->procs, &pr->n);
 	proc_destroy(p, pr);
 }
 
@@ -1193,38 +935,33 @@ static struct proc *proc_find(struct sml *p, long pid, long long when)
 {
 	struct proc *pr = table_find(p, pid);
 
-	if (pr != NULL && is_stale(p, pr->last, when)) {
+	if (pr != NULL && is_stale(p, pr->n.last, when)) {
 		proc_close(p, pr);
 		pr = NULL;
 	}
 	if (pr != NULL)
-		table_touch(p, pr, when);
+		lru_touch(&p->procs, &pr->n, when);
 	return pr;
 }
 
 /* P's state, made if needed; evicts the least recently active at the cap. */
 static struct proc *proc_get(struct sml *p, long pid, long long when)
 {
-	struct proc *pr = proc_find(p, pid, when);
-	size_t b;
+	struct proc *pr = proc_find(p, pid, when), *old;
 
 	if (pr != NULL)
 		return pr;
-	if (p->count >= p->cap && p->oldest != NULL) {
-		struct proc *old = p->oldest;
-
+	if ((old = (struct proc *)lru_evictee(&p->procs)) != NULL) {
 		p->st.dropped++;
-		table_remove(p, old);
+		lru_remove(&p->procs, &old->n);
 		proc_destroy(p, old);
 	}
 	pr = xcalloc(1, sizeof(*pr));
 	pr->pid = pid;
-	pr->last = when;
-	b = bucket_of(p, pid);
-	pr->hnext = p->buckets[b];
-	p->buckets[b] = pr;
-	list_append(p, pr);
-	p->count++;
+	pr->n.key = &pr->pid;
+	pr->n.keylen = sizeof(pr->pid);
+	pr->n.last = when;
+	lru_insert(&p->procs, &pr->n);
 	return pr;
 }
 
@@ -1234,26 +971,14 @@ static void emit_result(struct sml *p, const char *domain, long long when,
     const struct conn *c, sml_emit_fn emit, void *ctx)
 {
 	struct tlsrpt_session s;
-	struct tlsrpt_policy_result *pol;
+	struct tlsrpt_failure *f = session_no_policy(&s, domain, when, c->type != 0);
 
-	memset(&s, 0, sizeof(s));
-	s.when = when;
-	s.domain = xstrdup(domain);
-	s.npolicies = 1;
-	s.policies = pol = xcalloc(1, sizeof(*pol));
-	pol->type = POLICY_NONE;
-	pol->policy_domain = xstrdup(domain);
-	pol->policy_strings = xstrdup("[]");
-	pol->mx_hosts = xstrdup("[]");
-	if (c->type != 0) {
-		pol->failed = true;
-		pol->nfailures = 1;
-		pol->failures = xcalloc(1, sizeof(*pol->failures));
-		pol->failures[0].result_type = c->type;
+	if (f != NULL) {
+		f->result_type = c->type;
 		if (c->relay[0] != '[')		/* an address literal names no MX host */
-			pol->failures[0].mx_name = canonical_host(c->relay);
-		pol->failures[0].receiving_ip = canonical_ip(c->ip);
-		pol->failures[0].reason = dup_or_null(c->reason);
+			f->mx_name = canonical_host(c->relay);
+		f->receiving_ip = canonical_ip(c->ip);
+		f->reason = dup_or_null(c->reason);
 		p->st.emitted_failure++;
 	} else {
 		p->st.emitted_success++;
@@ -1350,15 +1075,15 @@ static int classify_cert(const char *reason)
 {
 	struct span s = {reason, strlen(reason)};
 
-	if (contains_ci(s, "certificate has expired"))
+	if (span_contains_ci(s, "certificate has expired"))
 		return RESULT_CERTIFICATE_EXPIRED;
-	if (contains_ci(s, "hostname mismatch"))
+	if (span_contains_ci(s, "hostname mismatch"))
 		return RESULT_CERTIFICATE_HOST_MISMATCH;
-	if (contains_ci(s, "self-signed") || contains_ci(s, "self signed")
-	    || contains_ci(s, "unable to get local issuer certificate")
-	    || contains_ci(s, "unable to get issuer certificate")
-	    || contains_ci(s, "unable to verify the first certificate")
-	    || contains_ci(s, "untrusted") || contains_ci(s, "invalid CA certificate"))
+	if (span_contains_ci(s, "self-signed") || span_contains_ci(s, "self signed")
+	    || span_contains_ci(s, "unable to get local issuer certificate")
+	    || span_contains_ci(s, "unable to get issuer certificate")
+	    || span_contains_ci(s, "unable to verify the first certificate")
+	    || span_contains_ci(s, "untrusted") || span_contains_ci(s, "invalid CA certificate"))
 		return RESULT_CERTIFICATE_NOT_TRUSTED;
 	return RESULT_VALIDATION_FAILURE;
 }
@@ -1524,10 +1249,10 @@ static enum sml_result on_server(struct sml *p, const struct sml_event *ev, long
 	set_str(&pr->verify_reason, NULL);
 	alt_clear(pr);
 	if (pr->conns == NULL && !pr->hs_pending) {
-		table_remove(p, pr);	/* nothing else held: do not keep it */
+		lru_remove(&p->procs, &pr->n);	/* nothing else held: do not keep it */
 		proc_destroy(p, pr);
 	} else {
-		table_touch(p, pr, when);
+		lru_touch(&p->procs, &pr->n, when);
 	}
 	return SML_IGNORED;
 }
@@ -1705,14 +1430,9 @@ static enum sml_result on_delivery(struct sml *p, const struct sml_event *ev, lo
 struct sml *sml_new_capped(long long stale_after_s, size_t max_pids)
 {
 	struct sml *p = xcalloc(1, sizeof(*p));
-	size_t n = 16;
 
 	p->stale = stale_after_s > 0 ? stale_after_s : 1;
-	p->cap = max_pids > 0 ? max_pids : 1;
-	while (n < p->cap && n < ((size_t)1 << 20))
-		n <<= 1;
-	p->buckets = xcalloc(n, sizeof(*p->buckets));
-	p->nbuckets = n;
+	lru_init(&p->procs, max_pids);
 	return p;
 }
 
@@ -1723,15 +1443,15 @@ struct sml *sml_new(long long stale_after_s)
 
 void sml_free(struct sml *p)
 {
-	struct proc *pr, *next;
+	struct lru_node *n, *next;
 
 	if (p == NULL)
 		return;
-	for (pr = p->oldest; pr != NULL; pr = next) {
-		next = pr->newer;
-		proc_destroy(p, pr);
+	for (n = p->procs.oldest; n != NULL; n = next) {
+		next = n->newer;
+		proc_destroy(p, (struct proc *)n);
 	}
-	free(p->buckets);
+	lru_free(&p->procs);
 	free(p);
 }
 
@@ -1777,8 +1497,8 @@ void sml_expire(struct sml *p, long long now, sml_emit_fn emit, void *ctx)
 {
 	(void)emit;	/* results are emitted when a delivery line decides them */
 	(void)ctx;
-	while (p->oldest != NULL && is_stale(p, p->oldest->last, now))
-		proc_close(p, p->oldest);
+	while (p->procs.oldest != NULL && is_stale(p, p->procs.oldest->last, now))
+		proc_close(p, (struct proc *)p->procs.oldest);
 }
 
 void sml_get_stats(const struct sml *p, struct sml_stats *st)

@@ -243,17 +243,6 @@ static int split_fields(const char *key, char *vals[F_COUNT], bool seen[F_COUNT]
 	return 0;
 }
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Sendmail writes certificate names as xtext: "+XX" for a byte. */
 static char *xtext_decode(char *s)
 {
@@ -262,8 +251,8 @@ static char *xtext_decode(char *s)
 	if (s == NULL)
 		return NULL;
 	while (*in) {
-		int hi = in[0] == '+' ? hex_digit(in[1]) : -1;
-		int lo = hi >= 0 ? hex_digit(in[2]) : -1;
+		int hi = in[0] == '+' ? hex_digit_value(in[1]) : -1;
+		int lo = hi >= 0 ? hex_digit_value(in[2]) : -1;
 
 		if (lo >= 0 && (hi | lo) != 0) {
 			*out++ = (char)(hi * 16 + lo);
@@ -562,22 +551,9 @@ static char *dup_or_null(const char *s)
 static void emit(struct smm *m, const struct tls_sess *s, const char *domain, long long when)
 {
 	struct tlsrpt_session r;
-	struct tlsrpt_policy_result *pol;
-	struct tlsrpt_failure *f;
+	struct tlsrpt_failure *f = session_no_policy(&r, domain, when, s->out.failed);
 
-	memset(&r, 0, sizeof(r));
-	r.when = when;
-	r.domain = xstrdup(domain);
-	r.npolicies = 1;
-	r.policies = pol = xcalloc(1, sizeof(*pol));
-	pol->type = POLICY_NONE;
-	pol->policy_domain = xstrdup(domain);
-	pol->policy_strings = xstrdup("[]");
-	pol->mx_hosts = xstrdup("[]");
-	if (s->out.failed) {
-		pol->failed = true;
-		pol->nfailures = 1;
-		pol->failures = f = xcalloc(1, sizeof(*f));
+	if (f != NULL) {
 		f->result_type = s->out.result_type;
 		f->mx_name = dup_or_null(s->srv);
 		f->receiving_ip = dup_or_null(s->addr);

@@ -1,0 +1,361 @@
+/*
+ * NAME
+ *	netstring_server - the server core of the socketmap services
+ * DESCRIPTION
+ *	See netstring_server.h.  The serving thread owns the connections;
+ *	the poll set is the stop eventfd, the listening socket (left out
+ *	while accepting pauses), then one entry per connection in the order
+ *	of conns[].
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include "netstring_server.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ns_server {
+	int fd;			/* listening socket */
+	int stop_fd;		/* eventfd: readable once stopping */
+	struct ns_config cfg;
+	struct ns_ops ops;
+	void *ctx;
+	pthread_t thread;
+
+	/* the serving thread's own */
+	struct ns_conn **conns;	/* cfg.max_conns */
+	size_t nconns;
+	struct pollfd *pfds;	/* cfg.max_conns + 2 */
+	unsigned long next_id;
+	long long accept_paused_until;	/* monotonic ms; 0 = accepting */
+	long long last_tick;		/* monotonic ms */
+};
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ns_printable(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < len && j + 4 < outlen; i++)
+		out[j++] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\') ? s[i] : '?';
+	out[j] = '\0';
+	if (j < len)
+		strcat(out, "...");	/* j + 4 <= outlen: it fits */
+}
+
+/* ---- connections ---- */
+
+static void conn_open(struct ns_server *srv, int fd)
+{
+	struct ns_conn *c = xcalloc(1, sizeof(*c));
+
+	c->fd = fd;
+	c->id = ++srv->next_id;
+	smm_decoder_init(&c->dec);
+	strbuf_init(&c->out);
+	if (srv->ops.opened != NULL)
+		c->data = srv->ops.opened(srv->ctx, c);
+	srv->conns[srv->nconns++] = c;
+	log_msg(LOG_DEBUG, "%s_connection_opened id=%lu", srv->cfg.name, c->id);
+}
+
+static void conn_close(struct ns_server *srv, size_t i, const char *why)
+{
+	struct ns_conn *c = srv->conns[i];
+
+	log_msg(LOG_DEBUG, "%s_connection_closed id=%lu requests=%lu reason=%s", srv->cfg.name,
+	    c->id, c->requests, why);
+	if (srv->ops.closed != NULL)
+		srv->ops.closed(srv->ctx, c);
+	smm_decoder_free(&c->dec);
+	strbuf_free(&c->out);
+	close(c->fd);
+	free(c);
+	srv->conns[i] = srv->conns[--srv->nconns];
+	srv->conns[srv->nconns] = NULL;
+}
+
+/* The newest goes: the open ones may hold state. */
+static void refuse(struct ns_server *srv, int fd)
+{
+	srv->ops.counted(srv->ctx, NS_REFUSED);
+	log_ratelimited(srv->cfg.refuse_limit, LOG_WARNING, "%s_connection_refused "
+	    "reason=too_many_connections limit=%zu%s", srv->cfg.name, srv->cfg.max_conns,
+	    srv->cfg.refused_hint);
+	close(fd);
+}
+
+static void accept_all(struct ns_server *srv)
+{
+	for (;;) {
+		int fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			/* EMFILE and the like: the socket stays readable, so pause
+			 * rather than spin on it */
+			srv->accept_paused_until = monotonic_ms() + NS_ACCEPT_PAUSE_MS;
+			log_ratelimited(srv->cfg.accept_limit, LOG_ERR, "%s_accept_failed "
+			    "error=\"%s\" (pausing %d ms)", srv->cfg.name, strerror(errno),
+			    NS_ACCEPT_PAUSE_MS);
+			return;
+		}
+		if (srv->nconns >= srv->cfg.max_conns)
+			refuse(srv, fd);
+		else
+			conn_open(srv, fd);
+	}
+}
+
+/* ---- requests and answers ---- */
+
+static void protocol_error(struct ns_server *srv, struct ns_conn *c)
+{
+	char text[160];
+
+	srv->ops.counted(srv->ctx, NS_PROTOCOL_ERROR);
+	log_ratelimited(srv->cfg.proto_limit, LOG_WARNING, "%s_protocol_error id=%lu "
+	    "reason=\"%s\" (answered PERM, connection closed)", srv->cfg.name, c->id,
+	    smm_decoder_error(&c->dec));
+	snprintf(text, sizeof(text), "PERM %s", smm_decoder_error(&c->dec));
+	smm_reply(&c->out, text);
+	c->closing = true;
+}
+
+/* Feed what was read to the decoder, handing on each complete request. */
+static void feed(struct ns_server *srv, struct ns_conn *c, const char *buf, size_t len)
+{
+	while (len > 0 && !c->closing) {
+		size_t used, reqlen;
+		enum smm_status st = smm_decode(&c->dec, buf, len, &used);
+		const char *req;
+
+		if (st == SMM_ERROR) {
+			protocol_error(srv, c);
+			return;
+		}
+		buf += used;
+		len -= used;
+		if (st != SMM_REQUEST)
+			continue;
+		req = smm_decoder_request(&c->dec, &reqlen);
+		c->requests++;
+		srv->ops.request(srv->ctx, c, req, reqlen);
+	}
+}
+
+/* Write pending answers; false when the connection is finished. */
+static bool flush_out(struct ns_conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+		    MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		if (n <= 0)
+			return false;
+		c->out_off += (size_t)n;
+	}
+	strbuf_reset(&c->out);
+	c->out_off = 0;
+	return !c->closing;
+}
+
+/* Serve one connection's poll events; false to close it (with *why). */
+static bool serve(struct ns_server *srv, struct ns_conn *c, short revents, const char **why)
+{
+	char buf[NS_READ_SIZE];
+
+	if (revents & POLLIN) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+
+		if (n == 0) {
+			*why = "eof";
+			return false;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			*why = "read_error";
+			return false;
+		}
+		if (n > 0)
+			feed(srv, c, buf, (size_t)n);
+	} else if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
+		*why = "hangup";
+		return false;
+	}
+	if (!flush_out(c)) {
+		*why = c->closing ? "protocol_error" : "write_error";
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Stopping: answer what has arrived, as far as the socket takes it now
+ * (a few reads: a peer has one request in flight, and a peer that keeps
+ * writing must not hold up the stop).
+ */
+static void drain(struct ns_server *srv, struct ns_conn *c)
+{
+	char buf[NS_READ_SIZE];
+	ssize_t n;
+
+	for (int reads = 0; reads < 4 && !c->closing; reads++) {
+		if ((n = read(c->fd, buf, sizeof(buf))) <= 0)
+			break;
+		feed(srv, c, buf, (size_t)n);
+	}
+	(void)flush_out(c);
+}
+
+/* ---- the serving thread ---- */
+
+/* The poll set; *timeout_ms from cfg.tick_ms (-1: none), shorter for the rest of a pause. */
+static size_t build_pollset(struct ns_server *srv, int *timeout_ms)
+{
+	long long rest = srv->accept_paused_until - monotonic_ms();
+
+	*timeout_ms = srv->cfg.tick_ms > 0 ? srv->cfg.tick_ms : -1;
+	if (srv->accept_paused_until != 0 && rest <= 0)
+		srv->accept_paused_until = 0;
+	else if (srv->accept_paused_until != 0 && (*timeout_ms < 0 || rest < *timeout_ms))
+		*timeout_ms = (int)rest;
+	srv->pfds[0] = (struct pollfd){srv->stop_fd, POLLIN, 0};
+	srv->pfds[1] = (struct pollfd){srv->fd, srv->accept_paused_until ? 0 : POLLIN, 0};
+	for (size_t i = 0; i < srv->nconns; i++) {
+		struct ns_conn *c = srv->conns[i];
+		short ev = 0;
+
+		if (c->out.len - c->out_off < NS_OUT_LIMIT && !c->closing)
+			ev |= POLLIN;
+		if (c->out_off < c->out.len)
+			ev |= POLLOUT;
+		srv->pfds[i + 2] = (struct pollfd){c->fd, ev, 0};
+	}
+	return srv->nconns + 2;
+}
+
+static void maybe_tick(struct ns_server *srv)
+{
+	if (srv->ops.tick == NULL ||
+	    (srv->cfg.tick_ms > 0 && monotonic_ms() - srv->last_tick < srv->cfg.tick_ms))
+		return;
+	srv->ops.tick(srv->ctx);
+	srv->last_tick = monotonic_ms();
+}
+
+/* One poll() and what it found; false once stopping (or poll() broke). */
+static bool serve_round(struct ns_server *srv)
+{
+	int timeout_ms;
+	size_t n = build_pollset(srv, &timeout_ms), nconns = srv->nconns;
+
+	if (poll(srv->pfds, n, timeout_ms) < 0) {
+		if (errno == EINTR)
+			return true;
+		log_msg(LOG_ERR, "%s_poll_failed error=\"%s\"", srv->cfg.name, strerror(errno));
+		return false;
+	}
+	if (srv->pfds[0].revents & POLLIN)
+		return false;
+	/* from the last: conn_close() moves the last connection into slot i */
+	for (size_t i = nconns; i-- > 0;) {
+		const char *why = NULL;
+
+		if (srv->pfds[i + 2].revents != 0 &&
+		    !serve(srv, srv->conns[i], srv->pfds[i + 2].revents, &why))
+			conn_close(srv, i, why);
+	}
+	if (srv->pfds[1].revents & POLLIN)
+		accept_all(srv);
+	maybe_tick(srv);
+	return true;
+}
+
+static void *serve_main(void *arg)
+{
+	struct ns_server *srv = arg;
+
+	srv->last_tick = monotonic_ms();
+	while (serve_round(srv))
+		;
+	while (srv->nconns > 0) {
+		if (srv->cfg.drain_on_stop)
+			drain(srv, srv->conns[srv->nconns - 1]);
+		conn_close(srv, srv->nconns - 1, "stopping");
+	}
+	return NULL;
+}
+
+/* ---- the API ---- */
+
+struct ns_server *ns_server_new(int listen_fd, const struct ns_config *cfg,
+    const struct ns_ops *ops, void *ctx, char *err, size_t errlen)
+{
+	struct ns_server *srv = xcalloc(1, sizeof(*srv));
+
+	srv->fd = listen_fd;
+	srv->cfg = *cfg;
+	srv->ops = *ops;
+	srv->ctx = ctx;
+	srv->conns = xcalloc(cfg->max_conns, sizeof(*srv->conns));
+	srv->pfds = xcalloc(cfg->max_conns + 2, sizeof(*srv->pfds));
+	srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (srv->stop_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		ns_server_free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+int ns_server_start(struct ns_server *srv)
+{
+	return pthread_create(&srv->thread, NULL, serve_main, srv);
+}
+
+void ns_server_stop(struct ns_server *srv)
+{
+	uint64_t one = 1;
+
+	if (write(srv->stop_fd, &one, sizeof(one)) != sizeof(one))
+		log_msg(LOG_ERR, "%s_stop_signal_failed error=\"%s\"", srv->cfg.name,
+		    strerror(errno));
+	pthread_join(srv->thread, NULL);
+}
+
+void ns_server_free(struct ns_server *srv)
+{
+	if (srv == NULL)
+		return;
+	if (srv->fd >= 0)
+		close(srv->fd);
+	if (srv->stop_fd >= 0)
+		close(srv->stop_fd);
+	free(srv->conns);
+	free(srv->pfds);
+	free(srv);
+}

@@ -1,0 +1,113 @@
+/*
+ * NAME
+ *	netstring_server - the server core of the socketmap services
+ * SYNOPSIS
+ *	#include "netstring_server.h"
+ * DESCRIPTION
+ *	What the Sendmail socketmap (socketmap_input) and the Postfix
+ *	policy map (policymap_input) share: one thread serves the listening
+ *	socket and every connection with poll(), all non-blocking.  Bytes
+ *	go through the netstring decoder of sendmail_map.h; each complete
+ *	request goes to ops->request at once, which appends its answer to
+ *	the connection's out (smm_reply), and answers are written as the
+ *	peer takes them.  The input keeps its protocol, its counters and its
+ *	log lines; the core keeps the connections:
+ *
+ *	  - at most cfg->max_conns are open; one more is closed at once
+ *	    (the newest goes: the open ones may hold state), counted through
+ *	    ops->counted(NS_REFUSED);
+ *	  - when accept() fails for want of descriptors, accepting pauses
+ *	    for NS_ACCEPT_PAUSE_MS (the socket stays readable: no spinning);
+ *	  - a malformed netstring gets "PERM <why>", is counted
+ *	    (NS_PROTOCOL_ERROR) and the connection closes once the answer is
+ *	    written;
+ *	  - a peer with NS_OUT_LIMIT bytes of unread answers is not read
+ *	    from until it takes them;
+ *	  - ops->tick runs after every round of poll(), or with
+ *	    cfg->tick_ms at least that often and no more;
+ *	  - at the stop, every connection is closed ("stopping"), with
+ *	    cfg->drain_on_stop after answering what has already arrived (a
+ *	    few reads, so that a peer that keeps writing cannot hold it up).
+ *
+ *	Log events, <name> being cfg->name: <name>_connection_opened,
+ *	<name>_connection_closed (debug), <name>_connection_refused,
+ *	<name>_accept_failed, <name>_protocol_error (rate limited with the
+ *	limits cfg points to), <name>_poll_failed,
+ *	<name>_stop_signal_failed.
+ */
+#ifndef TLSRPT_NETSTRING_SERVER_H
+#define TLSRPT_NETSTRING_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "sendmail_map.h"
+#include "util.h"
+
+#define NS_READ_SIZE 4096
+#define NS_OUT_LIMIT (64 * 1024)	/* unread answers: stop reading from that peer */
+#define NS_ACCEPT_PAUSE_MS 100		/* out of descriptors: try accept() again after this */
+
+/* One connection, as the callbacks see it. */
+struct ns_conn {
+	unsigned long id;	/* from 1, in the order of acceptance: for log lines */
+	unsigned long requests;	/* complete requests, this one included */
+	struct strbuf out;	/* answers not yet written: append with smm_reply() */
+	void *data;		/* what ops->opened returned */
+
+	/* the core's own */
+	int fd;
+	struct smm_decoder dec;
+	size_t out_off;
+	bool closing;		/* close once out is written */
+};
+
+enum ns_event { NS_PROTOCOL_ERROR, NS_REFUSED };
+
+struct ns_ops {
+	/* A complete request (NUL-terminated, len bytes): answer into c->out. */
+	void (*request)(void *ctx, struct ns_conn *c, const char *req, size_t len);
+	/* Optional: a new connection; the result becomes c->data. */
+	void *(*opened)(void *ctx, struct ns_conn *c);
+	/* Optional: c is about to be closed (after its log line). */
+	void (*closed)(void *ctx, struct ns_conn *c);
+	/* Count an event (the serving thread). */
+	void (*counted)(void *ctx, enum ns_event ev);
+	/* Optional: see cfg->tick_ms. */
+	void (*tick)(void *ctx);
+};
+
+struct ns_config {
+	const char *name;		/* the prefix of the log events: "socketmap" */
+	size_t max_conns;		/* open connections at most */
+	const char *refused_hint;	/* appended to <name>_connection_refused, or "" */
+	int tick_ms;			/* 0: ops->tick after every round */
+	bool drain_on_stop;
+	/* the rate limits of the log lines (the input's; one may serve two) */
+	struct log_limit *proto_limit, *refuse_limit, *accept_limit;
+};
+
+struct ns_server;
+
+/*
+ * A server on listen_fd (non-blocking, listening; the server closes it,
+ * also when this fails); NULL with err.  cfg and its strings and limits
+ * must outlive the server.
+ */
+struct ns_server *ns_server_new(int listen_fd, const struct ns_config *cfg,
+    const struct ns_ops *ops, void *ctx, char *err, size_t errlen);
+
+/* Start the serving thread: 0, or pthread_create()'s error number. */
+int ns_server_start(struct ns_server *srv);
+
+/* Stop a started server: close every connection (see above) and join the thread. */
+void ns_server_stop(struct ns_server *srv);
+
+/* Close the sockets and free (NULL: nothing). */
+void ns_server_free(struct ns_server *srv);
+
+/* What a peer sent, printable and short, for a log line: at most outlen - 1 bytes. */
+void ns_printable(const char *s, size_t len, char *out, size_t outlen);
+
+#endif

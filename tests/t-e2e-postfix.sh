@@ -28,110 +28,41 @@
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/peers/netns.sh"
-. "$top_srcdir/tests/peers/pki.sh"
-. "$top_srcdir/tests/peers/dns_server.sh"
+. "$top_srcdir/tests/peers/e2e.sh"
 . "$top_srcdir/tests/peers/postfix.sh"
 
-PY=/usr/bin/python3
-REPORT="$top_builddir/tlsrpt-report"
-PATH="$PATH:/usr/sbin:/sbin"
 KINDS="good expired selfsigned wronghost notls"
 LEVELS="may encrypt verify secure"
-T0=$(date +%s)
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
+e2e_require "network namespace, Postfix's system user" openssl dpkg apt-get
+e2e_require_built
 
-[ "$(id -u)" = 0 ] || skip "needs root (network namespace, Postfix's system user)"
-for c in openssl dpkg apt-get; do
-	command -v $c >/dev/null 2>&1 || skip "$c not installed"
-done
-[ -x "$PY" ] || skip "/usr/bin/python3 not installed (Debian package python3)"
-if ! command -v unbound >/dev/null 2>&1; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y unbound >/dev/null 2>&1
-	command -v unbound >/dev/null 2>&1 || skip "unbound not installed (Debian package unbound)"
-fi
-[ -x "$REPORT" ] && [ -x "$top_builddir/tests/dns_lookup" ] || fail "tlsrpt-report or tests/dns_lookup not built"
-
-RCV_PIDS= DNS_PID=
-e2e_cleanup() {
-	if [ -n "$PF_CONF" ]; then
-		postfix_stop || echo "# postfix stop timed out"
-	fi
-	for pid in $RCV_PIDS $DNS_PID; do
-		kill "$pid" 2>/dev/null
+e2e_stop_mta() { e2e_stop_postfix; }
+e2e_dump() {
+	[ -f "$T/spool/maillog" ] || return 0
+	echo "---- Postfix log (smtp, milter and error lines) ----"
+	grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 60
+	for k in $KINDS; do
+		[ -f "$T/rcv/$k/receiver.log" ] && sed "s/^/$k: /" "$T/rcv/$k/receiver.log" | tail -n 5
 	done
-	for pid in $RCV_PIDS $DNS_PID; do
-		wait "$pid" 2>/dev/null
-	done
-	e2e_netns_kill		# Postfix children that outlived their master
-	e2e_netns_cleanup
-	if [ "$TL_FAILED" -ne 0 ] && [ -f "$T/spool/maillog" ]; then
-		echo "---- Postfix log (smtp, milter and error lines) ----"
-		grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 60
-		for k in $KINDS; do
-			[ -f "$T/rcv/$k/receiver.log" ] && sed "s/^/$k: /" "$T/rcv/$k/receiver.log" | tail -n 5
-		done
-	fi
-	if [ "${TLSRPT_KEEP_TEST_DIR:-}" = 1 ]; then
-		cp -a "$T" "$T.kept" && echo "# test directory kept in $T.kept"
-	fi
-	tl_cleanup
 }
-trap e2e_cleanup EXIT
-trap 'exit 1' INT TERM
-chmod 755 "$T"		# Postfix's processes run as user postfix
-
-e2e_netns_setup tlsrpt-pf || skip "$E2E_NETNS_WHY"
-echo "# network namespace $E2E_NS"
+e2e_begin tlsrpt-pf
 PF_EXEC=e2e_in
 
 # ---- certificates, DNS, receivers --------------------------------------
-mkdir -p "$T/pki" "$T/dns"
-pki_make "$T/pki" || { cat "$T/pki/pki.log"; fail "could not make the test PKI"; }
-
+e2e_pki
 {
-	echo '  local-zone: "test." static'
-	echo "  local-data: 'sender.test. A 127.0.0.2'"
-	i=11
-	for k in $KINDS; do
-		echo "  local-data: 'mx.$k.test. A 127.0.0.$i'"
-		for l in $LEVELS; do
-			echo "  local-data: '$l.$k.test. MX 10 mx.$k.test.'"
-			echo "  local-data: '_smtp._tls.$l.$k.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
-		done
-		i=$((i + 1))
-	done
-	echo "  local-data: 'reports.test. MX 10 mx.good.test.'"
-	echo "  local-data: '_smtp._tls.reports.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
+	e2e_zone_head
+	# shellcheck disable=SC2086
+	e2e_zone_kinds "$LEVELS" $KINDS
+	e2e_zone_reports
 } > "$T/zone"
-DNS_LISTEN=127.0.0.53:53 DNS_EXEC="ip netns exec $E2E_NS" \
-    dns_start "$T/dns" "$T/zone" may.good.test ||
-	{ tail -n 5 "$T/dns/unbound.log"; fail "unbound did not start on 127.0.0.53:53 in the namespace"; }
+e2e_dns may.good.test
 
-i=11
+# shellcheck disable=SC2086
+e2e_receivers 150 $KINDS
 for k in $KINDS; do
-	mkdir -p "$T/rcv/$k"
-	if [ $k = notls ]; then
-		set -- --no-starttls
-	else
-		set -- --cert "$T/pki/$k.crt" --key "$T/pki/$k.key"
-	fi
-	ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
-	    --listen "127.0.0.$i:25" "$@" --dir "$T/rcv/$k" --ready "$T/rcv/$k/ready" \
-	    --lifetime 150 --name "mx.$k.test" 2>"$T/rcv/$k/stderr" &
-	RCV_PIDS="$RCV_PIDS $!"
-	i=$((i + 1))
-done
-for k in $KINDS; do
-	n=0
-	while [ ! -f "$T/rcv/$k/ready" ]; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && { cat "$T/rcv/$k/stderr"; fail "receiver $k did not start"; }
-		sleep 0.1
-	done
+	e2e_wait_ready receiver "$T/rcv/$k"
 done
 
 # ---- Postfix -------------------------------------------------------------
@@ -177,13 +108,7 @@ daemon_start() {
 	TL_PID=$!
 	tl_wait_for "$T/log" 'notice: started' || return 1
 	# Postfix's cleanup (user postfix) connects to the milter socket
-	n=0
-	while [ ! -S "$T/milter.sock" ]; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && return 1
-		sleep 0.05
-	done
-	return 0
+	e2e_wait_sockets "$T/milter.sock"
 }
 daemon_start || { tail -n 20 "$T/log"; fail "tlsrpt-milter did not start"; }
 DAY0=$(date -u +%Y-%m-%d)
@@ -216,24 +141,9 @@ NRCPT=45
 
 # Wait (bounded) until every recipient has a status= line: sent, or
 # deferred (stays in the queue; nothing is flushed).
-delivery_lines() {
-	grep -c 'postfix/smtp\[[0-9]*\]: [0-9A-F]*: to=<.*status=' "$PF_LOG"
-}
-n=0
-while [ "$(delivery_lines)" -lt $NRCPT ]; do
-	n=$((n + 1))
-	[ $n -gt 300 ] && fail "only $(delivery_lines) of $NRCPT recipients have a status line after 30 s"
-	sleep 0.1
-done
-echo "# all $NRCPT recipients delivered or deferred after $(($(date +%s) - T0)) s"
-grep 'postfix/smtp\[' "$PF_LOG" > "$T/smtp.log"
+pf_wait_deliveries $NRCPT
 
 # ---- what Postfix logged (independent of the daemon) ----------------------
-status_of() {	# "sent=N deferred=M" for domain $1
-	s=$(grep -c "to=<[^>]*@$1>, .* status=sent " "$T/smtp.log")
-	d=$(grep -c "to=<[^>]*@$1>, .* status=deferred " "$T/smtp.log")
-	echo "sent=$s deferred=$d"
-}
 for k in $KINDS; do
 	for l in $LEVELS; do
 		n=2; [ $l = may ] && n=3	# may has c1 and c2 in one message
@@ -296,14 +206,10 @@ assert_eq "conns=8 tls=0 with_mail=2" "$(rcv_summary notls)" "receiver notls"
 # ---- what tlsrpt-milter recorded -------------------------------------------
 # Wait (bounded) until the store holds EXPECTED sessions (of the domains
 # matching the SQL LIKE pattern), or nothing changed for 2 s.
-store_total() {
-	tl_sql "select coalesce(sum(successes + failures), 0) from policy_day
-	    where domain like '$1'" 2>/dev/null || echo 0
-}
 wait_store() {	# wait_store EXPECTED LIKE-PATTERN
 	last=-1 same=0 n=0
 	while [ $n -lt 150 ]; do
-		v=$(store_total "$2")
+		v=$(e2e_store_total "$2")
 		[ "$v" -ge "$1" ] && break
 		if [ "$v" = "$last" ]; then same=$((same + 1)); else same=0; last=$v; fi
 		[ $same -ge 10 ] && break
@@ -315,39 +221,11 @@ wait_store 40 '%'
 tl_stop
 [ "$TL_RC" = 0 ] || fail "daemon exit status $TL_RC after SIGTERM"
 
-days() {	# the UTC days this test has run on (one, or two around midnight)
-	d1=$(date -u +%Y-%m-%d)
-	if [ "$d1" = "$DAY0" ]; then echo "$DAY0"; else echo "$DAY0 $d1"; fi
-}
-
 # "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of a
 # domain, summed over the test's days; "-" when there are no failures.
 preview() {
-	: > "$T/preview.$1"
-	for d in $(days); do
-		e2e_in "$REPORT" -c "$T/tlsrpt.conf" --json preview "$1" --day "$d" \
-		    >> "$T/preview.$1" 2>"$T/preview.err"
-		rc=$?
-		[ $rc = 66 ] && continue	# EX_NOINPUT: no sessions that day
-		[ $rc = 0 ] || { echo "preview exit $rc: $(cat "$T/preview.err")"; return; }
-		echo "@@" >> "$T/preview.$1"
-	done
-	"$PY" - "$T/preview.$1" <<'PY'
-import json, sys
-text = open(sys.argv[1]).read()
-ok = fail = 0
-types = set()
-for doc in text.split("@@"):
-    if not doc.strip():
-        continue
-    rep = json.loads(doc)
-    for p in rep["policies"]:
-        ok += p["summary"]["total-successful-session-count"]
-        fail += p["summary"]["total-failure-session-count"]
-        for fd in p.get("failure-details", []):
-            types.add(fd["result-type"])
-print(ok, fail, ",".join(sorted(types)) or "-")
-PY
+	e2e_preview_json "$1" || return
+	e2e_preview_counts "$T/preview.$1"
 }
 
 # Expected per domain (RFC 8460 result types; every session of the log
@@ -364,9 +242,7 @@ expect() {	# expect KIND LEVEL -> "S F types"
 }
 for k in $KINDS; do
 	for l in $LEVELS; do
-		got=$(preview $l.$k.test)
-		assert_eq "$(expect $k $l)" "$got" "sessions of $l.$k.test (successes failures types)"
-		[ "$(expect $k $l)" = "$got" ] || sed 's/^/    /' "$T/preview.$l.$k.test" | head -n 40
+		e2e_check_sessions $l.$k.test "$(expect $k $l)"
 	done
 done
 

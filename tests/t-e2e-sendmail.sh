@@ -38,77 +38,32 @@
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/peers/netns.sh"
-. "$top_srcdir/tests/peers/pki.sh"
-. "$top_srcdir/tests/peers/dns_server.sh"
+. "$top_srcdir/tests/peers/e2e.sh"
 . "$top_srcdir/tests/peers/sendmail.sh"
 
-PY=/usr/bin/python3
-REPORT="$top_builddir/tlsrpt-report"
-PATH="$PATH:/usr/sbin:/sbin"
 KINDS="good expired selfsigned wronghost notls"
 LEVELS="may verify"
-T0=$(date +%s)
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
-
-# A missing Debian package: install it (as the deps script would), else skip.
-need_package() {	# need_package COMMAND-TEST PACKAGE
-	eval "$1" && return 0
-	DEBIAN_FRONTEND=noninteractive apt-get install -y "$2" >/dev/null 2>&1
-	eval "$1" || skip "$2 not installed (Debian package $2)"
-}
-
-[ "$(id -u)" = 0 ] || skip "needs root (network namespace, Sendmail)"
-for c in openssl dpkg dpkg-deb apt-get unshare; do
-	command -v $c >/dev/null 2>&1 || skip "$c not installed"
-done
-[ -x "$PY" ] || skip "/usr/bin/python3 not installed (Debian package python3)"
-need_package "command -v unbound >/dev/null 2>&1" unbound
+e2e_require "network namespace, Sendmail" openssl dpkg dpkg-deb apt-get unshare
 need_package "command -v m4 >/dev/null 2>&1" m4
 need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
-[ -x "$REPORT" ] && [ -x "$top_builddir/tests/dns_lookup" ] || fail "tlsrpt-report or tests/dns_lookup not built"
+e2e_require_built
 
-RCV_PIDS= DNS_PID= HOLD_PID=
-e2e_cleanup() {
+HOLD_PID=
+e2e_stop_mta() {
 	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
-	for pid in $RCV_PIDS $DNS_PID $HOLD_PID; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in $RCV_PIDS $DNS_PID $HOLD_PID; do
-		wait "$pid" 2>/dev/null
-	done
-	# whatever is still in our namespace (delivery processes) is ours
-	if [ -n "$E2E_NS" ]; then
-		for pid in $(ip netns pids "$E2E_NS" 2>/dev/null); do
-			kill -KILL "$pid" 2>/dev/null
-		done
-	fi
-	e2e_netns_cleanup
-	if [ "$TL_FAILED" -ne 0 ]; then
-		for k in $KINDS; do
-			[ -f "$T/rcv/$k/sessions.log" ] && sed "s/^/$k: /" "$T/rcv/$k/sessions.log"
-			[ -f "$T/rcv/$k/receiver.log" ] && sed "s/^/$k: /" "$T/rcv/$k/receiver.log" | tail -n 5
-		done
-		[ -f "$T/log" ] && grep 'socketmap' "$T/log" | tail -n 40
-	fi
-	if [ "${TLSRPT_KEEP_TEST_DIR:-}" = 1 ]; then
-		cp -a "$T" "$T.kept" && echo "# test directory kept in $T.kept"
-	fi
-	tl_cleanup
 }
-trap e2e_cleanup EXIT
-trap 'exit 1' INT TERM
-chmod 755 "$T"
-
-e2e_netns_setup tlsrpt-sm || skip "$E2E_NETNS_WHY"
-echo "# network namespace $E2E_NS"
+e2e_dump() {
+	for k in $KINDS; do
+		[ -f "$T/rcv/$k/sessions.log" ] && sed "s/^/$k: /" "$T/rcv/$k/sessions.log"
+		[ -f "$T/rcv/$k/receiver.log" ] && sed "s/^/$k: /" "$T/rcv/$k/receiver.log" | tail -n 5
+	done
+	[ -f "$T/log" ] && grep 'socketmap' "$T/log" | tail -n 40
+}
+e2e_begin tlsrpt-sm
 
 # ---- certificates, DNS, receivers --------------------------------------
-mkdir -p "$T/pki" "$T/dns"
-pki_make "$T/pki" || { cat "$T/pki/pki.log"; fail "could not make the test PKI"; }
+e2e_pki
 # one more: a wildcard DNS name only, and a common name that is no host
 # name (xtext "Wildcard+20Test" in the request)
 openssl req -new -newkey rsa:2048 -nodes -subj "/CN=Wildcard Test" \
@@ -118,47 +73,19 @@ openssl x509 -req -in "$T/pki/wild.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.ke
     -CAcreateserial -sha256 -days 30 -extfile "$T/pki/wild.ext" -out "$T/pki/wild.crt" \
     >>"$T/pki/pki.log" 2>&1 || { cat "$T/pki/pki.log"; fail "could not make the wildcard certificate"; }
 {
-	echo '  local-zone: "test." static'
-	echo "  local-data: 'sender.test. A 127.0.0.2'"
-	i=11
-	for k in $KINDS; do
-		echo "  local-data: 'mx.$k.test. A 127.0.0.$i'"
-		for l in $LEVELS; do
-			echo "  local-data: '$l.$k.test. MX 10 mx.$k.test.'"
-			echo "  local-data: '_smtp._tls.$l.$k.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
-		done
-		i=$((i + 1))
-	done
+	e2e_zone_head
+	# shellcheck disable=SC2086
+	e2e_zone_kinds "$LEVELS" $KINDS
 	echo "  local-data: 'mx.wild.test. A 127.0.0.16'"
 	echo "  local-data: 'may.wild.test. MX 10 mx.wild.test.'"
-	echo "  local-data: 'reports.test. MX 10 mx.good.test.'"
-	echo "  local-data: '_smtp._tls.reports.test. TXT \"v=TLSRPTv1; rua=mailto:tlsrpt@reports.test\"'"
+	e2e_zone_reports
 } > "$T/zone"
-DNS_LISTEN=127.0.0.53:53 DNS_EXEC="ip netns exec $E2E_NS" \
-    dns_start "$T/dns" "$T/zone" may.good.test ||
-	{ tail -n 5 "$T/dns/unbound.log"; fail "unbound did not start on 127.0.0.53:53 in the namespace"; }
+e2e_dns may.good.test
 
-i=11
+# shellcheck disable=SC2086
+e2e_receivers 110 $KINDS wild
 for k in $KINDS wild; do
-	mkdir -p "$T/rcv/$k"
-	if [ $k = notls ]; then
-		set -- --no-starttls
-	else
-		set -- --cert "$T/pki/$k.crt" --key "$T/pki/$k.key"
-	fi
-	ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
-	    --listen "127.0.0.$i:25" "$@" --dir "$T/rcv/$k" --ready "$T/rcv/$k/ready" \
-	    --lifetime 110 --name "mx.$k.test" 2>"$T/rcv/$k/stderr" &
-	RCV_PIDS="$RCV_PIDS $!"
-	i=$((i + 1))
-done
-for k in $KINDS wild; do
-	n=0
-	while [ ! -f "$T/rcv/$k/ready" ]; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && { cat "$T/rcv/$k/stderr"; fail "receiver $k did not start"; }
-		sleep 0.1
-	done
+	e2e_wait_ready receiver "$T/rcv/$k"
 done
 
 # ---- tlsrpt-milter ------------------------------------------------------
@@ -167,12 +94,7 @@ tl_conf "datagram_socket none" "socketmap_socket unix:$T/smap.sock" \
     "organization_name \"tlsrpt-milter e2e test\"" \
     "contact_info mailto:tlsrpt-admin@sender.test"
 tl_start
-n=0
-while [ ! -S "$T/smap.sock" ] || [ ! -S "$T/milter.sock" ]; do
-	n=$((n + 1))
-	[ $n -gt 100 ] && fail "the daemon's sockets did not appear"
-	sleep 0.05
-done
+e2e_wait_sockets "$T/smap.sock" "$T/milter.sock" || fail "the daemon's sockets did not appear"
 DAY0=$(date -u +%Y-%m-%d)
 
 # ---- part 0: the socket with a raw client ----------------------------------
@@ -271,6 +193,7 @@ assert_grep 'socketmap_connection_refused reason=too_many_connections limit=1024
     "the refused connections are logged"
 "$PY" "$T/raw.py" "$T/smap.sock" hold > "$T/raw.hold" 2>&1 &
 HOLD_PID=$!
+E2E_PIDS="$E2E_PIDS $HOLD_PID"
 n=0
 while ! grep -q '^held' "$T/raw.hold"; do
 	n=$((n + 1))
@@ -362,50 +285,14 @@ for k in good wronghost; do
 done
 
 # ---- what tlsrpt-milter recorded -------------------------------------------
-store_total() {
-	tl_sql "select coalesce(sum(successes + failures), 0) from policy_day" 2>/dev/null || echo 0
-}
-wait_store() {	# wait_store EXPECTED_TOTAL
-	n=0
-	while [ "$(store_total)" -lt "$1" ] && [ $n -lt 100 ]; do
-		n=$((n + 1)); sleep 0.1
-	done
-	sleep 0.5	# anything beyond EXPECTED would show up now
-}
-wait_store 22
-
-days() {	# the UTC days this test has run on (one, or two around midnight)
-	d1=$(date -u +%Y-%m-%d)
-	if [ "$d1" = "$DAY0" ]; then echo "$DAY0"; else echo "$DAY0 $d1"; fi
-}
+e2e_wait_store 22
 
 # "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of a
-# domain, summed over the test's days; "-" when there are no failures.
+# domain (every policy no-policy-found), summed over the test's days;
+# "-" when there are no failures.
 preview() {
-	: > "$T/preview.$1"
-	for d in $(days); do
-		e2e_in "$REPORT" -c "$T/tlsrpt.conf" --json preview "$1" --day "$d" \
-		    >> "$T/preview.$1" 2>"$T/preview.err"
-		rc=$?
-		[ $rc = 66 ] && continue	# EX_NOINPUT: no sessions that day
-		[ $rc = 0 ] || { echo "preview exit $rc: $(cat "$T/preview.err")"; return; }
-		echo "@@" >> "$T/preview.$1"
-	done
-	"$PY" - "$T/preview.$1" <<'PY'
-import json, sys
-ok = fail = 0
-types = set()
-for doc in open(sys.argv[1]).read().split("@@"):
-    if not doc.strip():
-        continue
-    for p in json.loads(doc)["policies"]:
-        assert p["policy"]["policy-type"] == "no-policy-found", p["policy"]
-        ok += p["summary"]["total-successful-session-count"]
-        fail += p["summary"]["total-failure-session-count"]
-        for fd in p.get("failure-details", []):
-            types.add(fd["result-type"])
-print(ok, fail, ",".join(sorted(types)) or "-")
-PY
+	e2e_preview_json "$1" || return
+	e2e_preview_counts "$T/preview.$1" no-policy-found
 }
 
 # Expected per domain: two sessions each (m1 and m2, or m1 and m3).
@@ -420,9 +307,7 @@ expect() {	# expect KIND -> "S F types"
 }
 for k in $KINDS; do
 	for l in $LEVELS; do
-		got=$(preview $l.$k.test)
-		assert_eq "$(expect $k)" "$got" "sessions of $l.$k.test (successes failures types)"
-		[ "$(expect $k)" = "$got" ] || sed 's/^/    /' "$T/preview.$l.$k.test" | head -n 40
+		e2e_check_sessions $l.$k.test "$(expect $k)"
 	done
 done
 # the failure details name the receiving MX and address
@@ -448,7 +333,7 @@ echo "tlsrpt@reports.test report TLS-Report-Domain: may.good.test" | submit
 wait_receivers 17
 echo "u@reports.test ordinary" | submit
 wait_receivers 18
-wait_store 23
+e2e_wait_store 23
 assert_eq "1 0 -" "$(preview reports.test)" "reports.test: the report mail is not counted, the next one is"
 assert_eq 1 "$(tl_counter milter.report_mails)" "milter.report_mails"
 assert_eq 1 "$(tl_counter socketmap.report_mails_skipped)" "socketmap.report_mails_skipped"

@@ -44,66 +44,27 @@
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-. "$top_srcdir/tests/lib.sh"
-. "$top_srcdir/tests/peers/netns.sh"
-. "$top_srcdir/tests/peers/pki.sh"
-. "$top_srcdir/tests/peers/dns_server.sh"
+. "$top_srcdir/tests/peers/e2e.sh"
 . "$top_srcdir/tests/peers/postfix.sh"
 
-PY=/usr/bin/python3
-REPORT="$top_builddir/tlsrpt-report"
-PATH="$PATH:/usr/sbin:/sbin"
 DOMAINS="enforce mismatch expired notls testing testmx fetcherr nopolicy"
-T0=$(date +%s)
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
+e2e_require "network namespace, Postfix's system user" openssl dpkg apt-get
+e2e_require_built
 
-[ "$(id -u)" = 0 ] || skip "needs root (network namespace, Postfix's system user)"
-for c in openssl dpkg apt-get; do
-	command -v $c >/dev/null 2>&1 || skip "$c not installed"
-done
-[ -x "$PY" ] || skip "/usr/bin/python3 not installed (Debian package python3)"
-if ! command -v unbound >/dev/null 2>&1; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y unbound >/dev/null 2>&1
-	command -v unbound >/dev/null 2>&1 || skip "unbound not installed (Debian package unbound)"
-fi
-[ -x "$REPORT" ] && [ -x "$top_builddir/tests/dns_lookup" ] || fail "tlsrpt-report or tests/dns_lookup not built"
-
-PEER_PIDS= DNS_PID=
-e2e_cleanup() {
-	if [ -n "$PF_CONF" ]; then
-		postfix_stop || echo "# postfix stop timed out"
-	fi
-	for pid in $PEER_PIDS $DNS_PID; do
-		kill "$pid" 2>/dev/null
-	done
-	for pid in $PEER_PIDS $DNS_PID; do
-		wait "$pid" 2>/dev/null
-	done
-	e2e_netns_kill
-	e2e_netns_cleanup
-	if [ "$TL_FAILED" -ne 0 ] && [ -f "$T/spool/maillog" ]; then
-		echo "---- Postfix log (smtp and error lines) ----"
-		grep -E 'postfix/smtp\[|warning|error|fatal' "$T/spool/maillog" | tail -n 40
-		[ -f "$T/sts/hits" ] && { echo "---- policy host hits ----"; cat "$T/sts/hits"; }
-	fi
-	if [ "${TLSRPT_KEEP_TEST_DIR:-}" = 1 ]; then
-		cp -a "$T" "$T.kept" && echo "# test directory kept in $T.kept"
-	fi
-	tl_cleanup
+e2e_stop_mta() { e2e_stop_postfix; }
+e2e_dump() {
+	[ -f "$T/spool/maillog" ] || return 0
+	echo "---- Postfix log (smtp and error lines) ----"
+	grep -E 'postfix/smtp\[|warning|error|fatal' "$T/spool/maillog" | tail -n 40
+	[ -f "$T/sts/hits" ] && { echo "---- policy host hits ----"; cat "$T/sts/hits"; }
 }
-trap e2e_cleanup EXIT
-trap 'exit 1' INT TERM
-chmod 755 "$T"		# Postfix's processes run as user postfix
-
-e2e_netns_setup tlsrpt-sts || skip "$E2E_NETNS_WHY"
-echo "# network namespace $E2E_NS"
+e2e_begin tlsrpt-sts
 PF_EXEC=e2e_in
 
 # ---- certificates: the test PKI, plus one for every policy host ----------
-mkdir -p "$T/pki" "$T/dns" "$T/sts" "$T/rcv"
-pki_make "$T/pki" || { cat "$T/pki/pki.log"; fail "could not make the test PKI"; }
+e2e_pki
+mkdir -p "$T/sts"
 san=
 for d in $DOMAINS; do
 	san="${san:+$san,}DNS:mta-sts.$d.sts.test"
@@ -119,8 +80,7 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 
 # ---- DNS -------------------------------------------------------------------
 {
-	echo '  local-zone: "test." static'
-	echo "  local-data: 'sender.test. A 127.0.0.2'"
+	e2e_zone_head
 	echo "  local-data: 'mx.good.test. A 127.0.0.11'"
 	echo "  local-data: 'mx.expired.test. A 127.0.0.12'"
 	echo "  local-data: 'mx.notls.test. A 127.0.0.13'"
@@ -136,9 +96,7 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 		echo "  local-data: 'mta-sts.$d.sts.test. A 127.0.0.20'"
 	done
 } > "$T/zone"
-DNS_LISTEN=127.0.0.53:53 DNS_EXEC="ip netns exec $E2E_NS" \
-    dns_start "$T/dns" "$T/zone" enforce.sts.test ||
-	{ tail -n 5 "$T/dns/unbound.log"; fail "unbound did not start on 127.0.0.53:53 in the namespace"; }
+e2e_dns enforce.sts.test
 
 # ---- the policies and their host ---------------------------------------------
 policy() {	# policy DOMAIN MODE PATTERN: the policy text as served
@@ -156,29 +114,13 @@ policy testmx testing '*.elsewhere.test'
 ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/sts_policy_server.py" \
     --listen 127.0.0.20:443 --cert "$T/pki/sts.crt" --key "$T/pki/sts.key" \
     --dir "$T/sts" --ready "$T/sts/ready" --lifetime 240 2>"$T/sts/stderr" &
-PEER_PIDS="$PEER_PIDS $!"
-ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
-    --listen 127.0.0.11:25 --cert "$T/pki/good.crt" --key "$T/pki/good.key" \
-    --dir "$T/rcv" --ready "$T/rcv/ready" --lifetime 240 --name mx.good.test 2>"$T/rcv/stderr" &
-PEER_PIDS="$PEER_PIDS $!"
-mkdir -p "$T/rcvx"
-ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
-    --listen 127.0.0.12:25 --cert "$T/pki/expired.crt" --key "$T/pki/expired.key" \
-    --dir "$T/rcvx" --ready "$T/rcvx/ready" --lifetime 240 --name mx.expired.test 2>"$T/rcvx/stderr" &
-PEER_PIDS="$PEER_PIDS $!"
-mkdir -p "$T/rcvn"
-ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
-    --listen 127.0.0.13:25 --no-starttls \
-    --dir "$T/rcvn" --ready "$T/rcvn/ready" --lifetime 240 --name mx.notls.test 2>"$T/rcvn/stderr" &
-PEER_PIDS="$PEER_PIDS $!"
-for f in sts rcv rcvx rcvn; do
-	n=0
-	while [ ! -f "$T/$f/ready" ]; do
-		n=$((n + 1))
-		[ $n -gt 100 ] && { cat "$T/$f/stderr"; fail "peer $f did not start"; }
-		sleep 0.1
-	done
-done
+E2E_PIDS="$E2E_PIDS $!"
+e2e_receiver "$T/rcv" 127.0.0.11:25 mx.good.test 240 \
+    --cert "$T/pki/good.crt" --key "$T/pki/good.key"
+e2e_receiver "$T/rcvx" 127.0.0.12:25 mx.expired.test 240 \
+    --cert "$T/pki/expired.crt" --key "$T/pki/expired.key"
+e2e_receiver "$T/rcvn" 127.0.0.13:25 mx.notls.test 240 --no-starttls
+e2e_wait_ready peer "$T/sts" "$T/rcv" "$T/rcvx" "$T/rcvn"
 
 # ---- Postfix (not started yet: its log must exist for the daemon) ------------
 postfix_unpack "$T/postfix" || fail "$PF_WHY"
@@ -286,23 +228,8 @@ for d in $DOMAINS; do
 	sendmsg "b@$d.sts.test"
 done
 NRCPT=16
-delivery_lines() {
-	grep -c 'postfix/smtp\[[0-9]*\]: [0-9A-F]*: to=<.*status=' "$PF_LOG"
-}
-n=0
-while [ "$(delivery_lines)" -lt $NRCPT ]; do
-	n=$((n + 1))
-	[ $n -gt 300 ] && fail "only $(delivery_lines) of $NRCPT recipients have a status line after 30 s"
-	sleep 0.1
-done
-echo "# all $NRCPT recipients delivered or deferred after $(($(date +%s) - T0)) s"
-grep 'postfix/smtp\[' "$PF_LOG" > "$T/smtp.log"
+pf_wait_deliveries $NRCPT
 
-status_of() {	# "sent=N deferred=M" for domain $1
-	s=$(grep -c "to=<[^>]*@$1>, .* status=sent " "$T/smtp.log")
-	d=$(grep -c "to=<[^>]*@$1>, .* status=deferred " "$T/smtp.log")
-	echo "sent=$s deferred=$d"
-}
 for d in $DOMAINS; do
 	want="sent=2 deferred=0"
 	case $d in mismatch|expired|notls) want="sent=0 deferred=2" ;; esac
@@ -314,15 +241,7 @@ assert_eq 0 "$(grep -c 'warning: .*socketmap\|warning: .*policy.sock' "$PF_LOG")
     "Postfix: no warning about the policy map"
 
 # ---- what was recorded --------------------------------------------------------
-store_total() {
-	tl_sql "select coalesce(sum(successes + failures), 0) from policy_day
-	    where domain like '%.sts.test'" 2>/dev/null || echo 0
-}
-n=0
-while [ "$(store_total)" -lt $NRCPT ] && [ $n -lt 100 ]; do
-	n=$((n + 1)); sleep 0.1
-done
-sleep 0.5	# anything beyond would show up now
+e2e_wait_store $NRCPT '%.sts.test'
 tl_stop
 [ "$TL_RC" = 0 ] || fail "daemon exit status $TL_RC after SIGTERM"
 
@@ -330,15 +249,7 @@ DAY0=$(date -u -d "@$T0" +%Y-%m-%d)
 # "TYPE SUCCESSES FAILURES" then the policy's policy-string, mx-host and
 # the failure details, one per line, summed over the test's days.
 preview() {
-	: > "$T/preview.$1"
-	for day in $(echo "$DAY0 $(date -u +%Y-%m-%d)" | tr ' ' '\n' | sort -u); do
-		e2e_in "$REPORT" -c "$T/tlsrpt.conf" --json preview "$1" --day "$day" \
-		    >> "$T/preview.$1" 2>"$T/preview.err"
-		rc=$?
-		[ $rc = 66 ] && continue
-		[ $rc = 0 ] || { echo "preview exit $rc: $(cat "$T/preview.err")"; return; }
-		echo "@@" >> "$T/preview.$1"
-	done
+	e2e_preview_json "$1" || return
 	"$PY" - "$T/preview.$1" <<'PY'
 import json, sys
 out = {}

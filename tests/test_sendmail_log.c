@@ -28,6 +28,10 @@
 #include "sendmail_log.h"
 #include "session.h"
 
+/* the fuzz test counts every session (got.total) and keeps the first MAX_RECS */
+#define SESSION_CAPTURE_ALL
+#include "session_capture.h"
+
 #define SM(pid) "Nov 23 21:16:29 mta sm-mta[" #pid "]: "
 #define SM1(pid) "Nov  3 08:01:02 mta sm-mta[" #pid "]: "
 #define ISO(pid) "2026-11-23T21:16:29.123+00:00 mta sendmail[" #pid "]: "
@@ -60,7 +64,6 @@
 #define HSFAIL "454 4.7.0 TLS handshake failed."
 
 #define STALE 600
-#define NONE "(none)"
 
 /* ---- helpers ---- */
 
@@ -82,79 +85,6 @@ static enum sml_kind parse(const char *line, struct sml_event *ev)
 	return parse_exact(line, strlen(line), ev);
 }
 
-/* A deep copy of what one emitted session says. */
-struct rec {
-	long long when;
-	char domain[256];
-	char record[16];
-	int ptype;
-	char pdomain[256];
-	char pstrings[16];
-	char mxhosts[16];
-	int failed;
-	size_t nfail;
-	int rtype;
-	char mx[256];
-	char ip[64];
-	char reason[256];
-	char helo[16];
-	char sending_ip[16];
-};
-
-#define MAX_RECS 64
-
-struct got {
-	size_t n;
-	size_t total;		/* all emitted, also beyond MAX_RECS (fuzzing) */
-	struct rec r[MAX_RECS];
-};
-
-static void copy_opt(char *dst, size_t size, const char *s)
-{
-	snprintf(dst, size, "%s", s != NULL ? s : NONE);
-}
-
-static void collect(void *ctx, const struct tlsrpt_session *s)
-{
-	struct got *g = ctx;
-	struct rec *r;
-
-	g->total++;
-	assert_int_equal(s->npolicies, 1);
-	assert_non_null(s->domain);
-	if (g->n >= MAX_RECS)
-		return;
-	r = &g->r[g->n++];
-	memset(r, 0, sizeof(*r));
-	r->when = s->when;
-	copy_opt(r->domain, sizeof(r->domain), s->domain);
-	copy_opt(r->record, sizeof(r->record), s->record);
-	r->ptype = s->policies[0].type;
-	copy_opt(r->pdomain, sizeof(r->pdomain), s->policies[0].policy_domain);
-	copy_opt(r->pstrings, sizeof(r->pstrings), s->policies[0].policy_strings);
-	copy_opt(r->mxhosts, sizeof(r->mxhosts), s->policies[0].mx_hosts);
-	r->failed = s->policies[0].failed;
-	r->nfail = s->policies[0].nfailures;
-	if (r->nfail > 0) {
-		const struct tlsrpt_failure *f = &s->policies[0].failures[0];
-
-		r->rtype = f->result_type;
-		copy_opt(r->mx, sizeof(r->mx), f->mx_name);
-		copy_opt(r->ip, sizeof(r->ip), f->receiving_ip);
-		copy_opt(r->reason, sizeof(r->reason), f->reason);
-		copy_opt(r->helo, sizeof(r->helo), f->helo);
-		copy_opt(r->sending_ip, sizeof(r->sending_ip), f->sending_ip);
-	}
-}
-
-static struct got *new_got(void)
-{
-	struct got *g = calloc(1, sizeof(*g));
-
-	assert_non_null(g);
-	return g;
-}
-
 /* Feed a full line that must be read as expected. */
 static void feed_as(struct sml *p, struct got *g, const char *line, long long when,
     enum sml_result want)
@@ -173,39 +103,6 @@ static void feed_as(struct sml *p, struct got *g, const char *line, long long wh
 static void feed(struct sml *p, struct got *g, const char *line, long long when)
 {
 	feed_as(p, g, line, when, SML_USED);
-}
-
-static void check_success(const struct rec *r, const char *domain, long long when)
-{
-	assert_int_equal(r->when, when);
-	assert_string_equal(r->domain, domain);
-	assert_string_equal(r->record, NONE);
-	assert_int_equal(r->ptype, POLICY_NONE);
-	assert_string_equal(r->pdomain, domain);
-	assert_string_equal(r->pstrings, "[]");
-	assert_string_equal(r->mxhosts, "[]");
-	assert_false(r->failed);
-	assert_int_equal(r->nfail, 0);
-}
-
-static void check_failure(const struct rec *r, const char *domain, long long when, int rtype,
-    const char *mx, const char *ip, const char *reason)
-{
-	assert_int_equal(r->when, when);
-	assert_string_equal(r->domain, domain);
-	assert_string_equal(r->record, NONE);
-	assert_int_equal(r->ptype, POLICY_NONE);
-	assert_string_equal(r->pdomain, domain);
-	assert_string_equal(r->pstrings, "[]");
-	assert_string_equal(r->mxhosts, "[]");
-	assert_true(r->failed);
-	assert_int_equal(r->nfail, 1);
-	assert_int_equal(r->rtype, rtype);
-	assert_string_equal(r->mx, mx);
-	assert_string_equal(r->ip, ip);
-	assert_string_equal(r->reason, reason);
-	assert_string_equal(r->helo, NONE);
-	assert_string_equal(r->sending_ip, NONE);
 }
 
 static void stats(const struct sml *p, struct sml_stats *st)

@@ -13,7 +13,8 @@
 #   slow       waits 10 s, then as policy
 #   NNN        that HTTP status, empty text/plain body
 # Other paths get 404.  Every request appends "HOST PATH" to DIR/hits.
-# DIR/ready appears once every endpoint listens.  Stops after 120 s.
+# DIR/ready appears once every endpoint listens.  Stops after 600 s (valgrind
+# runs of the tests are slow; the tests kill it when they end).
 import http.server, os, ssl, sys, threading, time
 
 DIR, SPEC = sys.argv[1], sys.argv[2]
@@ -95,4 +96,4 @@ for server in servers:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 with open(os.path.join(DIR, "ready"), "w") as f:
     f.write("%d\n" % len(servers))
-time.sleep(120)
+time.sleep(600)

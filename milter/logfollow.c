@@ -779,6 +779,7 @@ int logfollow_start(struct logfollow *lf)
 void logfollow_stop(struct logfollow *lf)
 {
 	struct pfs_stats st;
+	struct sml_stats sm;
 
 	if (!lf->started)
 		return;
@@ -788,12 +789,15 @@ void logfollow_stop(struct logfollow *lf)
 	}
 	pthread_join(lf->thread, NULL);
 	lf->started = false;
+	/* the sum of both correlators: a log may hold Postfix and Sendmail lines */
 	pfs_get_stats(lf->pfs, &st);
+	sml_get_stats(lf->sml, &sm);
 	log_msg(LOG_INFO, "log_stopped file=%s offset=%lld open_sessions=%zu emitted_success=%llu "
 	    "emitted_failure=%llu no_delivery=%llu uncounted=%llu report_mails_skipped=%llu "
-	    "dropped=%llu", lf->path ? lf->path : "-", lf->offset, st.pids,
-	    st.emitted_success, st.emitted_failure, st.no_delivery, st.uncounted,
-	    st.report_mails_skipped, pfs_dropped(lf->pfs));
+	    "dropped=%llu", lf->path ? lf->path : "-", lf->offset, st.pids + sm.open,
+	    st.emitted_success + sm.emitted_success, st.emitted_failure + sm.emitted_failure,
+	    st.no_delivery + sm.no_delivery, st.uncounted + sm.uncounted,
+	    st.report_mails_skipped + sm.skipped_report_mails, pfs_dropped(lf->pfs) + sm.dropped);
 }
 
 bool logfollow_ended(struct logfollow *lf)

@@ -27,11 +27,14 @@
 #   sendmail_start / sendmail_stop
 #	the daemon (sendmail -bd, no queue runner), bounded: at most ~10 s
 #	each; sendmail_start returns 1 (SM_WHY) when it is not listening.
+#	With SM_LABEL set (e.g. sm-mta, as Debian starts it) the daemon
+#	logs under that syslog tag (-L), else under "sendmail".
 #   sendmail_makemap TYPE MAP < INPUT
 #	runs the unpacked makemap.
 #
 # Sendmail logs only to syslog; without a syslog daemon its lines are
-# lost, so tests check what the receivers and the socketmap saw.
+# lost, so tests check what the receivers and the socketmap saw - except
+# t-e2e-sendmail-log.sh, which captures them (tests/peers/syslog_sink.py).
 
 SM_ROOT= SM_VERSION= SM_BIN= SM_CFDIR= SM_DIR= SM_CF= SM_WHY=
 
@@ -161,7 +164,7 @@ _sm_pid() {
 
 sendmail_start() {
 	rm -f "$SM_DIR/sendmail.pid"
-	sendmail_run -bd > "$SM_DIR/start.log" 2>&1 ||
+	sendmail_run ${SM_LABEL:+-L "$SM_LABEL"} -bd > "$SM_DIR/start.log" 2>&1 ||
 	    { SM_WHY="sendmail -bd failed: $(tail -n 3 "$SM_DIR/start.log" | tr '\n' ' ')"; return 1; }
 	_i=0
 	while ! { _p=$(_sm_pid) && [ -n "$_p" ] && kill -0 "$_p" 2>/dev/null; }; do

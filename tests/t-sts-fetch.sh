@@ -12,25 +12,8 @@
 # allowed or unbound/openssl/python3 are missing.
 # Exit codes follow automake: 0 pass, 1 fail, 77 skip.
 
-: "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_srcdir:=$top_builddir}"
-PATH="$PATH:/usr/sbin:/sbin"
-export top_builddir top_srcdir PATH
-
-for cmd in unbound openssl sqlite3 unshare ip; do
-	command -v $cmd >/dev/null 2>&1 || { echo "SKIP: $cmd not installed"; exit 77; }
-done
-[ -x /usr/bin/python3 ] || { echo "SKIP: /usr/bin/python3 not installed"; exit 77; }
-
-if [ -z "${TLSRPT_STS_NETNS:-}" ]; then
-	if [ "$(id -u)" = 0 ]; then NS_OPT=-n; else NS_OPT=-rn; fi
-	if ! unshare $NS_OPT true 2>/dev/null; then
-		echo "SKIP: cannot create a network namespace (unshare $NS_OPT)"
-		exit 77
-	fi
-	TLSRPT_STS_NETNS=1 exec unshare $NS_OPT -- /bin/sh "$0" "$@"
-fi
-ip link set lo up || { echo "FAIL: cannot bring lo up in the test's namespace"; exit 1; }
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+. "$top_srcdir/tests/peers/own_netns.sh"
 
 . "$top_srcdir/tests/assert.sh"
 . "$top_srcdir/tests/peers/pki.sh"

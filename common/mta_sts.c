@@ -722,23 +722,14 @@ static long long now_ms(void)
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	struct fetch *f = clientp;
-	struct sockaddr_storage ss;
 	int type = addr->socktype;
 
 	(void)purpose;
-	if (addr->addrlen > sizeof(ss))
+	if (addr->addrlen > sizeof(struct sockaddr_storage))
 		return CURL_SOCKET_BAD;
-	memset(&ss, 0, sizeof(ss));
-	memcpy(&ss, &addr->addr, addr->addrlen);
-	if (!f->allow_private && !net_address_public((const struct sockaddr *)&ss, sizeof(ss))) {
-		const void *ip = ss.ss_family == AF_INET6 ?
-		    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
-		    (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-
+	if (!f->allow_private && net_address_refused(&addr->addr, addr->addrlen, f->refused_addr,
+	    sizeof(f->refused_addr))) {
 		f->refused = true;
-		if (inet_ntop(ss.ss_family, ip, f->refused_addr, sizeof(f->refused_addr)) == NULL)
-			snprintf(f->refused_addr, sizeof(f->refused_addr), "(family %d)",
-			    (int)ss.ss_family);
 		return CURL_SOCKET_BAD;
 	}
 #ifdef SOCK_CLOEXEC

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 
@@ -90,4 +91,23 @@ bool net_address_public(const struct sockaddr *sa, socklen_t len)
 		return ipv6_public(sin6.sin6_addr.s6_addr);
 	}
 	return false;
+}
+
+bool net_address_refused(const void *sa, size_t len, char *text, size_t textlen)
+{
+	struct sockaddr_storage ss;
+	const void *ip;
+
+	if (len > sizeof(ss))
+		len = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, sa, len);
+	if (net_address_public((const struct sockaddr *)&ss, (socklen_t)len))
+		return false;
+	ip = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
+	    (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+	if ((ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    inet_ntop(ss.ss_family, ip, text, (socklen_t)textlen) == NULL)
+		snprintf(text, textlen, "(address family %d)", (int)ss.ss_family);
+	return true;
 }

@@ -6,9 +6,17 @@
 #define TLSRPT_NETADDR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 /* False for loopback, private, link-local, reserved, multicast, ...; and for non-IP families. */
 bool net_address_public(const struct sockaddr *sa, socklen_t len);
+
+/*
+ * For connection callbacks: true when the address (len bytes of a struct
+ * sockaddr of any family) is not public; text then gets it in
+ * presentation form (or "(address family N)").
+ */
+bool net_address_refused(const void *sa, size_t len, char *text, size_t textlen);
 
 #endif

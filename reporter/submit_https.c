@@ -140,22 +140,14 @@ bool https_address_public(const struct sockaddr *sa, socklen_t len)
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	struct transfer *t = clientp;
-	struct sockaddr_storage ss;
 	int type = addr->socktype;
 
 	(void)purpose;
-	if (addr->addrlen > sizeof(ss))
+	if (addr->addrlen > sizeof(struct sockaddr_storage))
 		return CURL_SOCKET_BAD;
-	memcpy(&ss, &addr->addr, addr->addrlen);
-	if (!t->allow_private && !https_address_public((struct sockaddr *)&ss, addr->addrlen)) {
-		const void *ip = ss.ss_family == AF_INET6 ?
-		    (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr :
-		    (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
-
+	if (!t->allow_private && net_address_refused(&addr->addr, addr->addrlen, t->refused_addr,
+	    sizeof(t->refused_addr))) {
 		t->refused = true;
-		if (inet_ntop(ss.ss_family, ip, t->refused_addr, sizeof(t->refused_addr)) == NULL)
-			snprintf(t->refused_addr, sizeof(t->refused_addr), "(address family %d)",
-			    (int)ss.ss_family);
 		return CURL_SOCKET_BAD;
 	}
 #ifdef SOCK_CLOEXEC

@@ -61,12 +61,26 @@ struct tlsrpt_policy_result {
 	struct tlsrpt_failure *failures;
 };
 
+/*
+ * What a log said about the certificate of a successful session (a hint
+ * for the MTA-STS decorator; not stored, not reported): Postfix's
+ * "Anonymous" / "Untrusted" / "Trusted" / "Verified" TLS connection.
+ */
+enum tls_trust {
+	TLS_TRUST_UNKNOWN = 0,	/* not said (datagrams, the socketmap) */
+	TLS_TRUST_ANONYMOUS,	/* no certificate */
+	TLS_TRUST_UNTRUSTED,	/* chain not verified */
+	TLS_TRUST_TRUSTED,	/* chain verified, name not checked */
+	TLS_TRUST_VERIFIED,	/* chain and name verified */
+};
+
 struct tlsrpt_session {
 	long long when;			/* receive time, seconds since the epoch (UTC day key) */
 	char *domain;			/* normalised recipient policy domain */
 	char *record;			/* TLSRPT TXT record text as the MTA saw it, or NULL */
 	size_t npolicies;
 	struct tlsrpt_policy_result *policies;
+	int tls_trust;			/* enum tls_trust */
 };
 
 void session_free(struct tlsrpt_session *s);

@@ -460,6 +460,20 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 	} else if (!mx_ok) {
 		mark_mx_mismatch(&out->policies[0], used_mx, used_ip);
 		bump(in, C_MX_MISMATCH);
+	} else if (!p->failed && (s->tls_trust == TLS_TRUST_UNTRUSTED ||
+	    s->tls_trust == TLS_TRUST_ANONYMOUS)) {
+		/*
+		 * Delivered over TLS whose certificate was not verified (at
+		 * Postfix's default level: a testing-mode policy, or the first
+		 * contact before the policy was cached).  The policy asks for
+		 * a valid certificate, so this session failed it.
+		 */
+		if (s->tls_trust == TLS_TRUST_UNTRUSTED)
+			failure_prepend(&out->policies[0], RESULT_CERTIFICATE_NOT_TRUSTED, used_mx,
+			    used_ip, "certificate not verified (Untrusted TLS connection)");
+		else
+			failure_prepend(&out->policies[0], RESULT_VALIDATION_FAILURE, used_mx, used_ip,
+			    "no certificate (Anonymous TLS connection)");
 	}
 	bump(in, C_DECORATED);
 	log_msg(LOG_DEBUG, "sts_session domain=%s policy=%s mx=%s result=%s", s->domain,

@@ -143,6 +143,7 @@ struct proc {
 	bool failed;
 	struct fail f;		/* if failed */
 	size_t ndeliveries;
+	int trust;		/* enum tls_trust of the established line */
 	char qid[32];		/* queue id of the last delivery */
 	struct dom *doms;
 	size_t ndoms;
@@ -229,11 +230,12 @@ static void table_insert(struct lru *t, struct lru_node *n, const char *key)
 /* ---- emitting ---- */
 
 static void emit_result(struct pfs *p, const char *domain, long long when,
-    const struct fail *f, pfs_emit_fn emit, void *ctx)
+    const struct fail *f, int trust, pfs_emit_fn emit, void *ctx)
 {
 	struct tlsrpt_session s;
 	struct tlsrpt_failure *d = session_no_policy(&s, domain, when, f != NULL);
 
+	s.tls_trust = trust;
 	if (d != NULL) {
 		d->result_type = f->result_type;
 		d->mx_name = canonical_host(f->mx);
@@ -340,7 +342,7 @@ static void proc_report(struct pfs *p, struct proc *pr, const char *domain, long
 		d->name = xstrdup(domain);
 	}
 	d->failed = pr->failed;
-	emit_result(p, domain, when, pr->failed ? &pr->f : NULL, emit, ctx);
+	emit_result(p, domain, when, pr->failed ? &pr->f : NULL, pr->trust, emit, ctx);
 }
 
 /* ---- queue ids ---- */
@@ -397,7 +399,7 @@ static bool qrec_resolve(struct pfs *p, const char *qid, const char *domain, lon
 	}
 	for (i = 0; i < q->nf; i++)
 		if (domain != NULL)
-			emit_result(p, domain, when, &q->f[i], emit, ctx);
+			emit_result(p, domain, when, &q->f[i], TLS_TRUST_UNKNOWN, emit, ctx);
 		else
 			p->st.uncounted++;
 	lru_remove(&p->queues, &q->n);
@@ -425,6 +427,9 @@ static void on_established(struct pfs *p, const struct pfl_event *ev, long long 
 		proc_close(p, pr, false);
 	pr = proc_start(p, ev->pid, CONN_TLS, ev->ip, when);
 	pr->established = true;
+	pr->trust = ev->trust == PFL_VERIFIED ? TLS_TRUST_VERIFIED :
+	    ev->trust == PFL_TRUSTED ? TLS_TRUST_TRUSTED :
+	    ev->trust == PFL_UNTRUSTED ? TLS_TRUST_UNTRUSTED : TLS_TRUST_ANONYMOUS;
 }
 
 static void on_reused(struct pfs *p, const struct pfl_event *ev, long long when)
@@ -576,7 +581,7 @@ static void on_delivery(struct pfs *p, const struct pfl_event *ev, long long whe
  * least-recently-used order:
  *	V 1 <tls_seen>
  *	P <pid> <last> <kind> <ip> <established> <failed> <ndeliveries>
- *	  <qid> <type> <mx> <ip> <reason> <ndoms> (<domain> <failed>)...
+ *	  <qid> <trust> <type> <mx> <ip> <reason> <ndoms> (<domain> <failed>)...
  *	Q <qid> <last> <nf> (<type> <mx> <ip> <reason>)...
  */
 static void save_str(struct strbuf *sb, const char *v)
@@ -629,6 +634,7 @@ void pfs_save(const struct pfs *p, struct strbuf *out)
 		save_num(out, pr->failed);
 		save_num(out, (long long)pr->ndeliveries);
 		save_str(out, pr->qid);
+		save_num(out, pr->trust);
 		save_fail(out, &pr->f);
 		save_num(out, (long long)pr->ndoms);
 		for (size_t i = 0; i < pr->ndoms; i++) {
@@ -761,6 +767,7 @@ static bool load_proc(struct pfs *p, struct cur *c)
 			c->bad = true;
 		free(q);
 	}
+	pr->trust = (int)load_num(c, TLS_TRUST_UNKNOWN, TLS_TRUST_VERIFIED);
 	load_fail(c, &pr->f);
 	nd = load_num(c, 0, PFS_MAX_DOMAINS);
 	if (!c->bad && nd > 0) {

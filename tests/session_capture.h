@@ -42,6 +42,7 @@
 /* A deep copy of what one emitted session says. */
 struct rec {
 	long long when;
+	int trust;		/* enum tls_trust */
 	char domain[256];
 	char record[16];
 	size_t npolicies;
@@ -90,6 +91,7 @@ static void collect(void *ctx, const struct tlsrpt_session *s)
 	r = &g->r[g->n++];
 	memset(r, 0, sizeof(*r));
 	r->when = s->when;
+	r->trust = s->tls_trust;
 	copy_opt(r->domain, sizeof(r->domain), s->domain);
 	copy_opt(r->record, sizeof(r->record), s->record);
 	r->npolicies = s->npolicies;

@@ -21,6 +21,9 @@
 #             details: starttls-not-supported and the validation-failure
 #             of the MX outside the policy
 #   testing   mode testing, mx: mx.good.test       -> delivered, sts success
+#   testexp   mode testing, mx: mx.expired.test, MX mx.expired.test (an
+#             expired certificate) -> delivered (Postfix: "Untrusted"),
+#             sts failure certificate-not-trusted
 #   testmx    mode testing, mx: *.elsewhere.test   -> delivered (testing),
 #             sts failure validation-failure (the MX of a success reaches
 #             the decorator from the delivery line's relay)
@@ -47,7 +50,7 @@
 . "$top_srcdir/tests/peers/e2e.sh"
 . "$top_srcdir/tests/peers/postfix.sh"
 
-DOMAINS="enforce mismatch expired notls testing testmx fetcherr nopolicy"
+DOMAINS="enforce mismatch expired notls testing testexp testmx fetcherr nopolicy"
 
 e2e_require "network namespace, Postfix's system user" openssl dpkg apt-get
 e2e_require_built
@@ -87,6 +90,7 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 	for d in $DOMAINS; do
 		case $d in
 		expired|notls) mx=mx.$d.test ;;
+		testexp) mx=mx.expired.test ;;
 		*) mx=mx.good.test ;;
 		esac
 		echo "  local-data: '$d.sts.test. MX 10 $mx.'"
@@ -108,6 +112,7 @@ policy mismatch enforce mx.elsewhere.test
 policy expired enforce mx.expired.test
 policy notls enforce mx.elsewhere.test
 policy testing testing mx.good.test
+policy testexp testing mx.expired.test
 policy testmx testing '*.elsewhere.test'
 # fetcherr and nopolicy have no file: 404
 
@@ -172,7 +177,7 @@ keys=
 for d in $DOMAINS; do keys="$keys $d.sts.test"; done
 # shellcheck disable=SC2086
 got=$(lookup $keys | sort | uniq -c | sed 's/^ *//')
-assert_eq "8 NOTFOUND " "$got" "first lookups: NOTFOUND at once (nothing cached yet)"
+assert_eq "9 NOTFOUND " "$got" "first lookups: NOTFOUND at once (nothing cached yet)"
 for d in $DOMAINS; do
 	tl_wait_for "$T/log" "sts_policy domain=$d.sts.test " ||
 	    fail "no fetch of $d.sts.test within 10 s"
@@ -209,9 +214,9 @@ assert_grep 'sts_policy domain=fetcherr.sts.test result=fetch-error' "$T/log" \
     "fetcherr.sts.test: the fetch failed (HTTP 404)"
 assert_grep 'sts_policy domain=nopolicy.sts.test result=none' "$T/log" \
     "nopolicy.sts.test: no _mta-sts record"
-assert_eq 6 "$(grep -c ' /.well-known/mta-sts.txt 200$' "$T/sts/hits")" \
-    "policy host: six policies served"
-assert_eq "8" "$(tl_sql "select count(*) from sts_policy where domain like '%.sts.test'")" \
+assert_eq 7 "$(grep -c ' /.well-known/mta-sts.txt 200$' "$T/sts/hits")" \
+    "policy host: seven policies served"
+assert_eq "9" "$(tl_sql "select count(*) from sts_policy where domain like '%.sts.test'")" \
     "store: one sts_policy row per domain"
 
 # ---- the mail: two messages per domain, one recipient each ----------------------
@@ -227,7 +232,7 @@ for d in $DOMAINS; do
 	sendmsg "a@$d.sts.test"
 	sendmsg "b@$d.sts.test"
 done
-NRCPT=16
+NRCPT=18
 pf_wait_deliveries $NRCPT
 
 for d in $DOMAINS; do
@@ -287,6 +292,7 @@ for d in $DOMAINS; do
 	notls) want="sts notls.sts.test 0 2$nl  policy-string $(pstr enforce mx.elsewhere.test)$nl  mx-host [\"mx.elsewhere.test\"]$nl  failure starttls-not-supported|mx.notls.test|127.0.0.13|TLS is required, but was not offered by host mx.notls.test[127.0.0.13] x2$nl  failure validation-failure|mx.notls.test|127.0.0.13|mx not in MTA-STS policy x2" ;;
 	mismatch) want="sts mismatch.sts.test 0 2$nl  policy-string $(pstr enforce mx.elsewhere.test)$nl  mx-host [\"mx.elsewhere.test\"]$nl  failure validation-failure|mx.good.test|127.0.0.11|mx not in MTA-STS policy x2" ;;
 	testing) want="sts testing.sts.test 2 0$nl  policy-string $(pstr testing mx.good.test)$nl  mx-host [\"mx.good.test\"]" ;;
+	testexp) want="sts testexp.sts.test 0 2$nl  policy-string $(pstr testing mx.expired.test)$nl  mx-host [\"mx.expired.test\"]$nl  failure certificate-not-trusted|mx.expired.test|127.0.0.12|certificate not verified (Untrusted TLS connection) x2" ;;
 	testmx) want="sts testmx.sts.test 0 2$nl  policy-string $(pstr testing '*.elsewhere.test')$nl  mx-host [\"*.elsewhere.test\"]$nl  failure validation-failure|mx.good.test|127.0.0.11|mx not in MTA-STS policy x2" ;;
 	fetcherr) want="sts fetcherr.sts.test 0 2$nl  policy-string null$nl  mx-host null$nl  failure sts-policy-fetch-error|mx.good.test|127.0.0.11|HTTP 404 x2" ;;
 	nopolicy) want="no-policy-found nopolicy.sts.test 2 0$nl  policy-string null$nl  mx-host null" ;;
@@ -294,7 +300,7 @@ for d in $DOMAINS; do
 	assert_eq "$want" "$(preview $d.sts.test)" "report of $d.sts.test"
 done
 
-assert_eq "8|14|6|1" "$(tl_sql "select
+assert_eq "9|16|6|1" "$(tl_sql "select
     (select coalesce(sum(value), 0) from input_counter where name = 'sts.fetches'),
     (select coalesce(sum(value), 0) from input_counter where name = 'sts.decorated'),
     (select coalesce(sum(value), 0) from input_counter where name = 'sts.mx_mismatch'),

@@ -587,6 +587,49 @@ static void decorate_success_matching_mx(void **state)
 	assert_int_equal(queue_length(f), 0);
 }
 
+/*
+ * A success over a certificate the log said was not verified (Postfix
+ * delivered at its default level) failed the policy: certificate-not-
+ * trusted for "Untrusted", validation-failure for "Anonymous"; "Trusted"
+ * and "Verified" stay successes; an MX outside the patterns is reported
+ * as that, once.
+ */
+static void decorate_success_unverified(void **state)
+{
+	static const struct {
+		int trust;
+		const char *mx;
+		int type;
+		const char *reason;
+	} cases[] = {
+		{TLS_TRUST_UNTRUSTED, "mx1.enforce.example", RESULT_CERTIFICATE_NOT_TRUSTED,
+		    "certificate not verified (Untrusted TLS connection)"},
+		{TLS_TRUST_ANONYMOUS, "mx1.enforce.example", RESULT_VALIDATION_FAILURE,
+		    "no certificate (Anonymous TLS connection)"},
+		{TLS_TRUST_UNTRUSTED, "mx9.other.example", RESULT_VALIDATION_FAILURE, REASON},
+		{TLS_TRUST_TRUSTED, "mx1.enforce.example", 0, NULL},
+		{TLS_TRUST_VERIFIED, "mx1.enforce.example", 0, NULL},
+		{TLS_TRUST_UNKNOWN, "mx1.enforce.example", 0, NULL},
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tlsrpt_session s, out;
+
+		make_session(&s, "enforce.example", 0, NULL, NULL, NULL);
+		s.tls_trust = cases[i].trust;
+		memset(&out, 0, sizeof(out));
+		assert_true(policymap_decorate(f->in, &s, cases[i].mx, "192.0.2.25", &out));
+		assert_sts(&out, "enforce.example", ENFORCE_STRINGS, ENFORCE_MX, cases[i].type != 0,
+		    cases[i].type != 0 ? 1 : 0);
+		if (cases[i].type != 0)
+			assert_failure(&out.policies[0].failures[0], cases[i].type, cases[i].mx,
+			    "192.0.2.25", cases[i].reason);
+		session_free(&s);
+		session_free(&out);
+	}
+}
+
 static void decorate_success_other_mx(void **state)
 {
 	struct fixture *f = *state;
@@ -960,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(key_domains),
 		cmocka_unit_test(key_lengths),
 		cmocka_unit_test_setup_teardown(answer_enforce_fresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(decorate_success_unverified, setup, teardown),
 		cmocka_unit_test_setup_teardown(answer_enforce_due, setup, teardown),
 		cmocka_unit_test_setup_teardown(answer_enforce_expired, setup, teardown),
 		cmocka_unit_test_setup_teardown(answer_not_enforced, setup, teardown),

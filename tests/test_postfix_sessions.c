@@ -625,7 +625,7 @@ static void test_load_garbage(void **state)
 	}
 	/* a good record after a bad one is still loaded */
 	{
-		const char *t = "V\t1\t1\nP\tbroken\nP\t=7\t5\t0\t=192.0.2.1\t1\t0\t0\t=4QID\t0\t~\t~\t~\t0\n";
+		const char *t = "V\t1\t1\nP\tbroken\nP\t=7\t5\t0\t=192.0.2.1\t1\t0\t0\t=4QID\t4\t0\t~\t~\t~\t0\n";
 		struct pfs *p = pfs_new(STALE);
 		struct pfs_stats st;
 
@@ -685,6 +685,41 @@ static void test_plain_sessions_per_request(void **state)
 	    "TLS is required, but was not offered by host mx.notls.test[127.0.0.15]");
 	pfs_get_stats(p, &st);
 	assert_int_equal(st.reused, 1);	/* process 27702's cached connection */
+	pfs_free(p);
+}
+
+/* Each success carries what the established line said of the certificate. */
+static void test_trust_hint(void **state)
+{
+	static const struct {
+		const char *word;
+		int trust;
+	} cases[] = {
+		{"Verified", TLS_TRUST_VERIFIED}, {"Trusted", TLS_TRUST_TRUSTED},
+		{"Untrusted", TLS_TRUST_UNTRUSTED}, {"Anonymous", TLS_TRUST_ANONYMOUS},
+	};
+	struct pfs *p = pfs_new(STALE);
+	struct got g = {0};
+	char line[1024];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(line, sizeof(line), SMTP(30) "%s TLS connection established to "
+		    "mx.t.test[192.0.2.30]:25" CIPHER, cases[i].word);
+		feed(p, &g, line, 100 + (long long)i);
+		snprintf(line, sizeof(line), SMTP(30) SENT("4TRUST%zu", "u@d%zu.t.test", "mx.t.test",
+		    "192.0.2.30"), i, i);
+		feed(p, &g, line, 100 + (long long)i);
+	}
+	/* a failure and a plain delivery say nothing */
+	feed(p, &g, SMTP(31) NOT_VERIFIED("4TRUSTF", "u@f.t.test", "mx.t.test", "192.0.2.30"), 110);
+	pfs_expire(p, -1, collect, &g);
+	assert_int_equal(g.n, 5);
+	for (size_t i = 0; i < 4; i++) {
+		assert_false(g.r[i].failed);
+		assert_int_equal(g.r[i].trust, cases[i].trust);
+	}
+	assert_true(g.r[4].failed);
 	pfs_free(p);
 }
 
@@ -753,7 +788,7 @@ static void test_report_mail_session_ends(void **state)
 static void test_load_huge_number(void **state)
 {
 	const char *t = "V\t1\t0\nP\t=7\t99999999999999999999\t0\t=192.0.2.1\t1\t0\t0"
-	    "\t=4QID\t0\t~\t~\t~\t0\n";
+	    "\t=4QID\t4\t0\t~\t~\t~\t0\n";
 	struct pfs *p = pfs_new(STALE);
 	struct pfs_stats st;
 
@@ -787,6 +822,7 @@ int main(void)
 		cmocka_unit_test(test_load_huge_number),
 		cmocka_unit_test(test_save_load_any_split),
 		cmocka_unit_test(test_plain_sessions_per_request),
+		cmocka_unit_test(test_trust_hint),
 		cmocka_unit_test(test_load_garbage),
 	};
 

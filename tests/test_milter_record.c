@@ -22,34 +22,9 @@
 
 #include "aggregate.h"
 #include "log.h"
+#include "milter_record.h"
 #include "report_mails.h"
 #include "writer.h"
-
-/* The test hooks of milter/milter_input.c (not in a header on purpose). */
-struct milter_msg;
-int milter_record_rcpt_domain(const char *addr, char *out, size_t outlen);
-int milter_record_header_domain(const char *value, char *out, size_t outlen);
-struct milter_msg *milter_record_msg_new(void);
-void milter_record_msg_reset(struct milter_msg *m);
-void milter_record_msg_free(struct milter_msg *m);
-int milter_record_msg_rcpt(struct milter_msg *m, const char *addr);
-bool milter_record_msg_header(struct milter_msg *m, const char *name, const char *value);
-void milter_record_msg_queue_id(struct milter_msg *m, const char *qid);
-unsigned milter_record_msg_domains(const struct milter_msg *m);
-size_t milter_record_msg_encode(const struct milter_msg *m, unsigned *next, bool first,
-    uint32_t dropped, unsigned char *buf, size_t cap);
-size_t milter_record_notice_encode(int event, uint32_t pid, uint32_t status,
-    unsigned char *buf, size_t cap);
-int milter_record_apply(struct writer *w, struct input_batch *b, struct report_mails *rm,
-    const void *buf, size_t len, long long now, int *event, const char **why);
-
-/* Mirrors of the format's constants in milter_input.c. */
-#define MR_MAX_RECORD 16384
-#define MR_MESSAGE 1
-#define MR_DOMAINS 2
-#define MR_NOTICE 3
-#define NOTICE_CHILD_DIED 2
-#define MSG_MAX_DOMAINS 1000
 
 #define NOON 1710072000LL	/* 2024-03-10T12:00:00Z */
 #define DAY "2024-03-10"

@@ -722,20 +722,12 @@ static long long now_ms(void)
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	struct fetch *f = clientp;
-	int type = addr->socktype;
+	int fd;
 
 	(void)purpose;
-	if (addr->addrlen > sizeof(struct sockaddr_storage))
-		return CURL_SOCKET_BAD;
-	if (!f->allow_private && net_address_refused(&addr->addr, addr->addrlen, f->refused_addr,
-	    sizeof(f->refused_addr))) {
-		f->refused = true;
-		return CURL_SOCKET_BAD;
-	}
-#ifdef SOCK_CLOEXEC
-	type |= SOCK_CLOEXEC;
-#endif
-	return socket(addr->family, type, addr->protocol);
+	fd = net_open_socket(addr->family, addr->socktype, addr->protocol, &addr->addr,
+	    addr->addrlen, f->allow_private, &f->refused, f->refused_addr, sizeof(f->refused_addr));
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 static size_t take_body(char *data, size_t size, size_t nmemb, void *userp)

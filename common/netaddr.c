@@ -111,3 +111,18 @@ bool net_address_refused(const void *sa, size_t len, char *text, size_t textlen)
 		snprintf(text, textlen, "(address family %d)", (int)ss.ss_family);
 	return true;
 }
+
+int net_open_socket(int family, int type, int protocol, const void *addr, size_t addrlen,
+    bool allow_private, bool *refused, char *text, size_t textlen)
+{
+	if (addrlen > sizeof(struct sockaddr_storage))
+		return -1;
+	if (!allow_private && net_address_refused(addr, addrlen, text, textlen)) {
+		*refused = true;
+		return -1;
+	}
+#ifdef SOCK_CLOEXEC
+	type |= SOCK_CLOEXEC;	/* the reporter also runs sendmail */
+#endif
+	return socket(family, type, protocol);
+}

@@ -19,4 +19,13 @@ bool net_address_public(const struct sockaddr *sa, socklen_t len);
  */
 bool net_address_refused(const void *sa, size_t len, char *text, size_t textlen);
 
+/*
+ * A socket for an HTTPS client's connection to addr (libcurl's open-socket
+ * callback): -1 with *refused set and text filled when the address is not
+ * public and allow_private is false; else socket(family, type|CLOEXEC,
+ * protocol), -1 on failure.
+ */
+int net_open_socket(int family, int type, int protocol, const void *addr, size_t addrlen,
+    bool allow_private, bool *refused, char *text, size_t textlen);
+
 #endif

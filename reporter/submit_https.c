@@ -140,20 +140,12 @@ bool https_address_public(const struct sockaddr *sa, socklen_t len)
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	struct transfer *t = clientp;
-	int type = addr->socktype;
+	int fd;
 
 	(void)purpose;
-	if (addr->addrlen > sizeof(struct sockaddr_storage))
-		return CURL_SOCKET_BAD;
-	if (!t->allow_private && net_address_refused(&addr->addr, addr->addrlen, t->refused_addr,
-	    sizeof(t->refused_addr))) {
-		t->refused = true;
-		return CURL_SOCKET_BAD;
-	}
-#ifdef SOCK_CLOEXEC
-	type |= SOCK_CLOEXEC;	/* the reporter also runs sendmail */
-#endif
-	return socket(addr->family, type, addr->protocol);
+	fd = net_open_socket(addr->family, addr->socktype, addr->protocol, &addr->addr,
+	    addr->addrlen, t->allow_private, &t->refused, t->refused_addr, sizeof(t->refused_addr));
+	return fd < 0 ? CURL_SOCKET_BAD : fd;
 }
 
 static size_t count_response(char *data, size_t size, size_t nmemb, void *userp)

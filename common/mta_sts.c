@@ -711,14 +711,6 @@ static void curl_start(void)
 	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	struct fetch *f = clientp;
@@ -930,7 +922,7 @@ static void fetch_policy(const char *domain, const struct sts_fetch_opts *o, lon
 
 	snprintf(host, sizeof(host), HOST_PREFIX "%s", domain);
 	snprintf(url, sizeof(url), "https://%s" WELL_KNOWN, host);
-	left = deadline - now_ms();
+	left = deadline - monotonic_ms();
 	if (!policy_host_addresses(host, o, (long)(left > MIN_FETCH_MS ? left : MIN_FETCH_MS),
 	    &resolve, r))
 		return;
@@ -939,7 +931,7 @@ static void fetch_policy(const char *domain, const struct sts_fetch_opts *o, lon
 	strbuf_init(&f.body);
 	f.max_size = o->max_size > 0 ? o->max_size : 65536;
 	f.allow_private = o->allow_private;
-	left = deadline - now_ms();
+	left = deadline - monotonic_ms();
 	if (!curl_ok || (e = curl_easy_init()) == NULL) {
 		r->status = STS_TEMPORARY;
 		set_err(r->error, sizeof(r->error), "cannot set up the transfer (libcurl)");
@@ -1017,7 +1009,7 @@ static bool discover_id(const char *domain, const struct sts_fetch_opts *o, char
 	long timeout = o->timeout_ms > 0 ? o->timeout_ms : 10000;
 
 	memset(r, 0, sizeof(*r));
-	*deadline = now_ms() + timeout;
+	*deadline = monotonic_ms() + timeout;
 	if (!normalised_domain(domain, d)) {
 		r->status = STS_NONE;
 		set_err(r->error, sizeof(r->error), "invalid domain name \"%.64s\"",

@@ -178,3 +178,11 @@ int hex_digit_value(int c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -38,6 +38,9 @@ void strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 /* 64-bit FNV-1a; good enough for in-memory tables keyed by our own data. */
 uint64_t hash_bytes(const void *p, size_t n);
 
+/* Milliseconds of CLOCK_MONOTONIC: for time-outs and rates, never for dates. */
+long long monotonic_ms(void);
+
 /* Format a UTC day "YYYY-MM-DD" for a time_t into out[11]. */
 void utc_day(long long t, char out[11]);
 

@@ -127,14 +127,6 @@ struct logfollow {
 	volatile bool ended;
 };
 
-static long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- file identity ---- */
 
 static uint64_t fp_hash(const unsigned char *p, size_t n)

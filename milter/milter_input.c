@@ -1010,14 +1010,6 @@ struct supervisor {
 	bool daemon_gone;
 };
 
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void notify(struct supervisor *s, int event, pid_t pid, int status)
 {
 	unsigned char buf[32];
@@ -1115,7 +1107,7 @@ static int start_child(struct supervisor *s)
 		    "replaced; the milter input is off until tlsrpt-milter restarts)", s->in->path);
 		return -1;
 	}
-	s->last_spawn = mono_ms();
+	s->last_spawn = monotonic_ms();
 	if (pipe2(p, O_CLOEXEC) != 0) {
 		log_msg(LOG_ERR, "milter_child_respawn_failed error=\"pipe: %s\" (retrying in %d s)",
 		    strerror(errno), RESPAWN_MS / 1000);
@@ -1147,7 +1139,7 @@ static void begin_stop(struct supervisor *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	s->kill_at = mono_ms() + CHILD_STOP_MS;
+	s->kill_at = monotonic_ms() + CHILD_STOP_MS;
 	if (s->stop_w >= 0) {
 		close(s->stop_w);	/* the child's watchdog ends it */
 		s->stop_w = -1;
@@ -1167,7 +1159,7 @@ static void reap_child(struct supervisor *s)
 		s->stop_w = -1;
 	}
 	if (!s->stopping) {
-		long long wait = s->last_spawn + RESPAWN_MS - mono_ms();
+		long long wait = s->last_spawn + RESPAWN_MS - monotonic_ms();
 
 		describe_status(st, how, sizeof(how));
 		log_msg(LOG_ERR, "milter_child_died pid=%ld %s respawn_in_ms=%lld", (long)s->child,
@@ -1216,7 +1208,7 @@ static int next_timeout(struct supervisor *s, long long now)
 static bool supervise_once(struct supervisor *s)
 {
 	struct pollfd pfd[2] = {{s->sfd, POLLIN, 0}, {s->daemon_gone ? -1 : s->in->child_fd, 0, 0}};
-	long long now = mono_ms();
+	long long now = monotonic_ms();
 	int timeout = next_timeout(s, now);
 
 	if (s->stopping && s->child <= 0)

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 struct ns_server {
 	int fd;			/* listening socket */
 	int stop_fd;		/* eventfd: readable once stopping */
@@ -40,14 +42,6 @@ struct ns_server {
 	long long accept_paused_until;	/* monotonic ms; 0 = accepting */
 	long long last_tick;		/* monotonic ms */
 };
-
-static long long monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void ns_printable(const char *s, size_t len, char *out, size_t outlen)
 {

@@ -120,14 +120,6 @@ static void set_error(struct https_job *job, enum https_result result, const cha
 			*p = '?';
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- the address filter -------------------------------------------------- */
 
 bool https_address_public(const struct sockaddr *sa, socklen_t len)
@@ -251,7 +243,7 @@ static struct transfer *transfer_start(CURLM *multi, struct https_job *job,
 	t->job = job;
 	t->max_response = o->max_response > 0 ? o->max_response : DEFAULT_MAX_RESPONSE;
 	t->allow_private = o->allow_private;
-	t->started_ms = now_ms();
+	t->started_ms = monotonic_ms();
 	if ((t->easy = curl_easy_init()) == NULL || !set_headers(t)) {
 		set_error(job, HTTPS_TEMPORARY, "cannot set up the transfer (libcurl)");
 		transfer_free(t);
@@ -375,7 +367,7 @@ static void collect_done(struct run *r)
 /* Curl enforces the time limits; this is the guard should it not. */
 static void expire_overdue(struct run *r)
 {
-	long long now = now_ms();
+	long long now = monotonic_ms();
 
 	for (size_t s = 0; s < r->slots; s++) {
 		struct transfer *t = r->active[s];

@@ -414,17 +414,9 @@ char *report_mail_build(const struct report_mail *m, char *err, size_t errlen)
 
 /* ---- submission ------------------------------------------------------ */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int remaining_ms(long long deadline)
 {
-	long long left = deadline - now_ms();
+	long long left = deadline - monotonic_ms();
 
 	return left < 0 ? 0 : left > 1000 ? 1000 : (int)left;
 }
@@ -482,7 +474,7 @@ static size_t write_message(int fd, const char *msg, size_t len, long long deadl
 	sigprocmask(SIG_BLOCK, &pipe_set, &old);
 	sigpending(&pending);
 	was_pending = sigismember(&pending, SIGPIPE);
-	while (done < len && now_ms() < deadline) {
+	while (done < len && monotonic_ms() < deadline) {
 		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
 		ssize_t w;
 
@@ -517,7 +509,7 @@ static enum wait_result wait_child(pid_t pid, long long deadline, int *status)
 			return CHILD_ENDED;
 		if (r < 0 && errno != EINTR)
 			return CHILD_LOST;	/* ECHILD: SIGCHLD ignored, reaped by the kernel */
-		if (now_ms() >= deadline)
+		if (monotonic_ms() >= deadline)
 			break;
 		poll(NULL, 0, remaining_ms(deadline) < 20 ? remaining_ms(deadline) : 20);
 	}
@@ -622,7 +614,7 @@ int report_mail_sendmail(const char *const *argv, const char *from, const char *
 		return -1;
 	}
 	av = full_argv(argv, from, rcpt);
-	deadline = now_ms() + (long long)timeout_s * 1000;
+	deadline = monotonic_ms() + (long long)timeout_s * 1000;
 	pid = fork();
 	if (pid == 0)
 		run_child(av, in[0], report[1]);

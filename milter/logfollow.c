@@ -62,6 +62,7 @@
 #include "logtime.h"
 #include "postfix_log.h"
 #include "postfix_sessions.h"
+#include "sendmail_hook_log.h"
 #include "sendmail_log.h"
 #include "util.h"
 
@@ -99,7 +100,10 @@ struct logfollow {
 	/* parsing */
 	struct pfs *pfs;
 	struct sml *sml;
+	struct smh *smh;	/* tlsrpt.mc's syslog hook lines */
+	struct smh_stats smh_counted;	/* what the batch's counters already hold */
 	struct logtime_cache tc;
+	struct log_limit hook_limit;
 	struct aggregate local;	/* results of the current chunk */
 	char *buf;
 	size_t buflen;
@@ -183,11 +187,46 @@ static void emit(void *ctx, const struct tlsrpt_session *s)
 	aggregate_add_session(&lf->local, s);
 }
 
+/* A result of the hook lines, with its MX (for the policy decorator). */
+static void emit_hook(void *ctx, const struct tlsrpt_session *s, const char *mx, const char *ip)
+{
+	struct logfollow *lf = ctx;
+
+	lf->hint_mx = mx;
+	lf->hint_ip = ip;
+	emit(lf, s);
+	lf->hint_mx = lf->hint_ip = NULL;
+}
+
 static bool skip_report_mail(void *ctx, const char *queue_id)
 {
 	struct logfollow *lf = ctx;
 
 	return report_mails_contains(lf->rm, queue_id);
+}
+
+static void count_delta(struct logfollow *lf, long long now, const char *name,
+    unsigned long long value, unsigned long long *counted)
+{
+	if (value > *counted)
+		aggregate_count(&lf->local, now, name, value - *counted);
+	*counted = value;
+}
+
+/* The hook lines' counters since the last checkpoint, into the chunk's results. */
+static void count_hook_lines(struct logfollow *lf, long long now)
+{
+	struct smh_stats st;
+	struct smh_stats *c = &lf->smh_counted;
+
+	smh_get_stats(lf->smh, &st);
+	count_delta(lf, now, "log.sendmail_hook_lines", st.requests, &c->requests);
+	count_delta(lf, now, "log.sendmail_hook_bad", st.bad, &c->bad);
+	count_delta(lf, now, "log.sendmail_hook_unreported", st.map.unreported,
+	    &c->map.unreported);
+	count_delta(lf, now, "log.sendmail_hook_report_mails_skipped",
+	    st.map.report_mails_skipped, &c->map.report_mails_skipped);
+	count_delta(lf, now, "log.sendmail_hook_dropped", st.dropped, &c->dropped);
 }
 
 /*
@@ -219,7 +258,9 @@ static bool checkpoint(struct logfollow *lf)
 		    (unsigned long long)lf->dev, (unsigned long long)lf->ino, lf->offset,
 		    lf->fplen, (unsigned long long)fp_hash(lf->fp, lf->fplen));
 		pfs_save(lf->pfs, &sb);
+		smh_save(lf->smh, &sb);
 	}
+	count_hook_lines(lf, now);
 	if (lf->lines)
 		aggregate_count(&lf->local, now, "log.lines", lf->lines);
 	if (lf->misses)
@@ -289,6 +330,38 @@ static void log_miss(const char *line, size_t len)
 	log_msg(LOG_DEBUG, "log_parse_miss line=\"%s%s\"", text, len > n ? "..." : "");
 }
 
+/*
+ * A Sendmail line: the hook's lines first; a process that logs them is
+ * reported by them alone (sendmail_hook_log.h), so that a session counts
+ * once when the log also holds Sendmail's own STARTTLS lines.
+ */
+static void handle_sendmail(struct logfollow *lf, const char *line, size_t len, long long when)
+{
+	char why[128];
+	long pid;
+
+	switch (smh_feed(lf->smh, line, len, when, &pid, why, sizeof(why))) {
+	case SMH_HOOKED:
+		sml_forget(lf->sml, pid);
+		return;
+	case SMH_USED:
+	case SMH_SUPERSEDED:
+		return;
+	case SMH_BAD:
+		lf->misses++;
+		log_ratelimited(&lf->hook_limit, LOG_WARNING, "log_sendmail_hook_bad pid=%ld "
+		    "reason=\"%s\" (see contrib/sendmail/README.md)", pid, why);
+		log_miss(line, len);
+		return;
+	case SMH_OTHER:
+		break;
+	}
+	if (sml_feed(lf->sml, line, len, when, emit, lf) == SML_MALFORMED) {
+		lf->misses++;
+		log_miss(line, len);
+	}
+}
+
 static void handle_line(struct logfollow *lf, const char *line, size_t len)
 {
 	long long now = (long long)time(NULL);
@@ -321,12 +394,8 @@ static void handle_line(struct logfollow *lf, const char *line, size_t len)
 			return;
 		}
 	}
-	if (lf->fmt != FMT_POSTFIX) {
-		if (sml_feed(lf->sml, line, len, when, emit, lf) == SML_MALFORMED) {
-			lf->misses++;
-			log_miss(line, len);
-		}
-	}
+	if (lf->fmt != FMT_POSTFIX)
+		handle_sendmail(lf, line, len, when);
 }
 
 /* Hand on every complete line of buf; keep an incomplete tail.  Returns bytes consumed. */
@@ -382,6 +451,7 @@ static int read_some(struct logfollow *lf)
 	if (lf->last_when > 0) {
 		pfs_expire(lf->pfs, lf->last_when, emit, lf);
 		sml_expire(lf->sml, lf->last_when, emit, lf);
+		smh_expire(lf->smh, lf->last_when);
 	}
 	return 1;
 }
@@ -495,6 +565,7 @@ static void quiet(struct logfollow *lf, long long *last_cp)
 	    : (long long)time(NULL);
 	pfs_expire(lf->pfs, now, emit, lf);
 	sml_expire(lf->sml, now, emit, lf);
+	smh_expire(lf->smh, now);
 	checkpoint(lf);
 	*last_cp = monotonic_ms();
 }
@@ -592,6 +663,7 @@ static void *follow(void *arg)
 			lf->buflen = 0;
 			pfs_expire(lf->pfs, -1, emit, lf);
 			sml_expire(lf->sml, -1, emit, lf);
+			smh_expire(lf->smh, -1);
 			checkpoint(lf);
 			lf->ended = true;
 			log_msg(LOG_NOTICE, "log_input_ended (standard input closed; stopping)");
@@ -638,6 +710,30 @@ static bool parse_saved(const char *v, struct saved *s)
 	return true;
 }
 
+/* The saved open sessions: the hook's lines (H, I) to smh, the rest to pfs. */
+static bool load_sessions(struct logfollow *lf, const char *text)
+{
+	struct strbuf pf, hk;
+	const char *line = text;
+	bool ok;
+
+	strbuf_init(&pf);
+	strbuf_init(&hk);
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+
+		strbuf_append((line[0] == 'H' || line[0] == 'I') && line[1] == '\t' ? &hk : &pf,
+		    line, n);
+		line += n;
+	}
+	ok = pfs_load(lf->pfs, pf.data ? pf.data : "", pf.len);
+	ok = smh_load(lf->smh, hk.data ? hk.data : "", hk.len) && ok;
+	strbuf_free(&pf);
+	strbuf_free(&hk);
+	return ok;
+}
+
 static int start_position(struct logfollow *lf, struct store *st, const char *start_at,
     char *err, size_t errlen)
 {
@@ -654,7 +750,7 @@ static int start_position(struct logfollow *lf, struct store *st, const char *st
 		return -1;
 	}
 	if (v != NULL && parse_saved(v, &sv)) {
-		if (!pfs_load(lf->pfs, sv.sessions, strlen(sv.sessions)))
+		if (!load_sessions(lf, sv.sessions))
 			log_msg(LOG_WARNING, "log_state_damaged file=%s (some open sessions of the "
 			    "last run were not restored)", lf->path);
 		if (fd >= 0 && fstat(fd, &sb) == 0 && (unsigned long long)sb.st_ino == sv.ino &&
@@ -721,6 +817,7 @@ struct logfollow *logfollow_open(const struct tlsrpt_conf *conf, struct store *s
 	lf->stale_s = conf->log_session_timeout_ms / 1000;
 	lf->pfs = pfs_new(lf->stale_s);
 	lf->sml = sml_new(lf->stale_s);
+	lf->smh = smh_new(lf->stale_s, SML_MAX_PIDS, emit_hook, skip_report_mail, lf);
 	lf->buf = xmalloc(CHUNK);
 	aggregate_init(&lf->local);
 	if (pipe(lf->stop_pipe) != 0) {
@@ -772,6 +869,7 @@ void logfollow_stop(struct logfollow *lf)
 {
 	struct pfs_stats st;
 	struct sml_stats sm;
+	struct smh_stats hk;
 
 	if (!lf->started)
 		return;
@@ -781,15 +879,21 @@ void logfollow_stop(struct logfollow *lf)
 	}
 	pthread_join(lf->thread, NULL);
 	lf->started = false;
-	/* the sum of both correlators: a log may hold Postfix and Sendmail lines */
+	/* the sum of the correlators: a log may hold Postfix and Sendmail lines */
 	pfs_get_stats(lf->pfs, &st);
 	sml_get_stats(lf->sml, &sm);
+	smh_get_stats(lf->smh, &hk);
 	log_msg(LOG_INFO, "log_stopped file=%s offset=%lld open_sessions=%zu emitted_success=%llu "
 	    "emitted_failure=%llu no_delivery=%llu uncounted=%llu report_mails_skipped=%llu "
-	    "dropped=%llu", lf->path ? lf->path : "-", lf->offset, st.pids + sm.open,
-	    st.emitted_success + sm.emitted_success, st.emitted_failure + sm.emitted_failure,
-	    st.no_delivery + sm.no_delivery, st.uncounted + sm.uncounted,
-	    st.report_mails_skipped + sm.skipped_report_mails, pfs_dropped(lf->pfs) + sm.dropped);
+	    "dropped=%llu sendmail_hook_lines=%llu sendmail_hook_bad=%llu "
+	    "sendmail_hook_superseded=%llu sendmail_hook_processes=%zu",
+	    lf->path ? lf->path : "-", lf->offset, st.pids + sm.open,
+	    st.emitted_success + sm.emitted_success + hk.map.successes,
+	    st.emitted_failure + sm.emitted_failure + hk.map.failures,
+	    st.no_delivery + sm.no_delivery, st.uncounted + sm.uncounted + hk.map.unreported,
+	    st.report_mails_skipped + sm.skipped_report_mails + hk.map.report_mails_skipped,
+	    pfs_dropped(lf->pfs) + sm.dropped + hk.dropped, hk.requests, hk.bad, hk.superseded,
+	    hk.processes);
 }
 
 bool logfollow_ended(struct logfollow *lf)
@@ -810,6 +914,7 @@ void logfollow_close(struct logfollow *lf)
 			close(lf->stop_pipe[i]);
 	pfs_free(lf->pfs);
 	sml_free(lf->sml);
+	smh_free(lf->smh);
 	aggregate_free(&lf->local);
 	free(lf->buf);
 	free(lf->path);

@@ -1493,6 +1493,16 @@ enum sml_result sml_feed(struct sml *p, const char *line, size_t len, long long 
 	abort();	/* broken invariant: sml_parse returned no known kind */
 }
 
+void sml_forget(struct sml *p, long pid)
+{
+	struct proc *pr = table_find(p, pid);
+
+	if (pr == NULL)
+		return;
+	lru_remove(&p->procs, &pr->n);
+	proc_destroy(p, pr);
+}
+
 void sml_expire(struct sml *p, long long now, sml_emit_fn emit, void *ctx)
 {
 	(void)emit;	/* results are emitted when a delivery line decides them */

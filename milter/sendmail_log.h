@@ -108,6 +108,12 @@ enum sml_result {
 enum sml_result sml_feed(struct sml *p, const char *line, size_t len, long long when,
     sml_emit_fn emit, void *ctx);
 
+/*
+ * Drop what is held for process pid, emitting and counting nothing: its
+ * sessions are reported another way (sendmail_hook_log.h).
+ */
+void sml_forget(struct sml *p, long pid);
+
 /* Close what has been quiet for stale_after_s at "now" (everything when now < 0). */
 void sml_expire(struct sml *p, long long now, sml_emit_fn emit, void *ctx);
 

@@ -28,6 +28,7 @@
  */
 #include "sendmail_map.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +427,15 @@ bool smm_name_matches(const char *pattern, const char *host)
 	    strncasecmp(dot, pattern + 1, pl - 1) == 0;
 }
 
+/* Every reason smm_classify() gives, so that a saved session names its own by index. */
+static const char *const reasons[] = {
+	"certificate name does not match the server name", "self-signed certificate",
+	"certificate verification failed", "no certificate presented", "STARTTLS not offered",
+	"TLS handshake failed", "STARTTLS failed", "DANE check failed", "temporary error",
+	"local TLS configuration error", "unknown verify value", "no verify value",
+};
+#define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
+
 static void set_outcome(struct smm_outcome *o, bool report, int type, const char *reason,
     bool aborts)
 {
@@ -769,4 +779,146 @@ void smm_conn_close(struct smm *m, struct smm_conn *c)
 	for (size_t i = 0; i < c->n; i++)
 		sess_end(m, c->sess[i]);
 	free(c);
+}
+
+void smm_conn_discard(struct smm_conn *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n; i++)
+		sess_free(c->sess[i]);
+	free(c);
+}
+
+/* ---- saving the open sessions ---- */
+
+static int reason_index(const char *reason)
+{
+	for (size_t i = 0; reason != NULL && i < NREASONS; i++)
+		if (reason == reasons[i] || strcmp(reason, reasons[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* A saved name: "-" for none; names hold no blank, tab or comma (normalised). */
+static bool savable(const char *v)
+{
+	return v == NULL || (*v != '\0' && strcmp(v, "-") != 0 && strpbrk(v, " \t\n,") == NULL);
+}
+
+static void save_name(struct strbuf *out, const char *v)
+{
+	strbuf_appendc(out, '\t');
+	strbuf_appends(out, v != NULL ? v : "-");
+}
+
+void smm_conn_save(const struct smm_conn *c, const char *prefix, struct strbuf *out)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct tls_sess *s = c->sess[i];
+		bool ok = savable(s->srv) && savable(s->addr) && savable(s->host);
+
+		for (size_t d = 0; d < s->ndomains; d++)
+			ok = ok && savable(s->domains[d]);
+		if (!ok)
+			continue;	/* cannot happen: every name is normalised */
+		strbuf_printf(out, "%s\t%lld\t%d\t%d\t%d\t%d\t%d\t%d", prefix, s->start,
+		    s->out.report, s->out.aborts, s->skip_host, s->skipped, s->out.result_type,
+		    reason_index(s->out.reason));
+		save_name(out, s->srv);
+		save_name(out, s->addr);
+		save_name(out, s->host);
+		strbuf_appendc(out, '\t');
+		for (size_t d = 0; d < s->ndomains; d++)
+			strbuf_printf(out, "%s%s", d > 0 ? "," : "", s->domains[d]);
+		if (s->ndomains == 0)
+			strbuf_appendc(out, '-');
+		strbuf_appendc(out, '\n');
+	}
+}
+
+#define SAVED_FIELDS 11
+
+/* Split fields[0, len) at tabs into exactly SAVED_FIELDS NUL-terminated parts of buf. */
+static bool split_saved(const char *fields, size_t len, char *buf, char *part[SAVED_FIELDS])
+{
+	size_t n = 0;
+
+	memcpy(buf, fields, len);
+	buf[len] = '\0';
+	part[n++] = buf;
+	for (char *p = buf; *p; p++) {
+		if (*p != '\t')
+			continue;
+		if (n == SAVED_FIELDS)
+			return false;
+		*p = '\0';
+		part[n++] = p + 1;
+	}
+	return n == SAVED_FIELDS;
+}
+
+static bool load_int(const char *v, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long x;
+
+	errno = 0;
+	x = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi)
+		return false;
+	*out = x;
+	return true;
+}
+
+static char *load_name(const char *v)
+{
+	return strcmp(v, "-") == 0 ? NULL : xstrdup(v);
+}
+
+bool smm_conn_load_session(struct smm_conn *c, const char *fields, size_t len)
+{
+	char *buf, *part[SAVED_FIELDS];
+	long long v[7];
+	struct tls_sess *s;
+	bool ok;
+
+	if (len > 2 * SMM_MAX_REQUEST + SMM_MAX_DOMAINS * 256 || c->n == SMM_MAX_SESSIONS)
+		return false;
+	buf = xmalloc(len + 1);
+	ok = split_saved(fields, len, buf, part) &&
+	    load_int(part[0], 0, (1LL << 40), &v[0]) && load_int(part[1], 0, 1, &v[1]) &&
+	    load_int(part[2], 0, 1, &v[2]) && load_int(part[3], 0, 1, &v[3]) &&
+	    load_int(part[4], 0, 1, &v[4]) && load_int(part[5], 0, 255, &v[5]) &&
+	    load_int(part[6], -1, (long long)NREASONS - 1, &v[6]);
+	if (!ok) {
+		free(buf);
+		return false;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->start = v[0];
+	s->out.report = v[1] != 0;
+	s->out.aborts = v[2] != 0;
+	s->skip_host = v[3] != 0;
+	s->skipped = v[4] != 0;
+	s->out.result_type = (int)v[5];
+	s->out.failed = v[5] != 0;
+	s->out.reason = v[6] >= 0 ? reasons[v[6]] : NULL;
+	s->srv = load_name(part[7]);
+	s->addr = load_name(part[8]);
+	s->host = load_name(part[9]);
+	if (strcmp(part[10], "-") != 0) {
+		for (char *d = part[10], *next; d != NULL; d = next) {
+			next = strchr(d, ',');
+			if (next != NULL)
+				*next++ = '\0';
+			if (*d == '\0' || s->ndomains == SMM_MAX_DOMAINS)
+				continue;
+			s->domains = xrealloc(s->domains, (s->ndomains + 1) * sizeof(*s->domains));
+			s->domains[s->ndomains++] = xstrdup(d);
+		}
+	}
+	free(buf);
+	c->sess[c->n++] = s;
+	return true;
 }

@@ -183,4 +183,16 @@ bool smm_conn_request(struct smm *m, struct smm_conn *c, const char *payload, si
 /* The connection ended: emit what it holds, free it. */
 void smm_conn_close(struct smm *m, struct smm_conn *c);
 
+/* The connection ended without emitting anything (its state was saved): free it. */
+void smm_conn_discard(struct smm_conn *c);
+
+/*
+ * The open TLS sessions of c as text, one line each: prefix, then
+ * tab-separated fields, then a newline.  smm_conn_load_session() adds
+ * the session of one such line (the fields after the prefix) to c;
+ * false when the line is damaged (c unchanged).
+ */
+void smm_conn_save(const struct smm_conn *c, const char *prefix, struct strbuf *out);
+bool smm_conn_load_session(struct smm_conn *c, const char *fields, size_t len);
+
 #endif

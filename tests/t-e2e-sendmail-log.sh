@@ -52,8 +52,8 @@ e2e_stop_mta() {
 }
 e2e_dump() {
 	[ -f "$LOG" ] && { echo "---- captured log ----"; cat "$LOG"; }
-	[ -f "$T/sink.raw" ] && { echo "---- not syslog-shaped ----"; cat "$T/sink.raw"; }
-	[ -f "$T/sink.err" ] && cat "$T/sink.err"
+	[ -f "$LOG.raw" ] && { echo "---- not syslog-shaped ----"; cat "$LOG.raw"; }
+	[ -f "$LOG.err" ] && cat "$LOG.err"
 	[ -f "$T/log" ] && grep -i 'sendmail\|log_' "$T/log" | tail -n 40
 }
 e2e_begin tlsrpt-sml
@@ -73,38 +73,11 @@ for k in $KINDS; do
 done
 
 # ---- the syslog sink ----------------------------------------------------
-"$PY" "$top_srcdir/tests/peers/syslog_sink.py" --socket "$T/syslog.sock" --out "$LOG" \
-    --raw "$T/sink.raw" --host sender --lifetime 50 --ready "$T/sink.ready" 2>"$T/sink.err" &
-SINK_PID=$!
-E2E_PIDS="$E2E_PIDS $SINK_PID"
-n=0
-while [ ! -f "$T/sink.ready" ]; do
-	n=$((n + 1))
-	[ $n -gt 100 ] && { cat "$T/sink.err"; fail "the syslog sink did not start"; }
-	sleep 0.05
-done
-
 # SM_EXEC: in the network namespace, in a private mount namespace whose
-# /dev/log is the sink's socket.  When the host has a /dev/log it is
-# bound over; otherwise a private /dev (a tmpfs, made inside the private
-# namespace only) with the nodes Sendmail needs replaces /dev there.
-sm_in_logns() {
-	ip netns exec "$E2E_NS" unshare -m --propagation private /bin/sh -c '
-		sock=$1 stage=$2; shift 2
-		if [ -e /dev/log ] || [ -L /dev/log ]; then
-			mount --bind "$sock" /dev/log || exit 71
-		else
-			d=$(mktemp -d "$stage/dev.XXXXXX") || exit 71
-			mount -t tmpfs -o mode=755,size=64k tlsrpt-dev "$d" || exit 71
-			for n in null zero random urandom; do
-				: > "$d/$n" && mount --bind "/dev/$n" "$d/$n" || exit 71
-			done
-			ln -s "$sock" "$d/log"
-			mount --rbind "$d" /dev || exit 71
-			umount -l "$d" 2>/dev/null
-		fi
-		exec "$@"' sm-in-logns "$T/syslog.sock" "$T" "$@"
-}
+# /dev/log is the sink's socket (tests/peers/sendmail.sh).
+sendmail_log_sink "$T/syslog.sock" "$LOG" 50 || { cat "$LOG.err"; fail "the syslog sink did not start"; }
+SINK_PID=$SM_SINK_PID
+sm_in_logns() { sendmail_in_logns "$@"; }
 
 # a check that the arrangement works at all (the host /dev is unchanged)
 sm_in_logns /bin/sh -c '[ -L /dev/log ] || [ -S /dev/log ]' ||
@@ -177,8 +150,8 @@ SM_CF=
 kill "$SINK_PID"
 wait "$SINK_PID"
 SINK_PID=
-cat "$T/sink.err"
-[ -s "$T/sink.raw" ] && { cat "$T/sink.raw"; fail "messages of another shape reached the sink"; }
+cat "$LOG.err"
+[ -s "$LOG.raw" ] && { cat "$LOG.raw"; fail "messages of another shape reached the sink"; }
 assert_eq 0 "$(grep -cv '^[A-Z][a-z][a-z] [ 0-9][0-9] [0-9:]\{8\} sender [a-z-]*\[[0-9]*\]: ' "$LOG")" \
     "every captured line is a classic syslog line"
 assert_eq 0 "$(grep -vc ' sm-mta\[' "$LOG")" "every captured line is tagged sm-mta"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # t-e2e-sendmail: end to end with Debian's real Sendmail (8.17 on Debian
 # 12) as the sending MTA, inside a private network namespace, reporting
-# through the socketmap hook of contrib/sendmail/tlsrpt.mc.
+# through the socketmap hook of contrib/sendmail/tlsrpt-socketmap.mc (the
+# alternative to the syslog hook of tlsrpt.mc, see t-e2e-failsafe-sendmail.sh).
 #
 # Five receivers (tests/peers/tls_receiver.py) on 127.0.0.11-15:25 serve
 # a good, an expired, a self-signed and a wrong-name certificate, and no
@@ -11,7 +12,7 @@
 # verify: "TLS_Rcpt:verify.KIND.test VERIFY" in the access map; KIND the
 # receiver, MX mx.KIND.test).  Sendmail (unpacked from its .debs by
 # tests/peers/sendmail.sh, .cf built with m4) runs as a daemon on
-# 127.0.0.2:25 with tlsrpt.mc included verbatim and tlsrpt-milter as its
+# 127.0.0.2:25 with tlsrpt-socketmap.mc included verbatim and tlsrpt-milter as its
 # milter; the test submits mail over SMTP and Sendmail delivers each
 # message in a process of its own.
 #
@@ -208,18 +209,18 @@ echo "# Sendmail $SM_VERSION"
 for k in $KINDS; do
 	printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' $k
 done > "$T/smconf.access"
-echo "INPUT_MAIL_FILTER(\`tlsrpt', \`S=local:$T/milter.sock, F=, T=C:5s;S:10s;R:10s;E:10s')dnl" \
+echo "INPUT_MAIL_FILTER(\`tlsrpt', \`S=local:$T/milter.sock, F=, T=C:1s;S:1s;R:1s;E:1s')dnl" \
     > "$T/mcbody"
 # as README.md says: after the MAILER lines
 {
 	echo "define(\`TLSRPT_SOCKET', \`local:$T/smap.sock')dnl"
-	cat "$top_srcdir/contrib/sendmail/tlsrpt.mc"
+	cat "$top_srcdir/contrib/sendmail/tlsrpt-socketmap.mc"
 } > "$T/mctail"
 mkdir -p "$T/sm"
 cp "$T/smconf.access" "$T/sm/access.txt"
 SM_CAFILE="$T/pki/ca.crt" SM_EXEC="e2e_in"
 sendmail_setup "$T/sm" "$T/mcbody" "$T/mctail" || fail "$SM_WHY"
-grep -q '^Ktlsrpt socket -f -d2 -T<TMPF> local:' "$SM_CF" || fail "tlsrpt.mc did not make it into sendmail.cf"
+grep -q '^Ktlsrpt socket -f -d1 -T<TMPF> local:' "$SM_CF" || fail "tlsrpt-socketmap.mc did not make it into sendmail.cf"
 sendmail_start || fail "$SM_WHY"
 echo "# Sendmail started after $(($(date +%s) - T0)) s"
 

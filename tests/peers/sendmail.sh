@@ -31,12 +31,25 @@
 #	logs under that syslog tag (-L), else under "sendmail".
 #   sendmail_makemap TYPE MAP < INPUT
 #	runs the unpacked makemap.
+#   sendmail_log_sink SOCKET OUT LIFETIME
+#	starts tests/peers/syslog_sink.py on SOCKET writing OUT (messages
+#	of another shape to OUT.raw, its own to OUT.err) for at most
+#	LIFETIME seconds; adds its pid to E2E_PIDS and sets SM_SINK_PID,
+#	SM_LOGSOCK; returns 1 when it does not start within 5 s.
+#   sendmail_in_logns CMD [ARG...]
+#	runs CMD in the network namespace E2E_NS, in a private mount
+#	namespace whose /dev/log is SM_LOGSOCK: with a host /dev/log that
+#	one is bound over, else a private /dev (a tmpfs, made inside the
+#	private namespace only, with null, zero, random and urandom bound
+#	from the real /dev) replaces /dev there.  The host's /dev is never
+#	touched.  A use: SM_EXEC=sendmail_in_logns.
 #
 # Sendmail logs only to syslog; without a syslog daemon its lines are
 # lost, so tests check what the receivers and the socketmap saw - except
 # t-e2e-sendmail-log.sh, which captures them (tests/peers/syslog_sink.py).
 
 SM_ROOT= SM_VERSION= SM_BIN= SM_CFDIR= SM_DIR= SM_CF= SM_WHY=
+SM_SINK_PID= SM_LOGSOCK=
 
 _sm_fetch() {	# _sm_fetch PACKAGE -> path of the cached .deb
 	_cache="${TLSRPT_MTA_CACHE:-$top_builddir/tests/mta-cache}"
@@ -189,4 +202,37 @@ sendmail_stop() {
 		sleep 0.1
 	done
 	return 0
+}
+
+sendmail_log_sink() {	# sendmail_log_sink SOCKET OUT LIFETIME
+	SM_LOGSOCK=$1
+	"$PY" "$top_srcdir/tests/peers/syslog_sink.py" --socket "$1" --out "$2" \
+	    --raw "$2.raw" --host sender --lifetime "$3" --ready "$2.ready" 2>"$2.err" &
+	SM_SINK_PID=$!
+	E2E_PIDS="$E2E_PIDS $SM_SINK_PID"
+	_i=0
+	while [ ! -f "$2.ready" ]; do
+		_i=$((_i + 1))
+		[ $_i -gt 100 ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+sendmail_in_logns() {
+	ip netns exec "$E2E_NS" unshare -m --propagation private /bin/sh -c '
+		sock=$1 stage=$2; shift 2
+		if [ -e /dev/log ] || [ -L /dev/log ]; then
+			mount --bind "$sock" /dev/log || exit 71
+		else
+			d=$(mktemp -d "$stage/dev.XXXXXX") || exit 71
+			mount -t tmpfs -o mode=755,size=64k tlsrpt-dev "$d" || exit 71
+			for n in null zero random urandom; do
+				: > "$d/$n" && mount --bind "/dev/$n" "$d/$n" || exit 71
+			done
+			ln -s "$sock" "$d/log"
+			mount --rbind "$d" /dev || exit 71
+			umount -l "$d" 2>/dev/null
+		fi
+		exec "$@"' sm-in-logns "$SM_LOGSOCK" "$(dirname "$SM_LOGSOCK")" "$@"
 }

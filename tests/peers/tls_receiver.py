@@ -3,6 +3,7 @@
 #
 #   tls_receiver.py --listen IP:PORT (--cert F --key F | --no-starttls)
 #                   --dir DIR --ready FILE [--lifetime SECONDS]
+#                   [--timing] [--mail-pause SECONDS]
 #
 # Speaks enough ESMTP for Postfix and Sendmail as clients (EHLO/HELO,
 # PIPELINING, 8BITMIME, SIZE, STARTTLS, MAIL, RCPT, DATA, RSET, NOOP,
@@ -13,7 +14,12 @@
 # and each connection adds one line to DIR/sessions.log when it ends:
 #   conn=N peer=IP tls=yes|no|failed messages=M rcpts=a@x,b@y
 # so a test can check what the receiver saw independently of any log of
-# the sender.  FILE is written once the socket listens.  The process
+# the sender.  With --timing the line also has "start=T secs=S" before
+# rcpts= (T the epoch second the connection was accepted, S how long it
+# lasted, both to the millisecond).  With --mail-pause the answer to
+# each MAIL comes SECONDS late; DIR/mail-paused.N (N the connection) is
+# created when the pause begins, so that a test can act inside it.
+# FILE is written once the socket listens.  The process
 # exits after --lifetime seconds (default 120) whatever happens.
 import argparse
 import os
@@ -37,6 +43,7 @@ class Conn:
         self.tls = "no"
         self.messages = 0
         self.all_rcpts = []
+        self.started = time.time()
         self.reset()
 
     def reset(self):
@@ -139,6 +146,9 @@ class Conn:
                     continue
                 self.reset()
                 self.mail_from = arg[5:].strip().split(" ")[0].strip("<>")
+                if self.server.mail_pause > 0:
+                    open(os.path.join(self.server.dir, "mail-paused.%d" % self.n), "w").close()
+                    time.sleep(self.server.mail_pause)
                 self.send("250 2.1.0 Ok")
             elif verb == "RCPT":
                 if self.mail_from is None:
@@ -171,8 +181,11 @@ class Conn:
                 self.send("502 5.5.2 command not recognized")
 
     def close(self):
-        self.server.log("conn=%d peer=%s tls=%s messages=%d rcpts=%s" % (
-            self.n, self.peer, self.tls, self.messages, ",".join(self.all_rcpts) or "-"),
+        timing = ""
+        if self.server.timing:
+            timing = "start=%.3f secs=%.3f " % (self.started, time.time() - self.started)
+        self.server.log("conn=%d peer=%s tls=%s messages=%d %srcpts=%s" % (
+            self.n, self.peer, self.tls, self.messages, timing, ",".join(self.all_rcpts) or "-"),
             sessions=True)
         try:
             self.sock.close()
@@ -184,6 +197,8 @@ class Server:
     def __init__(self, args):
         self.dir = args.dir
         self.name = args.name
+        self.timing = args.timing
+        self.mail_pause = args.mail_pause
         self.lock = threading.Lock()
         self.count = 0
         self.conns = 0
@@ -223,6 +238,8 @@ def main():
     p.add_argument("--ready", required=True)
     p.add_argument("--lifetime", type=float, default=120)
     p.add_argument("--name", default="receiver.test", help="name in the greeting")
+    p.add_argument("--timing", action="store_true", help="start and duration in sessions.log")
+    p.add_argument("--mail-pause", type=float, default=0, help="seconds before answering MAIL")
     args = p.parse_args()
     if args.no_starttls == bool(args.cert) or bool(args.cert) != bool(args.key):
         p.error("give either --cert and --key, or --no-starttls")

@@ -49,23 +49,8 @@ grep '^K' "$SM_CF" | sed 's/^/# /'
 grep '^Xtlsrpt' "$SM_CF" | sed 's/^/# /'
 
 for st in $STATES; do
-	fs_state healthy
-	fs_flush
-	if [ "$st" = restart ]; then
-		fs_send "$st" slow
-		n=0
-		while [ "$(ls "$T"/rcv/*-slow/mail-paused.* 2>/dev/null | wc -l)" -lt 6 ] && [ $n -lt 100 ]; do
-			n=$((n + 1)); sleep 0.1
-		done
-		fs_state stopped
-		fs_state healthy
-	else
-		fs_state "$st"
-		fs_send "$st"
-	fi
-	fs_wait "$st" 20
+	fs_cell "$st" 20
 	printf '%s' "$FS_RESULT" | sed "s/^/$st /"
-	rm -f "$T"/rcv/*-slow/mail-paused.*
 done
 fs_state healthy
 sleep 2	# the follower reads what was logged last

@@ -14,8 +14,10 @@
 # Path P sends to u@P.test (MX mx.P.test on 127.0.0.11 ...) or, with
 # fs_send's SLOW argument, to u@P-slow.test (127.0.0.21 ...), whose
 # receiver answers MAIL 3 s late (to restart the daemon in the middle of
-# a delivery).  Every receiver serves the good certificate and logs each
-# connection's duration (tls_receiver.py --timing).
+# a delivery).  Every receiver serves the certificate $T/pki/fs.crt (by
+# the test CA, naming every mx.P.test and mx.P-slow.test: each session is
+# a success) and logs each connection's duration (tls_receiver.py
+# --timing).
 #
 #   fs_setup MCBODY MCTAIL [CONF-LINE...]
 #	DNS, receivers, syslog sink ($T/maillog), tlsrpt-milter ($T/tlsrpt.conf
@@ -41,6 +43,13 @@
 #	queue (a deferred one stays there).
 #   fs_flush
 #	removes what is left in the queues (deferred messages of a cell).
+#   fs_cell STATE SECONDS
+#	one cell: the daemon healthy again, the queues emptied, then STATE
+#	and one message (subject STATE) along every path, fs_wait STATE
+#	SECONDS.  STATE restart: the messages go to the slow receivers, and
+#	once all of them wait for the answer to MAIL (their sessions are
+#	open, the hook has logged their tls_server lines; 10 s at most) the
+#	daemon stops and starts again.
 #   fs_pids
 #	the daemon's processes: its main process and its descendants.
 
@@ -61,6 +70,12 @@ fs_setup() {	# fs_setup MCBODY MCTAIL [CONF-LINE...]
 	_body=$1 _tail=$2
 	shift 2
 	e2e_pki
+	_names=
+	for _p in $FS_PATHS; do
+		_names="$_names mx.$_p.test mx.$_p-slow.test"
+	done
+	# shellcheck disable=SC2086
+	pki_host "$T/pki" fs $_names || { cat "$T/pki/pki.log"; fail "could not make the certificate"; }
 	{
 		e2e_zone_head
 		for _p in $FS_PATHS; do
@@ -74,9 +89,9 @@ fs_setup() {	# fs_setup MCBODY MCTAIL [CONF-LINE...]
 	e2e_dns bd.test
 	for _p in $FS_PATHS; do
 		e2e_receiver "$T/rcv/$_p" "$(_fs_addr $_p):25" "mx.$_p.test" 600 \
-		    --cert "$T/pki/good.crt" --key "$T/pki/good.key" --timing
+		    --cert "$T/pki/fs.crt" --key "$T/pki/fs.key" --timing
 		e2e_receiver "$T/rcv/$_p-slow" "$(_fs_addr $_p slow):25" "mx.$_p-slow.test" 600 \
-		    --cert "$T/pki/good.crt" --key "$T/pki/good.key" --timing --mail-pause 3
+		    --cert "$T/pki/fs.crt" --key "$T/pki/fs.key" --timing --mail-pause 3
 	done
 	for _p in $FS_PATHS; do
 		e2e_wait_ready receiver "$T/rcv/$_p" "$T/rcv/$_p-slow"
@@ -245,4 +260,23 @@ fs_wait() {	# fs_wait TAG SECONDS
 
 fs_flush() {
 	rm -f "$T"/sm/mqueue/[qdx]f* "$T"/sm/mq-*/[qdx]f*
+}
+
+fs_cell() {	# fs_cell STATE SECONDS
+	fs_state healthy
+	fs_flush
+	if [ "$1" = restart ]; then
+		rm -f "$T"/rcv/*-slow/mail-paused.*
+		fs_send "$1" slow
+		_i=0
+		while [ "$(ls "$T"/rcv/*-slow/mail-paused.* 2>/dev/null | wc -l)" -lt 6 ] && [ $_i -lt 100 ]; do
+			_i=$((_i + 1)); sleep 0.1
+		done
+		fs_state stopped
+		fs_state healthy
+	else
+		fs_state "$1"
+		fs_send "$1"
+	fi
+	fs_wait "$1" "$2"
 }

@@ -889,7 +889,7 @@ bool smm_conn_load_session(struct smm_conn *c, const char *fields, size_t len)
 	ok = split_saved(fields, len, buf, part) &&
 	    load_int(part[0], 0, (1LL << 40), &v[0]) && load_int(part[1], 0, 1, &v[1]) &&
 	    load_int(part[2], 0, 1, &v[2]) && load_int(part[3], 0, 1, &v[3]) &&
-	    load_int(part[4], 0, 1, &v[4]) && load_int(part[5], 0, 255, &v[5]) &&
+	    load_int(part[4], 0, 1, &v[4]) && load_int(part[5], 0, 999, &v[5]) &&
 	    load_int(part[6], -1, (long long)NREASONS - 1, &v[6]);
 	if (!ok) {
 		free(buf);

@@ -5,7 +5,8 @@
  *	One thread reads log_file (or standard input) in large chunks,
  *	splits complete lines, takes each line's time stamp (logtime) and
  *	hands Postfix lines to pfl_parse()/pfs_feed() and Sendmail lines to
- *	sml_feed().  The session results of a chunk go into a private
+ *	smh_feed() (the lines of the tlsrpt.mc hook) and sml_feed() (the
+ *	others, except those of processes that log hook lines).  The session results of a chunk go into a private
  *	aggregate; at the end of the chunk they move into the input's batch
  *	together with the checkpoint (aggregate_set_state), under one lock,
  *	so the writer always commits results and the position that produced
@@ -15,10 +16,12 @@
  *	    tlsrpt-log 1 <dev> <ino> <offset> <fplen> <fphash>
  *	(the file's identity, the offset after the last line read, and a
  *	hash of its first fplen bytes, which survives a copytruncate copy),
- *	followed by pfs_save()'s text: the Postfix sessions still open.  A
- *	restart restores them and goes on at the offset: nothing is lost,
- *	nothing counted twice.  (Sendmail's open sessions are not saved: a
- *	Sendmail session cut by a restart is counted from what follows.)
+ *	followed by pfs_save()'s text (the Postfix sessions still open) and
+ *	smh_save()'s (the hook's Sendmail processes and their TLS sessions).
+ *	A restart restores them and goes on at the offset: nothing is lost,
+ *	nothing counted twice.  (What sendmail_log.c holds of Sendmail's
+ *	STARTTLS lines is not saved: such a session cut by a restart is
+ *	counted from what follows.)
  *
  *	Where to start:
  *	1. the saved file, if the path still names it (same device and

@@ -4,12 +4,14 @@
 # milter time-out, whatever state tlsrpt-milter is in.  Debian's real
 # Postfix (3.7 on Debian 12) in a private network namespace, with smtpd,
 # cleanup and smtp chrooted as Debian runs them, and:
-#   - the milter as main.cf-before-3.10 sets it, for mail received by
+#   - the milter as contrib/postfix/main.cf-before-3.10 sets it (the
+#     lines are read from there), for mail received by
 #     smtpd (smtpd_milters) and mail from the sendmail command (pickup,
 #     cleanup: non_smtpd_milters), with the per-milter time-outs of 1 s;
 #   - the log follower (log_file);
-#   - the MTA-STS policy map as main.cf-mta-sts sets it: the daemon
-#     writes policy_map_file, Postfix reads it as texthash:.
+#   - the MTA-STS policy map as contrib/postfix/main.cf-mta-sts sets it
+#     (its line, with the file's path of this test): the daemon writes
+#     policy_map_file, Postfix reads it as texthash:.
 # One receiver (mx.good.test, tests/peers/tls_receiver.py) takes all mail.
 #
 # Per state of the daemon, 3 messages to plain.test (no MTA-STS): one
@@ -130,9 +132,19 @@ cp /etc/nsswitch.conf /etc/services "$Q/etc/" 2>/dev/null
 : > "$T/map"	# replaced by the daemon's first write
 # The snippets' lines, with this instance's paths: the milter socket
 # below the queue directory (relative, as in main.cf-before-3.10).
-MILTER_ENTRY="{ unix:run/tlsrpt/milter.sock, default_action=accept, connect_timeout=1s, command_timeout=1s, content_timeout=1s }"
-postfix_conf "smtpd_milters = $MILTER_ENTRY" "non_smtpd_milters = $MILTER_ENTRY" \
-    "smtp_tls_policy_maps = texthash:$T/map" || fail "postconf -e failed"
+SNIP="$top_srcdir/contrib/postfix"
+smtpd_m=$(grep '^smtpd_milters = ' "$SNIP/main.cf-before-3.10")
+non_smtpd_m=$(grep '^non_smtpd_milters = ' "$SNIP/main.cf-before-3.10")
+policy_m=$(grep '^smtp_tls_policy_maps = ' "$SNIP/main.cf-mta-sts")
+assert_eq "smtp_tls_policy_maps = texthash:/var/lib/tlsrpt/mta-sts.policy" "$policy_m" \
+    "main.cf-mta-sts: the policy map file is the default"
+case $smtpd_m in *"unix:run/tlsrpt/milter.sock, default_action=accept"*"command_timeout=1s"*) ;;
+*) fail "main.cf-before-3.10: unexpected smtpd_milters line: $smtpd_m" ;;
+esac
+postfix_conf "$smtpd_m" "$non_smtpd_m" "$(echo "$policy_m" | sed "s|/var/lib/tlsrpt/mta-sts.policy|$T/map|")" ||
+    fail "postconf -e failed"
+assert_eq "$(echo "$smtpd_m" | sed 's/^smtpd_milters = //')" \
+    "$(postfix_run postconf -h smtpd_milters)" "Postfix took the snippet's smtpd_milters"
 postfix_start || fail "$PF_WHY"
 
 # ---- tlsrpt-milter ----------------------------------------------------------

@@ -872,7 +872,8 @@ size_t policymap_each_enforced(struct policymap_input *in, long long now,
 	return n;
 }
 
-bool policymap_discover(struct policymap_input *in, const char *domain)
+bool policymap_discover(struct policymap_input *in, const char *domain,
+    bool (*allow)(void *ctx), void *ctx)
 {
 	char d[256];
 	bool queued = false;
@@ -882,7 +883,7 @@ bool policymap_discover(struct policymap_input *in, const char *domain)
 		return false;
 	pthread_mutex_lock(&in->cache.lock);
 	e = cache_get(in, d);
-	if (!e->queued && entry_due(e, (long long)time(NULL))) {
+	if (!e->queued && entry_due(e, (long long)time(NULL)) && (allow == NULL || allow(ctx))) {
 		queue_push(in, e);
 		queued = e->queued;
 	}

@@ -151,10 +151,14 @@ size_t policymap_each_enforced(struct policymap_input *in, long long now,
 /*
  * Queue a discovery of domain when it is due (never fetched, past its
  * next_try, or its policy expired), as a lookup would.  Thread-safe.
- * True when it was queued now; false for a key that is no policy
- * domain, a domain not due or already queued, or a full queue.
+ * allow (may be NULL) is asked, under the cache's lock, only for a due
+ * domain that is not queued yet: false leaves it unqueued (a rate
+ * limit).  True when it was queued now; false for a key that is no
+ * policy domain, a domain not due or already queued, one allow refused,
+ * or a full queue.
  */
-bool policymap_discover(struct policymap_input *in, const char *domain);
+bool policymap_discover(struct policymap_input *in, const char *domain,
+    bool (*allow)(void *ctx), void *ctx);
 
 /*
  * Without a socket nothing publishes the counters: call this at least

@@ -407,33 +407,40 @@ int sts_export_start(struct sts_export *x, char *err, size_t errlen)
 	return 0;
 }
 
-void sts_export_seen(void *ctx, const char *domain)
+/* policymap_discover()'s allow: one token of the bucket, or a refusal (counted). */
+static bool take_token(void *ctx)
 {
 	struct sts_export *x = ctx;
 	long long now = monotonic_ms();
 	bool allowed;
 
-	if (x == NULL || domain == NULL)
-		return;
 	pthread_mutex_lock(&x->lock);
 	x->tokens += (double)(now - x->tokens_ms) * SEEN_RATE / 1000.0;
 	if (x->tokens > SEEN_BURST)
 		x->tokens = SEEN_BURST;
 	x->tokens_ms = now;
 	allowed = x->tokens >= 1.0;
+	if (allowed)
+		x->tokens -= 1.0;
 	pthread_mutex_unlock(&x->lock);
-	if (!allowed) {
+	if (!allowed)
 		bump(x, C_SEEN_LIMITED);
+	return allowed;
+}
+
+void sts_export_seen(void *ctx, const char *domain)
+{
+	struct sts_export *x = ctx;
+	unsigned long long before;
+
+	if (x == NULL || domain == NULL)
+		return;
+	before = __atomic_load_n(&x->counters[C_SEEN_LIMITED], __ATOMIC_RELAXED);
+	/* only a domain that is due for a discovery costs a token */
+	if (!policymap_discover(x->pm, domain, take_token, x) &&
+	    __atomic_load_n(&x->counters[C_SEEN_LIMITED], __ATOMIC_RELAXED) != before)
 		log_ratelimited(&x->seen_limit, LOG_NOTICE, "sts_seen_limited domain=%s rate=%d/s "
 		    "(not queued for discovery now; a later message queues it)", domain, SEEN_RATE);
-		return;
-	}
-	/* only a discovery that was queued costs a token */
-	if (policymap_discover(x->pm, domain)) {
-		pthread_mutex_lock(&x->lock);
-		x->tokens -= 1.0;
-		pthread_mutex_unlock(&x->lock);
-	}
 }
 
 void sts_export_stop(struct sts_export *x)

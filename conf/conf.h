@@ -68,6 +68,9 @@ struct tlsrpt_conf {
 	long long milter_socket_mode;
 	char *policy_map_socket;	/* endpoint, "" = none */
 	long long policy_map_socket_mode;
+	char *policy_map_file;		/* texthash: table path, "" = none */
+	char *policy_map_file_group;
+	long long policy_map_file_mode;
 	long long sts_fetch_timeout_ms;
 	long long sts_max_policy_size;
 };

@@ -85,6 +85,9 @@ struct dgram_input {
 	struct parser *parsers;
 	struct log_limit limits[DG_STATUS_COUNT];
 	struct log_limit full_limit;
+	/* dgram_input_set_seen(): told the policy domain of each session */
+	void (*seen_fn)(void *ctx, const char *domain);
+	void *seen_ctx;
 	struct log_limit queue_limit_log;
 };
 
@@ -345,6 +348,8 @@ static void handle_one(struct parser *p, const char *buf, size_t len, long long 
 		log_ratelimited(&p->in->full_limit, LOG_ERR,
 		    "datagram_dropped reason=pending_limit domain=%s (the store has been "
 		    "unavailable too long; see store_commit_deferred)", s.domain);
+	if (p->in->seen_fn != NULL && s.domain != NULL)
+		p->in->seen_fn(p->in->seen_ctx, s.domain);
 	session_free(&s);
 }
 
@@ -408,6 +413,13 @@ void dgram_input_attach(struct dgram_input *in, struct writer *w, int nthreads,
 		in->parsers[t].in = in;
 		in->parsers[t].batch = writer_new_batch(w, "datagram");
 	}
+}
+
+void dgram_input_set_seen(struct dgram_input *in, void (*fn)(void *ctx, const char *domain),
+    void *ctx)
+{
+	in->seen_fn = fn;
+	in->seen_ctx = ctx;
 }
 
 int dgram_input_start(struct dgram_input *in)

@@ -37,6 +37,14 @@ struct dgram_input *dgram_input_open(const struct tlsrpt_conf *conf, uid_t owner
 void dgram_input_attach(struct dgram_input *in, struct writer *w, int nthreads,
     long long max_size, long long queue_limit);
 
+/*
+ * fn (from the parser threads, concurrently) for the policy domain of
+ * each accepted session: the policy map file discovers its MTA-STS
+ * policy (sts_export_seen).  Set before dgram_input_start().
+ */
+void dgram_input_set_seen(struct dgram_input *in, void (*fn)(void *ctx, const char *domain),
+    void *ctx);
+
 /* Start the reader and parser threads. */
 int dgram_input_start(struct dgram_input *in);
 

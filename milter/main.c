@@ -33,6 +33,7 @@
 #include "policymap_input.h"
 #include "report_mails.h"
 #include "socketmap_input.h"
+#include "sts_export.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -50,6 +51,7 @@ struct daemon {
 	struct milter_input *milter;
 	struct logfollow *logf;
 	struct policymap_input *pmap;		/* MTA-STS policy map, NULL when not configured */
+	struct sts_export *sts_file;		/* policy_map_file, NULL when none */
 	struct report_mails *report_mails;
 	int ready_fd;	/* daemon mode: tells the waiting parent how start-up went */
 };
@@ -304,6 +306,8 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 		{"socketmap_socket", offsetof(struct tlsrpt_conf, socketmap_socket)},
 		{"milter_socket", offsetof(struct tlsrpt_conf, milter_socket)},
 		{"policy_map_socket", offsetof(struct tlsrpt_conf, policy_map_socket)},
+		{"policy_map_file", offsetof(struct tlsrpt_conf, policy_map_file)},
+		{"policy_map_file_group", offsetof(struct tlsrpt_conf, policy_map_file_group)},
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -322,6 +326,7 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 	    old->socketmap_socket_mode != new->socketmap_socket_mode ||
 	    old->milter_socket_mode != new->milter_socket_mode ||
 	    old->policy_map_socket_mode != new->policy_map_socket_mode ||
+	    old->policy_map_file_mode != new->policy_map_file_mode ||
 	    old->log_session_timeout_ms != new->log_session_timeout_ms)
 		log_msg(LOG_WARNING, "reload_needs_restart key=*_socket_mode,datagram_*,"
 		    "log_session_timeout (these apply at the next start)");
@@ -354,11 +359,13 @@ static void reload(struct daemon *d)
 		    &d->conf.run_as_user, &d->conf.pid_file, &d->conf.datagram_socket_owner,
 		    &d->conf.datagram_socket_group, &d->conf.log_file, &d->conf.log_format,
 		    &d->conf.log_start_at, &d->conf.socketmap_socket, &d->conf.milter_socket,
-		    &d->conf.policy_map_socket};
+		    &d->conf.policy_map_socket, &d->conf.policy_map_file,
+		    &d->conf.policy_map_file_group};
 		char **orig[] = {&keep.store_path, &keep.datagram_socket, &keep.run_as_user,
 		    &keep.pid_file, &keep.datagram_socket_owner, &keep.datagram_socket_group,
 		    &keep.log_file, &keep.log_format, &keep.log_start_at, &keep.socketmap_socket,
-		    &keep.milter_socket, &keep.policy_map_socket};
+		    &keep.milter_socket, &keep.policy_map_socket, &keep.policy_map_file,
+		    &keep.policy_map_file_group};
 
 		for (size_t i = 0; i < sizeof(swap) / sizeof(swap[0]); i++) {
 			char *t = *swap[i];
@@ -375,6 +382,7 @@ static void reload(struct daemon *d)
 	d->conf.socketmap_socket_mode = keep.socketmap_socket_mode;
 	d->conf.milter_socket_mode = keep.milter_socket_mode;
 	d->conf.policy_map_socket_mode = keep.policy_map_socket_mode;
+	d->conf.policy_map_file_mode = keep.policy_map_file_mode;
 	d->conf.log_session_timeout_ms = keep.log_session_timeout_ms;
 	conf_free(&keep);
 	log_set_level((int)d->conf.log_level);
@@ -383,6 +391,19 @@ static void reload(struct daemon *d)
 	writer_set(d->writer, &ws);
 	log_msg(LOG_INFO, "reloaded config=%s log_level=%s flush_interval_ms=%lld",
 	    d->conf_path, log_level_name((int)d->conf.log_level), d->conf.flush_interval_ms);
+}
+
+/* The policy map file's group: policy_map_file_group, else (gid_t)-1 (the daemon's own). */
+static gid_t file_group(struct daemon *d)
+{
+	struct group *gr;
+
+	if (*d->conf.policy_map_file_group == '\0')
+		return (gid_t)-1;
+	if ((gr = getgrnam(d->conf.policy_map_file_group)) == NULL)
+		die(d, EX_NOUSER, "%s: policy_map_file_group %s does not exist", d->conf.path,
+		    d->conf.policy_map_file_group);
+	return gr->gr_gid;
 }
 
 static const char *or_none(const char *s)
@@ -488,9 +509,10 @@ int main(int argc, char **argv)
 	log_set_level((int)d.conf.log_level);
 	if (*d.conf.datagram_socket == '\0' && *d.conf.log_file == '\0' &&
 	    *d.conf.socketmap_socket == '\0' && *d.conf.milter_socket == '\0' &&
-	    *d.conf.policy_map_socket == '\0')
+	    *d.conf.policy_map_socket == '\0' && *d.conf.policy_map_file == '\0')
 		die(&d, EX_CONFIG, "%s: no input is configured (datagram_socket, log_file, "
-		    "socketmap_socket, milter_socket and policy_map_socket are all none)",
+		    "socketmap_socket, milter_socket, policy_map_socket and policy_map_file are "
+		    "all none)",
 		    d.conf_path);
 	if (strcmp(d.conf.log_file, "-") == 0 && !d.foreground)
 		die(&d, EX_CONFIG, "%s: log_file - (standard input) needs -f: a daemon's standard "
@@ -518,7 +540,7 @@ int main(int argc, char **argv)
 	if (*d.conf.milter_socket &&
 	    (d.milter = milter_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
 		die(&d, EX_CANTCREAT, "%s", err);
-	if (*d.conf.policy_map_socket &&
+	if ((*d.conf.policy_map_socket || *d.conf.policy_map_file) &&
 	    (d.pmap = policymap_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
 		die(&d, EX_CANTCREAT, "%s", err);
 	if (!d.foreground)
@@ -552,6 +574,18 @@ int main(int argc, char **argv)
 	if (d.pmap) {
 		/* the session inputs file their results under the MTA-STS policy that applied */
 		policymap_input_attach(d.pmap, d.writer, d.store);
+		if (*d.conf.policy_map_file) {
+			d.sts_file = sts_export_new(d.pmap, d.conf.policy_map_file,
+			    (mode_t)d.conf.policy_map_file_mode, file_group(&d));
+			sts_export_attach(d.sts_file, d.writer);
+			if (d.milter)
+				milter_input_set_seen(d.milter, sts_export_seen, d.sts_file);
+			if (d.dgram)
+				dgram_input_set_seen(d.dgram, sts_export_seen, d.sts_file);
+			/* before Postfix can need it: a missing table defers every delivery */
+			if (sts_export_start(d.sts_file, err, sizeof(err)) != 0)
+				die(&d, EX_CANTCREAT, "policy_map_file: %s", err);
+		}
 		if (d.smap)
 			socketmap_input_set_policy(d.smap, policymap_decorate, d.pmap);
 		if (d.logf)
@@ -566,10 +600,12 @@ int main(int argc, char **argv)
 	    (d.logf && logfollow_start(d.logf) != 0))
 		die(&d, EX_OSERR, "cannot start threads");
 	log_msg(LOG_NOTICE, "started version=%s config=%s store=%s datagram_socket=%s threads=%lld "
-	    "log_file=%s socketmap_socket=%s milter_socket=%s policy_map_socket=%s",
+	    "log_file=%s socketmap_socket=%s milter_socket=%s policy_map_socket=%s "
+	    "policy_map_file=%s",
 	    PACKAGE_VERSION, d.conf_path, d.conf.store_path, or_none(d.conf.datagram_socket),
 	    d.conf.datagram_threads, or_none(d.conf.log_file), or_none(d.conf.socketmap_socket),
-	    or_none(d.conf.milter_socket), or_none(d.conf.policy_map_socket));
+	    or_none(d.conf.milter_socket), or_none(d.conf.policy_map_socket),
+	    or_none(d.conf.policy_map_file));
 	if (d.ready_fd >= 0) {
 		ssize_t n __attribute__((unused)) = write(d.ready_fd, "", 1);	/* ready */
 
@@ -590,6 +626,7 @@ int main(int argc, char **argv)
 	/* after the inputs that call its decorator */
 	if (d.pmap)
 		policymap_input_stop(d.pmap);
+	sts_export_stop(d.sts_file);
 	if (writer_stop(d.writer) != 0)
 		rc = EX_TEMPFAIL;
 	if (d.dgram && dgram_input_failed(d.dgram))
@@ -603,6 +640,7 @@ int main(int argc, char **argv)
 		milter_input_close(d.milter);
 	if (d.logf)
 		logfollow_close(d.logf);
+	sts_export_free(d.sts_file);
 	if (d.pmap)
 		policymap_input_close(d.pmap);
 	writer_free(d.writer);

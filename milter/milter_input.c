@@ -125,6 +125,9 @@ struct milter_input {
 	struct writer *writer;
 	struct report_mails *rm;
 	struct input_batch *batch;
+	/* milter_input_set_seen(): told each recipient domain of a message */
+	void (*seen_fn)(void *ctx, const char *domain);
+	void *seen_ctx;
 	pthread_t reader;
 	bool reader_running;
 	unsigned char *buf;	/* MR_MAX_RECORD + 1 */
@@ -635,6 +638,27 @@ static void add_message(struct input_batch *b, const unsigned char *rec, const s
 		count(b, now, "milter.report_mails", 1);
 	} else if (v->report_domain[0]) {
 		count(b, now, "milter.report_mails_no_queue_id", 1);
+	}
+}
+
+void milter_record_each_domain(const void *buf, size_t len,
+    void (*fn)(void *ctx, const char *domain), void *ctx)
+{
+	const unsigned char *rec = buf;
+	struct mr_view v;
+	char d[MR_DOMAIN_MAX + 1];
+	size_t off;
+
+	if (decode(buf, len, &v) != NULL || (v.type != MR_MESSAGE && v.type != MR_DOMAINS))
+		return;
+	off = v.domains_off;
+	for (unsigned i = 0; i < v.ndomains; i++) {
+		size_t n = rec[off];
+
+		memcpy(d, rec + off + 1, n);
+		d[n] = '\0';
+		off += 1 + n;
+		fn(ctx, d);
 	}
 }
 
@@ -1452,6 +1476,13 @@ void milter_input_attach(struct milter_input *in, struct writer *w, struct repor
 	in->batch = writer_new_batch(w, "milter");
 }
 
+void milter_input_set_seen(struct milter_input *in, void (*fn)(void *ctx, const char *domain),
+    void *ctx)
+{
+	in->seen_fn = fn;
+	in->seen_ctx = ctx;
+}
+
 static void handle_record(struct milter_input *in, size_t len, bool truncated)
 {
 	const char *why;
@@ -1469,6 +1500,8 @@ static void handle_record(struct milter_input *in, size_t len, bool truncated)
 		    "(the store has been unavailable too long; see store_commit_deferred)");
 	if (event == NOTICE_STOPPING || event == NOTICE_GAVE_UP)
 		in->supervisor_done = true;
+	if (type >= 0 && in->seen_fn != NULL)
+		milter_record_each_domain(in->buf, len, in->seen_fn, in->seen_ctx);
 }
 
 /* Read every record waiting; false once the other end is gone for good. */

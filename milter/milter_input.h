@@ -42,6 +42,14 @@ int milter_input_spawn(struct milter_input *in, char *err, size_t errlen);
 /* Register the input's batch with the writer (before writer_start). */
 void milter_input_attach(struct milter_input *in, struct writer *w, struct report_mails *rm);
 
+/*
+ * fn (from the reader thread) for each recipient domain of each message,
+ * after it was counted: the policy map file discovers their MTA-STS
+ * policies (sts_export_seen).  Set before milter_input_start().
+ */
+void milter_input_set_seen(struct milter_input *in, void (*fn)(void *ctx, const char *domain),
+    void *ctx);
+
 /* Start the reader thread. */
 int milter_input_start(struct milter_input *in);
 

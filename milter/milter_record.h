@@ -47,5 +47,8 @@ size_t milter_record_notice_encode(int event, uint32_t pid, uint32_t status,
     unsigned char *buf, size_t cap);
 int milter_record_apply(struct writer *w, struct input_batch *b, struct report_mails *rm,
     const void *buf, size_t len, long long now, int *event, const char **why);
+/* fn for each recipient domain of a valid MESSAGE or DOMAINS record; nothing for others. */
+void milter_record_each_domain(const void *buf, size_t len,
+    void (*fn)(void *ctx, const char *domain), void *ctx);
 
 #endif

@@ -117,6 +117,10 @@ struct policymap_input {
 	uint64_t counters[C_COUNT];	/* atomics */
 	uint64_t published[C_COUNT];	/* map thread only */
 
+	/* policymap_set_change_hook(): told after each change of the cache */
+	void (*change_fn)(void *ctx);
+	void *change_ctx;
+
 	pthread_t fetch_thread;
 	bool map_running, fetch_running;
 	bool fetch_abandoned;	/* a fetch outlived the stop: leave what it uses */
@@ -534,6 +538,8 @@ static void fetch_one(struct policymap_input *in, const char *domain)
 	entry_set(e, &row);
 	e->queued = false;
 	pthread_mutex_unlock(&in->cache.lock);
+	if (in->change_fn != NULL)
+		in->change_fn(in->change_ctx);
 	sts_result_free(&r);
 	sts_cached_free(&row);
 }
@@ -610,7 +616,8 @@ struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid
 	in->opts.allow_private = conf->https_allow_private != 0;
 	in->opts.timeout_ms = (long)conf->sts_fetch_timeout_ms;
 	in->opts.max_size = (size_t)conf->sts_max_policy_size;
-	if (open_server(in, conf, owner, group, err, errlen) != 0) {
+	/* without a socket the cache serves only the decorator and policymap_each_enforced() */
+	if (*in->endpoint != '\0' && open_server(in, conf, owner, group, err, errlen) != 0) {
 		policymap_input_close(in);
 		return NULL;
 	}
@@ -759,6 +766,11 @@ int policymap_input_start(struct policymap_input *in, char *err, size_t errlen)
 		return -1;
 	}
 	in->fetch_running = true;
+	if (in->srv == NULL) {
+		log_msg(LOG_INFO, "policymap_started socket=none cached=%zu fetch_timeout_ms=%ld",
+		    in->cache.count, in->opts.timeout_ms);
+		return 0;
+	}
 	rc = ns_server_start(in->srv);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start the policy map thread: %s", strerror(rc));
@@ -832,6 +844,57 @@ void policymap_input_close(struct policymap_input *in)
 	free(in->resolver);
 	free(in->ca_file);
 	free(in);
+}
+
+/* ---- for the policy map file (sts_export.c) ---- */
+
+void policymap_set_change_hook(struct policymap_input *in, void (*fn)(void *ctx), void *ctx)
+{
+	in->change_fn = fn;
+	in->change_ctx = ctx;
+}
+
+size_t policymap_each_enforced(struct policymap_input *in, long long now,
+    void (*fn)(void *ctx, const char *domain, const char *answer, long long expires), void *ctx)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&in->cache.lock);
+	for (struct entry *e = in->cache.oldest; e != NULL; e = e->newer) {
+		const char *ok = entry_answer(e, now);
+
+		if (ok == NULL)
+			continue;
+		fn(ctx, e->domain, ok, e->expires);
+		n++;
+	}
+	pthread_mutex_unlock(&in->cache.lock);
+	return n;
+}
+
+bool policymap_discover(struct policymap_input *in, const char *domain,
+    bool (*allow)(void *ctx), void *ctx)
+{
+	char d[256];
+	bool queued = false;
+	struct entry *e;
+
+	if (!policymap_key_domain(domain, strlen(domain), d, sizeof(d)))
+		return false;
+	pthread_mutex_lock(&in->cache.lock);
+	e = cache_get(in, d);
+	if (!e->queued && entry_due(e, (long long)time(NULL)) && (allow == NULL || allow(ctx))) {
+		queue_push(in, e);
+		queued = e->queued;
+	}
+	pthread_mutex_unlock(&in->cache.lock);
+	return queued;
+}
+
+void policymap_input_tick(struct policymap_input *in)
+{
+	if (in->batch != NULL && in->srv == NULL)
+		publish_counters(in);
 }
 
 /* ---- for tests (tests/test_policymap.c): not used by the daemon ---- */

@@ -96,7 +96,12 @@
 
 struct policymap_input;
 
-/* Bind conf->policy_map_socket (as root, before privileges are dropped); NULL with err. */
+/*
+ * Bind conf->policy_map_socket (as root, before privileges are dropped);
+ * NULL with err.  With policy_map_socket none there is no map to serve:
+ * the cache then feeds the decorator and the policy map file
+ * (sts_export.h) only.
+ */
 struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid_t owner,
     gid_t group, char *err, size_t errlen);
 
@@ -124,6 +129,42 @@ void policymap_input_close(struct policymap_input *in);
  */
 bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *mx,
     const char *ip, struct tlsrpt_session *out);
+
+/*
+ * ---- For the policy map file (sts_export.c) ----
+ *
+ * fn is called (from the fetch thread, no lock held) after each
+ * discovery result went into the cache.  Set it before
+ * policymap_input_start().
+ */
+void policymap_set_change_hook(struct policymap_input *in, void (*fn)(void *ctx), void *ctx);
+
+/*
+ * fn for every domain whose cached policy the map would answer "OK"
+ * at now (mode enforce, not expired), with that answer and the expiry;
+ * under the cache's lock: fn must be quick and must not call back.
+ * Returns how many.
+ */
+size_t policymap_each_enforced(struct policymap_input *in, long long now,
+    void (*fn)(void *ctx, const char *domain, const char *answer, long long expires), void *ctx);
+
+/*
+ * Queue a discovery of domain when it is due (never fetched, past its
+ * next_try, or its policy expired), as a lookup would.  Thread-safe.
+ * allow (may be NULL) is asked, under the cache's lock, only for a due
+ * domain that is not queued yet: false leaves it unqueued (a rate
+ * limit).  True when it was queued now; false for a key that is no
+ * policy domain, a domain not due or already queued, one allow refused,
+ * or a full queue.
+ */
+bool policymap_discover(struct policymap_input *in, const char *domain,
+    bool (*allow)(void *ctx), void *ctx);
+
+/*
+ * Without a socket nothing publishes the counters: call this at least
+ * once a second, from one thread only.  A no-op when the map is served.
+ */
+void policymap_input_tick(struct policymap_input *in);
 
 /*
  * ---- Exposed for tests (tests/test_policymap.c).  The first two are the

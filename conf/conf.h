@@ -64,10 +64,12 @@ struct tlsrpt_conf {
 	long long log_session_timeout_ms;
 	char *socketmap_socket;		/* endpoint, "" = none */
 	long long socketmap_socket_mode;
+	long long socketmap_idle_timeout_ms;
 	char *milter_socket;		/* endpoint, "" = none */
 	long long milter_socket_mode;
 	char *policy_map_socket;	/* endpoint, "" = none */
 	long long policy_map_socket_mode;
+	long long policy_map_idle_timeout_ms;
 	long long sts_fetch_timeout_ms;
 	long long sts_max_policy_size;
 };

@@ -322,8 +322,10 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 	    old->socketmap_socket_mode != new->socketmap_socket_mode ||
 	    old->milter_socket_mode != new->milter_socket_mode ||
 	    old->policy_map_socket_mode != new->policy_map_socket_mode ||
+	    old->socketmap_idle_timeout_ms != new->socketmap_idle_timeout_ms ||
+	    old->policy_map_idle_timeout_ms != new->policy_map_idle_timeout_ms ||
 	    old->log_session_timeout_ms != new->log_session_timeout_ms)
-		log_msg(LOG_WARNING, "reload_needs_restart key=*_socket_mode,datagram_*,"
+		log_msg(LOG_WARNING, "reload_needs_restart key=*_socket_mode,*_idle_timeout,datagram_*,"
 		    "log_session_timeout (these apply at the next start)");
 	if (old->sts_fetch_timeout_ms != new->sts_fetch_timeout_ms ||
 	    old->sts_max_policy_size != new->sts_max_policy_size ||
@@ -375,6 +377,8 @@ static void reload(struct daemon *d)
 	d->conf.socketmap_socket_mode = keep.socketmap_socket_mode;
 	d->conf.milter_socket_mode = keep.milter_socket_mode;
 	d->conf.policy_map_socket_mode = keep.policy_map_socket_mode;
+	d->conf.socketmap_idle_timeout_ms = keep.socketmap_idle_timeout_ms;
+	d->conf.policy_map_idle_timeout_ms = keep.policy_map_idle_timeout_ms;
 	d->conf.log_session_timeout_ms = keep.log_session_timeout_ms;
 	conf_free(&keep);
 	log_set_level((int)d->conf.log_level);

@@ -28,10 +28,12 @@
 
 #include "conf.h"
 #include "dgram_input.h"
+#include "heartbeat.h"
 #include "logfollow.h"
 #include "milter_input.h"
 #include "policymap_input.h"
 #include "report_mails.h"
+#include "service.h"
 #include "socketmap_input.h"
 #include "log.h"
 #include "store.h"
@@ -52,6 +54,9 @@ struct daemon {
 	struct policymap_input *pmap;		/* MTA-STS policy map, NULL when not configured */
 	struct report_mails *report_mails;
 	int ready_fd;	/* daemon mode: tells the waiting parent how start-up went */
+	long long watchdog_ms;	/* systemd's WATCHDOG_USEC in ms, 0: no watchdog */
+	long long next_ping;	/* monotonic ms */
+	bool withheld;		/* a thread is overdue: no pings */
 };
 
 static void usage(FILE *fp)
@@ -72,6 +77,7 @@ static void version(void)
 	printf("tlsrpt-milter %s\n", PACKAGE_VERSION);
 	printf("inputs: datagram (libtlsrpt protocol 1)\n");
 	printf("store schema: %d\n", STORE_SCHEMA_VERSION);
+	printf("systemd: %s\n", service_features());
 #ifdef TLSRPT_SANITIZERS
 	printf("build: sanitizers\n");
 #endif
@@ -343,8 +349,10 @@ static void reload(struct daemon *d)
 	struct writer_settings ws;
 	char err[1024];
 
+	service_reloading();
 	if (conf_load(d->conf_path, CONF_FOR_DAEMON, &fresh, err, sizeof(err)) != 0) {
 		log_msg(LOG_ERR, "reload_failed error=\"%s\" (configuration unchanged)", err);
+		service_ready();
 		return;
 	}
 	warn_restart_keys(&d->conf, &fresh);
@@ -387,6 +395,7 @@ static void reload(struct daemon *d)
 	writer_set(d->writer, &ws);
 	log_msg(LOG_INFO, "reloaded config=%s log_level=%s flush_interval_ms=%lld",
 	    d->conf_path, log_level_name((int)d->conf.log_level), d->conf.flush_interval_ms);
+	service_ready();
 }
 
 static const char *or_none(const char *s)
@@ -412,12 +421,80 @@ static void load_report_mails(struct daemon *d)
 		log_msg(LOG_INFO, "report_mails_loaded count=%lld", n);
 }
 
+/* STATUS= for systemctl status: what is served, what was stored. */
+static void report_status(struct daemon *d, const char *state)
+{
+	struct writer_totals t;
+	char line[256];
+
+	writer_totals(d->writer, &t);
+	snprintf(line, sizeof(line), "%s; received %llu, stored %llu session results, "
+	    "dropped %llu", state, (unsigned long long)t.in.received,
+	    (unsigned long long)t.stored_sessions, (unsigned long long)t.in.dropped_full);
+	service_status(line);
+}
+
+/*
+ * Ping the watchdog at half its interval, but only while every input
+ * and the writer make progress (heartbeat.h): a stuck thread stops the
+ * pings, and systemd restarts the daemon WatchdogSec after the last one.
+ */
+static void watchdog_tick(struct daemon *d)
+{
+	long long now = monotonic_ms(), late;
+	const char *stuck;
+	char line[160];
+
+	if (d->watchdog_ms <= 0 || now < d->next_ping)
+		return;
+	d->next_ping = now + d->watchdog_ms / 2;
+	stuck = heartbeat_overdue(now, &late);
+	if (stuck != NULL) {
+		if (!d->withheld) {
+			if (late < 0)
+				log_msg(LOG_ERR, "watchdog_withheld thread=%s reason=ended (no more "
+				    "pings: systemd restarts the daemon)", stuck);
+			else
+				log_msg(LOG_ERR, "watchdog_withheld thread=%s reason=stuck "
+				    "overdue_ms=%lld (no more pings: systemd restarts the daemon "
+				    "unless it recovers)", stuck, late);
+			snprintf(line, sizeof(line), "thread %s %s: watchdog not pinged", stuck,
+			    late < 0 ? "ended" : "stuck");
+			service_status(line);
+		}
+		d->withheld = true;
+		return;
+	}
+	if (d->withheld)
+		log_msg(LOG_NOTICE, "watchdog_resumed (every thread makes progress again)");
+	d->withheld = false;
+	service_watchdog_ping();
+	report_status(d, "serving");
+}
+
+/* Milliseconds until the next ping, or -1 to wait for signals only. */
+static long long until_ping(const struct daemon *d)
+{
+	long long rest;
+
+	if (d->watchdog_ms <= 0)
+		return -1;
+	rest = d->next_ping - monotonic_ms();
+	return rest > 0 ? rest : 0;
+}
+
 static int wait_for_signals(struct daemon *d, const sigset_t *set)
 {
 	for (;;) {
-		int sig = sigwaitinfo(set, NULL);
+		long long ms = until_ping(d);
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+		int sig = ms < 0 ? sigwaitinfo(set, NULL) : sigtimedwait(set, NULL, &ts);
 
 		if (sig < 0) {
+			if (errno == EAGAIN) {
+				watchdog_tick(d);
+				continue;
+			}
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "sigwait_failed error=\"%s\"", strerror(errno));
@@ -433,6 +510,7 @@ static int wait_for_signals(struct daemon *d, const sigset_t *set)
 		default:
 			return sig;
 		}
+		watchdog_tick(d);
 	}
 }
 
@@ -512,6 +590,9 @@ int main(int argc, char **argv)
 	if (!d.foreground)
 		check_pid_file(&d);
 	resolve_identity(&d, &id, &sock_uid, &sock_gid);
+	/* systemd may hold some sockets for us (socket activation) */
+	if (service_sockets_init(err, sizeof(err)) < 0)
+		die(&d, EX_OSERR, "%s", err);
 	/* every socket is bound as root, before the privilege drop */
 	if (*d.conf.datagram_socket &&
 	    (d.dgram = dgram_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
@@ -525,6 +606,8 @@ int main(int argc, char **argv)
 	if (*d.conf.policy_map_socket &&
 	    (d.pmap = policymap_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
 		die(&d, EX_CANTCREAT, "%s", err);
+	if (service_sockets_finish(err, sizeof(err)) != 0)
+		die(&d, EX_CONFIG, "%s", err);
 	if (!d.foreground)
 		daemonize(&d);
 	if (!d.foreground)
@@ -580,8 +663,18 @@ int main(int argc, char **argv)
 		close(d.ready_fd);
 		d.ready_fd = -1;
 	}
+	/* every socket is bound and every input serves */
+	service_ready();
+	report_status(&d, "serving");
+	if ((d.watchdog_ms = service_watchdog_ms()) > 0) {
+		log_msg(LOG_INFO, "watchdog_enabled interval_ms=%lld ping_ms=%lld", d.watchdog_ms,
+		    d.watchdog_ms / 2);
+		service_watchdog_ping();
+		d.next_ping = monotonic_ms() + d.watchdog_ms / 2;
+	}
 
 	sig = wait_for_signals(&d, &set);
+	service_stopping();
 	log_msg(LOG_NOTICE, "stopping signal=%s", sig == SIGINT ? "INT" : "TERM");
 	if (d.dgram)
 		dgram_input_stop(d.dgram);

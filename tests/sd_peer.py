@@ -82,7 +82,7 @@ def start(argv, socks, names):
     os.environ["LISTEN_FDS"] = str(len(socks))
     os.environ["LISTEN_PID"] = str(os.getpid())
     os.environ["LISTEN_FDNAMES"] = ":".join(names)
-    os.execv(argv[0], argv)
+    os.execvp(argv[0], argv)
 
 
 def activate(pidfile, specs, argv):

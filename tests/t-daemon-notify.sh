@@ -9,7 +9,7 @@
 . "${top_srcdir:-.}/tests/lib.sh"
 PY=/usr/bin/python3
 [ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 not installed (Debian package python3)"; exit 77; }
-"$MILTER" -V | grep -q '^systemd: notify' ||
+"$top_builddir/tlsrpt-milter" -V | grep -q '^systemd: notify' ||
 	{ echo "SKIP: built without libsystemd (configure --without-systemd)"; exit 77; }
 PEER="$top_srcdir/tests/sd_peer.py"
 NPID=

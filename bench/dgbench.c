@@ -9,7 +9,9 @@
  *	-r 0 sends at full speed.  The datagrams are realistic: a rotating
  *	mix of success and failure shapes (TLSA, STS, no-policy-found, with
  *	and without failure details) over -D recipient domains.  Prints one
- *	line: sent, lost, elapsed seconds and offered rate.
+ *	line: sent, lost, elapsed seconds and offered rate.  A socket nobody
+ *	reads (the collector killed, or not there) loses the datagram, as
+ *	libtlsrpt's would: counted as lost and as refused.
  *
  *	-S spreads the datagrams round-robin over that many sending sockets
  *	(default 16), as Postfix's smtp processes each send from their own:
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
 	double rate = 0, seconds = 5, start, end;
 	unsigned domains = 1000, c, nsenders = 16;
 	int fds[64];
-	unsigned long long sent = 0, lost = 0, i = 0;
+	unsigned long long sent = 0, lost = 0, refused = 0, i = 0;
 	char buf[2048];
 	int fd, opt;
 
@@ -118,7 +120,9 @@ int main(int argc, char **argv)
 			fd = fds[i % nsenders];
 			if (sendto(fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&addr,
 			    sizeof(addr)) < 0) {
-				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+				if (errno == ECONNREFUSED || errno == ENOENT) {
+					refused++;
+				} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
 					perror("dgbench: sendto");
 					return 1;
 				}
@@ -131,7 +135,8 @@ int main(int argc, char **argv)
 				break;
 		}
 	}
-	printf("offered=%llu sent=%llu lost=%llu seconds=%.2f offered_rate=%.0f\n",
-	    sent + lost, sent, lost, now_s() - start, (double)(sent + lost) / (now_s() - start));
+	printf("offered=%llu sent=%llu lost=%llu seconds=%.2f offered_rate=%.0f refused=%llu\n",
+	    sent + lost, sent, lost, now_s() - start, (double)(sent + lost) / (now_s() - start),
+	    refused);
 	return 0;
 }

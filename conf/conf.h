@@ -64,6 +64,7 @@ struct tlsrpt_conf {
 	long long log_session_timeout_ms;
 	char *socketmap_socket;		/* endpoint, "" = none */
 	long long socketmap_socket_mode;
+	long long socketmap_idle_timeout_ms;
 	char *milter_socket;		/* endpoint, "" = none */
 	long long milter_socket_mode;
 	char *policy_map_socket;	/* endpoint, "" = none */
@@ -71,6 +72,7 @@ struct tlsrpt_conf {
 	char *policy_map_file;		/* texthash: table path, "" = none */
 	char *policy_map_file_group;
 	long long policy_map_file_mode;
+	long long policy_map_idle_timeout_ms;
 	long long sts_fetch_timeout_ms;
 	long long sts_max_policy_size;
 };

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "heartbeat.h"
 #include "listen.h"
 #include "log.h"
 #include "util.h"
@@ -52,7 +53,10 @@ struct parser {
 	struct dgram_input *in;
 	struct input_batch *batch;
 	pthread_t thread;
+	struct heartbeat *hb;
 };
+
+#define HB_WORK_MS HEARTBEAT_GRACE_MS	/* a chunk, a drain: milliseconds when well */
 
 struct dgram_input {
 	int fd;
@@ -66,6 +70,7 @@ struct dgram_input {
 	/* reader thread and its buffers */
 	pthread_t reader;
 	bool reader_running;
+	struct heartbeat *reader_hb;
 	struct input_batch *reader_batch;	/* counters only */
 	char *bufs;
 	struct mmsghdr msgs[RECV_VLEN];
@@ -283,8 +288,11 @@ static void *reader_main(void *arg)
 	struct pollfd pfd[2] = {{in->fd, POLLIN, 0}, {in->stop_fd, POLLIN, 0}};
 
 	for (;;) {
-		int n = poll(pfd, 2, -1);
+		int n;
 
+		heartbeat_idle(in->reader_hb);	/* a quiet socket is no fault */
+		n = poll(pfd, 2, -1);
+		heartbeat_busy(in->reader_hb, HB_WORK_MS);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -304,6 +312,7 @@ static void *reader_main(void *arg)
 		kill(getpid(), SIGTERM);
 	}
 	/* stopping: take whatever the kernel still holds, then close the queue */
+	heartbeat_idle(in->reader_hb);
 	drain(in);
 	push_chunk(in);
 	pthread_mutex_lock(&in->qlock);
@@ -363,9 +372,11 @@ static void *parser_main(void *arg)
 	for (;;) {
 		struct chunk *c;
 
+		heartbeat_idle(p->hb);	/* waiting for the reader */
 		pthread_mutex_lock(&in->qlock);
 		while (in->qhead == NULL && !in->qclosed)
 			pthread_cond_wait(&in->qcond, &in->qlock);
+		heartbeat_busy(p->hb, HB_WORK_MS);
 		c = in->qhead;
 		if (c != NULL) {
 			in->qhead = c->next;
@@ -375,8 +386,10 @@ static void *parser_main(void *arg)
 			pthread_cond_signal(&in->qspace);
 		}
 		pthread_mutex_unlock(&in->qlock);
-		if (c == NULL)
+		if (c == NULL) {
+			heartbeat_idle(p->hb);
 			break;	/* closed and empty */
+		}
 		for (size_t off = 0; off < c->used;) {
 			struct rec r;
 
@@ -412,7 +425,9 @@ void dgram_input_attach(struct dgram_input *in, struct writer *w, int nthreads,
 	for (int t = 0; t < nthreads; t++) {
 		in->parsers[t].in = in;
 		in->parsers[t].batch = writer_new_batch(w, "datagram");
+		in->parsers[t].hb = heartbeat_register("datagram_parser");
 	}
+	in->reader_hb = heartbeat_register("datagram_reader");
 }
 
 void dgram_input_set_seen(struct dgram_input *in, void (*fn)(void *ctx, const char *domain),
@@ -488,6 +503,9 @@ void dgram_input_close(struct dgram_input *in)
 		in->qhead = c->next;
 		free(c);
 	}
+	for (int t = 0; in->parsers != NULL && t < in->nparsers; t++)
+		heartbeat_unregister(in->parsers[t].hb);
+	heartbeat_unregister(in->reader_hb);
 	free(in->parsers);
 	pthread_mutex_destroy(&in->qlock);
 	pthread_cond_destroy(&in->qcond);

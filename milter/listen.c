@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "service.h"
 #include "util.h"
 
 /* Streams are served with poll() and accept(); a datagram reader blocks. */
@@ -173,7 +174,12 @@ static int start_listening(int fd, const struct listen_spec *spec, const char *w
 int listen_unix(const char *path, const struct listen_spec *spec, char **made, char *err,
     size_t errlen)
 {
+	int fd;
+
 	*made = NULL;
+	fd = service_take_socket(spec->option, AF_UNIX, path, 0, spec->type, err, errlen);
+	if (fd != SERVICE_NONE)
+		return fd >= 0 ? fd : -1;
 	return start_listening(bind_unix(path, spec, made, err, errlen), spec, path, err, errlen);
 }
 
@@ -189,6 +195,9 @@ int listen_endpoint(const char *endpoint, const struct listen_spec *spec, char *
 		    spec->option, endpoint);
 		return -1;
 	}
+	fd = service_take_socket(spec->option, family, host, port, spec->type, err, errlen);
+	if (fd != SERVICE_NONE)
+		return fd >= 0 ? fd : -1;
 	fd = family == AF_UNIX ? bind_unix(host, spec, made, err, errlen) :
 	    bind_inet(endpoint, family, host, port, spec, err, errlen);
 	return start_listening(fd, spec, endpoint, err, errlen);

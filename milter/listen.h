@@ -19,6 +19,12 @@
  *	inet:PORT@HOST or inet6:PORT@HOST (conf_parse_endpoint); no host
  *	binds loopback, never every interface; SO_REUSEADDR.
  *
+ *	A socket systemd passed under the option's name (socket
+ *	activation, service.h) is taken instead of binding one: it must be
+ *	what the option says, and as systemd made it, it is neither checked
+ *	for staleness nor removed at the end (*made stays NULL), and its
+ *	owner, group and mode are the socket unit's.
+ *
  *	SOCK_STREAM sockets are non-blocking and listening (backlog
  *	LISTEN_BACKLOG); SOCK_DGRAM sockets stay blocking.  Every socket is
  *	close-on-exec.  Error texts name the option and the value, e.g.

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "aggregate.h"
+#include "heartbeat.h"
 #include "log.h"
 #include "logtime.h"
 #include "postfix_log.h"
@@ -79,7 +80,10 @@
 
 enum fmt { FMT_AUTO, FMT_POSTFIX, FMT_SENDMAIL };
 
+#define HB_ROUND_MS (IDLE_MS * 5 + HEARTBEAT_GRACE_MS)	/* one turn of the loop at most */
+
 struct logfollow {
+	struct heartbeat *hb;
 	/* configuration */
 	char *path;		/* NULL for standard input */
 	char *state_name;	/* "log:<path>" */
@@ -595,9 +599,11 @@ static void wait_for_room(struct logfollow *lf)
 	log_msg(LOG_WARNING, "log_follow_paused file=%s offset=%lld (the store is not taking "
 	    "commits and pending_limit is reached; reading goes on when it is back)",
 	    lf->path ? lf->path : "-", lf->offset);
-	while (!checkpoint(lf))
+	while (!checkpoint(lf)) {
+		heartbeat_busy(lf->hb, HB_ROUND_MS);	/* waiting for the writer is progress */
 		if (idle(lf, IDLE_MS))
 			return;
+	}
 	log_msg(LOG_INFO, "log_follow_resumed file=%s offset=%lld", lf->path ? lf->path : "-",
 	    lf->offset);
 }
@@ -609,6 +615,7 @@ static void *follow(void *arg)
 	int r;
 
 	for (;;) {
+		heartbeat_busy(lf->hb, HB_ROUND_MS);
 		if (lf->fd < 0) {	/* waiting for the file to appear */
 			int fd = lf->path ? open_log(lf->path) : -1;
 
@@ -687,6 +694,7 @@ static void *follow(void *arg)
 			break;
 	}
 	checkpoint(lf);
+	heartbeat_idle(lf->hb);
 	return NULL;
 }
 
@@ -862,6 +870,7 @@ void logfollow_set_policy(struct logfollow *lf, logfollow_policy_fn fn, void *ct
 
 int logfollow_start(struct logfollow *lf)
 {
+	lf->hb = heartbeat_register("log_follower");
 	if (pthread_create(&lf->thread, NULL, follow, lf) != 0)
 		return -1;
 	lf->started = true;
@@ -908,6 +917,7 @@ void logfollow_close(struct logfollow *lf)
 {
 	if (lf == NULL)
 		return;
+	heartbeat_unregister(lf->hb);
 	if (lf->fd > 0)
 		close(lf->fd);
 	if (lf->pending_fd >= 0)

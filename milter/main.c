@@ -28,10 +28,12 @@
 
 #include "conf.h"
 #include "dgram_input.h"
+#include "heartbeat.h"
 #include "logfollow.h"
 #include "milter_input.h"
 #include "policymap_input.h"
 #include "report_mails.h"
+#include "service.h"
 #include "socketmap_input.h"
 #include "sts_export.h"
 #include "log.h"
@@ -54,6 +56,9 @@ struct daemon {
 	struct sts_export *sts_file;		/* policy_map_file, NULL when none */
 	struct report_mails *report_mails;
 	int ready_fd;	/* daemon mode: tells the waiting parent how start-up went */
+	long long watchdog_ms;	/* systemd's WATCHDOG_USEC in ms, 0: no watchdog */
+	long long next_ping;	/* monotonic ms */
+	bool withheld;		/* a thread is overdue: no pings */
 };
 
 static void usage(FILE *fp)
@@ -74,6 +79,7 @@ static void version(void)
 	printf("tlsrpt-milter %s\n", PACKAGE_VERSION);
 	printf("inputs: datagram (libtlsrpt protocol 1)\n");
 	printf("store schema: %d\n", STORE_SCHEMA_VERSION);
+	printf("systemd: %s\n", service_features());
 #ifdef TLSRPT_SANITIZERS
 	printf("build: sanitizers\n");
 #endif
@@ -327,8 +333,10 @@ static void warn_restart_keys(const struct tlsrpt_conf *old, const struct tlsrpt
 	    old->milter_socket_mode != new->milter_socket_mode ||
 	    old->policy_map_socket_mode != new->policy_map_socket_mode ||
 	    old->policy_map_file_mode != new->policy_map_file_mode ||
+	    old->socketmap_idle_timeout_ms != new->socketmap_idle_timeout_ms ||
+	    old->policy_map_idle_timeout_ms != new->policy_map_idle_timeout_ms ||
 	    old->log_session_timeout_ms != new->log_session_timeout_ms)
-		log_msg(LOG_WARNING, "reload_needs_restart key=*_socket_mode,datagram_*,"
+		log_msg(LOG_WARNING, "reload_needs_restart key=*_socket_mode,*_idle_timeout,datagram_*,"
 		    "log_session_timeout (these apply at the next start)");
 	if (old->sts_fetch_timeout_ms != new->sts_fetch_timeout_ms ||
 	    old->sts_max_policy_size != new->sts_max_policy_size ||
@@ -346,8 +354,10 @@ static void reload(struct daemon *d)
 	struct writer_settings ws;
 	char err[1024];
 
+	service_reloading();
 	if (conf_load(d->conf_path, CONF_FOR_DAEMON, &fresh, err, sizeof(err)) != 0) {
 		log_msg(LOG_ERR, "reload_failed error=\"%s\" (configuration unchanged)", err);
+		service_ready();
 		return;
 	}
 	warn_restart_keys(&d->conf, &fresh);
@@ -383,6 +393,8 @@ static void reload(struct daemon *d)
 	d->conf.milter_socket_mode = keep.milter_socket_mode;
 	d->conf.policy_map_socket_mode = keep.policy_map_socket_mode;
 	d->conf.policy_map_file_mode = keep.policy_map_file_mode;
+	d->conf.socketmap_idle_timeout_ms = keep.socketmap_idle_timeout_ms;
+	d->conf.policy_map_idle_timeout_ms = keep.policy_map_idle_timeout_ms;
 	d->conf.log_session_timeout_ms = keep.log_session_timeout_ms;
 	conf_free(&keep);
 	log_set_level((int)d->conf.log_level);
@@ -391,6 +403,7 @@ static void reload(struct daemon *d)
 	writer_set(d->writer, &ws);
 	log_msg(LOG_INFO, "reloaded config=%s log_level=%s flush_interval_ms=%lld",
 	    d->conf_path, log_level_name((int)d->conf.log_level), d->conf.flush_interval_ms);
+	service_ready();
 }
 
 /* The policy map file's group: policy_map_file_group, else (gid_t)-1 (the daemon's own). */
@@ -429,12 +442,80 @@ static void load_report_mails(struct daemon *d)
 		log_msg(LOG_INFO, "report_mails_loaded count=%lld", n);
 }
 
+/* STATUS= for systemctl status: what is served, what was stored. */
+static void report_status(struct daemon *d, const char *state)
+{
+	struct writer_totals t;
+	char line[256];
+
+	writer_totals(d->writer, &t);
+	snprintf(line, sizeof(line), "%s; received %llu, stored %llu session results, "
+	    "dropped %llu", state, (unsigned long long)t.in.received,
+	    (unsigned long long)t.stored_sessions, (unsigned long long)t.in.dropped_full);
+	service_status(line);
+}
+
+/*
+ * Ping the watchdog at half its interval, but only while every input
+ * and the writer make progress (heartbeat.h): a stuck thread stops the
+ * pings, and systemd restarts the daemon WatchdogSec after the last one.
+ */
+static void watchdog_tick(struct daemon *d)
+{
+	long long now = monotonic_ms(), late;
+	const char *stuck;
+	char line[160];
+
+	if (d->watchdog_ms <= 0 || now < d->next_ping)
+		return;
+	d->next_ping = now + d->watchdog_ms / 2;
+	stuck = heartbeat_overdue(now, &late);
+	if (stuck != NULL) {
+		if (!d->withheld) {
+			if (late < 0)
+				log_msg(LOG_ERR, "watchdog_withheld thread=%s reason=ended (no more "
+				    "pings: systemd restarts the daemon)", stuck);
+			else
+				log_msg(LOG_ERR, "watchdog_withheld thread=%s reason=stuck "
+				    "overdue_ms=%lld (no more pings: systemd restarts the daemon "
+				    "unless it recovers)", stuck, late);
+			snprintf(line, sizeof(line), "thread %s %s: watchdog not pinged", stuck,
+			    late < 0 ? "ended" : "stuck");
+			service_status(line);
+		}
+		d->withheld = true;
+		return;
+	}
+	if (d->withheld)
+		log_msg(LOG_NOTICE, "watchdog_resumed (every thread makes progress again)");
+	d->withheld = false;
+	service_watchdog_ping();
+	report_status(d, "serving");
+}
+
+/* Milliseconds until the next ping, or -1 to wait for signals only. */
+static long long until_ping(const struct daemon *d)
+{
+	long long rest;
+
+	if (d->watchdog_ms <= 0)
+		return -1;
+	rest = d->next_ping - monotonic_ms();
+	return rest > 0 ? rest : 0;
+}
+
 static int wait_for_signals(struct daemon *d, const sigset_t *set)
 {
 	for (;;) {
-		int sig = sigwaitinfo(set, NULL);
+		long long ms = until_ping(d);
+		struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+		int sig = ms < 0 ? sigwaitinfo(set, NULL) : sigtimedwait(set, NULL, &ts);
 
 		if (sig < 0) {
+			if (errno == EAGAIN) {
+				watchdog_tick(d);
+				continue;
+			}
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "sigwait_failed error=\"%s\"", strerror(errno));
@@ -450,6 +531,7 @@ static int wait_for_signals(struct daemon *d, const sigset_t *set)
 		default:
 			return sig;
 		}
+		watchdog_tick(d);
 	}
 }
 
@@ -530,6 +612,9 @@ int main(int argc, char **argv)
 	if (!d.foreground)
 		check_pid_file(&d);
 	resolve_identity(&d, &id, &sock_uid, &sock_gid);
+	/* systemd may hold some sockets for us (socket activation) */
+	if (service_sockets_init(err, sizeof(err)) < 0)
+		die(&d, EX_OSERR, "%s", err);
 	/* every socket is bound as root, before the privilege drop */
 	if (*d.conf.datagram_socket &&
 	    (d.dgram = dgram_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
@@ -543,6 +628,8 @@ int main(int argc, char **argv)
 	if ((*d.conf.policy_map_socket || *d.conf.policy_map_file) &&
 	    (d.pmap = policymap_input_open(&d.conf, sock_uid, sock_gid, err, sizeof(err))) == NULL)
 		die(&d, EX_CANTCREAT, "%s", err);
+	if (service_sockets_finish(err, sizeof(err)) != 0)
+		die(&d, EX_CONFIG, "%s", err);
 	if (!d.foreground)
 		daemonize(&d);
 	if (!d.foreground)
@@ -612,8 +699,18 @@ int main(int argc, char **argv)
 		close(d.ready_fd);
 		d.ready_fd = -1;
 	}
+	/* every socket is bound and every input serves */
+	service_ready();
+	report_status(&d, "serving");
+	if ((d.watchdog_ms = service_watchdog_ms()) > 0) {
+		log_msg(LOG_INFO, "watchdog_enabled interval_ms=%lld ping_ms=%lld", d.watchdog_ms,
+		    d.watchdog_ms / 2);
+		service_watchdog_ping();
+		d.next_ping = monotonic_ms() + d.watchdog_ms / 2;
+	}
 
 	sig = wait_for_signals(&d, &set);
+	service_stopping();
 	log_msg(LOG_NOTICE, "stopping signal=%s", sig == SIGINT ? "INT" : "TERM");
 	if (d.dgram)
 		dgram_input_stop(d.dgram);

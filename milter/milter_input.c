@@ -90,6 +90,7 @@
 #include <libmilter/mfapi.h>
 
 #include "aggregate.h"
+#include "heartbeat.h"
 #include "listen.h"
 #include "log.h"
 #include "milter_record.h"
@@ -130,6 +131,7 @@ struct milter_input {
 	void *seen_ctx;
 	pthread_t reader;
 	bool reader_running;
+	struct heartbeat *hb;	/* the reader's */
 	unsigned char *buf;	/* MR_MAX_RECORD + 1 */
 	struct log_limit invalid_log;
 	struct log_limit full_log;
@@ -1545,7 +1547,12 @@ static void *reader_main(void *arg)
 	struct pollfd pfd[2] = {{in->fd, POLLIN, 0}, {in->stop_fd, POLLIN, 0}};
 
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
+		int n;
+
+		heartbeat_idle(in->hb);
+		n = poll(pfd, 2, -1);
+		heartbeat_busy(in->hb, HEARTBEAT_GRACE_MS);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_msg(LOG_ERR, "milter_poll_failed error=\"%s\"", strerror(errno));
@@ -1558,14 +1565,17 @@ static void *reader_main(void *arg)
 		if (pfd[1].revents & POLLIN)
 			break;
 	}
+	heartbeat_idle(in->hb);
 	drain(in);	/* stopping: what the processes sent before they ended */
 	return NULL;
 }
 
 int milter_input_start(struct milter_input *in)
 {
-	int rc = pthread_create(&in->reader, NULL, reader_main, in);
+	int rc;
 
+	in->hb = heartbeat_register("milter_reader");
+	rc = pthread_create(&in->reader, NULL, reader_main, in);
 	if (rc != 0) {
 		log_msg(LOG_ERR, "milter_thread_failed error=\"%s\"", strerror(rc));
 		return -1;
@@ -1629,6 +1639,7 @@ void milter_input_close(struct milter_input *in)
 		close(in->child_fd);
 	if (in->stop_fd >= 0)
 		close(in->stop_fd);
+	heartbeat_unregister(in->hb);
 	free(in->buf);
 	free(in->conn);
 	free(in->path);

@@ -12,7 +12,9 @@
 
 #include "netstring_server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -21,10 +23,15 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "heartbeat.h"
 #include "util.h"
+
+#define EVICT_TRIES 4		/* victims with bytes waiting in the kernel skipped per newcomer */
+#define HB_ROUND_MS 10000	/* one round of the serving thread takes at most this */
 
 struct ns_server {
 	int fd;			/* listening socket */
@@ -41,6 +48,9 @@ struct ns_server {
 	unsigned long next_id;
 	long long accept_paused_until;	/* monotonic ms; 0 = accepting */
 	long long last_tick;		/* monotonic ms */
+	long long next_sweep;		/* monotonic ms: the next idle connection is due */
+	struct heartbeat *hb;
+	struct log_limit idle_limit, evict_limit;
 };
 
 void ns_printable(const char *s, size_t len, char *out, size_t outlen)
@@ -54,20 +64,80 @@ void ns_printable(const char *s, size_t len, char *out, size_t outlen)
 		strcat(out, "...");	/* j + 4 <= outlen: it fits */
 }
 
+/* ---- peers ---- */
+
+void ns_peer_text(const struct ns_peer *p, char *out, size_t outlen)
+{
+	if (p->family == AF_UNIX && p->pid > 0)
+		snprintf(out, outlen, "pid=%ld uid=%ld", p->pid, p->uid);
+	else if (p->family == AF_INET || p->family == AF_INET6)
+		snprintf(out, outlen, "addr=%s", p->addr);
+	else
+		snprintf(out, outlen, "peer=unknown");
+}
+
+static void identify(int fd, const struct sockaddr_storage *ss, struct ns_peer *p)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	memset(p, 0, sizeof(*p));
+	p->family = ss->ss_family;
+	if (p->family == AF_UNIX) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0) {
+			p->pid = (long)cred.pid;
+			p->uid = (long)cred.uid;
+		}
+	} else if (p->family == AF_INET) {
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, p->addr, sizeof(p->addr));
+	} else if (p->family == AF_INET6) {
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, p->addr,
+		    sizeof(p->addr));
+	} else {
+		p->family = AF_UNSPEC;
+	}
+}
+
+/* Unknown peers are nobody's: no limit of their own. */
+static bool same_peer(const struct ns_peer *a, const struct ns_peer *b)
+{
+	if (a->family != b->family)
+		return false;
+	if (a->family == AF_UNIX)
+		return a->pid > 0 && a->pid == b->pid;
+	if (a->family == AF_INET || a->family == AF_INET6)
+		return strcmp(a->addr, b->addr) == 0;
+	return false;
+}
+
+/* Every local client shares the loopback address: an address may hold half the slots. */
+static size_t peer_limit(const struct ns_server *srv, const struct ns_peer *p)
+{
+	if (p->family == AF_UNIX)
+		return srv->cfg.peer_limit > 0 ? srv->cfg.peer_limit : NS_PEER_LIMIT;
+	if (p->family == AF_INET || p->family == AF_INET6)
+		return srv->cfg.max_conns / 2 > 0 ? srv->cfg.max_conns / 2 : 1;
+	return srv->cfg.max_conns;
+}
+
 /* ---- connections ---- */
 
-static void conn_open(struct ns_server *srv, int fd)
+static void conn_open(struct ns_server *srv, int fd, const struct ns_peer *peer)
 {
 	struct ns_conn *c = xcalloc(1, sizeof(*c));
+	char who[80];
 
 	c->fd = fd;
 	c->id = ++srv->next_id;
+	c->peer = *peer;
+	c->last_active = monotonic_ms();
 	smm_decoder_init(&c->dec);
 	strbuf_init(&c->out);
 	if (srv->ops.opened != NULL)
 		c->data = srv->ops.opened(srv->ctx, c);
 	srv->conns[srv->nconns++] = c;
-	log_msg(LOG_DEBUG, "%s_connection_opened id=%lu", srv->cfg.name, c->id);
+	ns_peer_text(peer, who, sizeof(who));
+	log_msg(LOG_DEBUG, "%s_connection_opened id=%lu %s", srv->cfg.name, c->id, who);
 }
 
 static void conn_close(struct ns_server *srv, size_t i, const char *why)
@@ -86,20 +156,132 @@ static void conn_close(struct ns_server *srv, size_t i, const char *why)
 	srv->conns[srv->nconns] = NULL;
 }
 
-/* The newest goes: the open ones may hold state. */
-static void refuse(struct ns_server *srv, int fd)
+/* Nothing under way: no request begun (or one stalled), no answer waiting to be taken. */
+static bool conn_idle(const struct ns_conn *c, long long now)
 {
+	if (c->closing || c->out_off < c->out.len)
+		return false;
+	return c->partial_since == 0 || now - c->partial_since >= NS_STALL_MS;
+}
+
+/* Bytes the peer sent that poll() has not reported yet make a connection active. */
+static bool bytes_waiting(const struct ns_conn *c)
+{
+	char b;
+
+	return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+}
+
+/* Close connections idle for cfg.idle_timeout_ms; note when the next one is due. */
+static void sweep_idle(struct ns_server *srv)
+{
+	long long now = monotonic_ms(), timeout = srv->cfg.idle_timeout_ms, next = 0;
+	char who[80];
+
+	if (timeout <= 0 || now < srv->next_sweep)
+		return;
+	for (size_t i = srv->nconns; i-- > 0;) {
+		struct ns_conn *c = srv->conns[i];
+		long long due = c->last_active + timeout;
+
+		if (due > now) {
+			if (next == 0 || due < next)
+				next = due;
+			continue;
+		}
+		srv->ops.counted(srv->ctx, NS_IDLE_CLOSED);
+		ns_peer_text(&c->peer, who, sizeof(who));
+		log_ratelimited(&srv->idle_limit, LOG_INFO, "%s_connection_idle_closed id=%lu "
+		    "requests=%lu idle_ms=%lld %s", srv->cfg.name, c->id, c->requests,
+		    now - c->last_active, who);
+		conn_close(srv, i, "idle_timeout");
+	}
+	srv->next_sweep = next ? next : now + timeout;
+}
+
+/* The newest goes: every open one is under way. */
+static void refuse(struct ns_server *srv, int fd, const struct ns_peer *peer, const char *why,
+    size_t limit)
+{
+	char who[80];
+
+	ns_peer_text(peer, who, sizeof(who));
 	srv->ops.counted(srv->ctx, NS_REFUSED);
 	log_ratelimited(srv->cfg.refuse_limit, LOG_WARNING, "%s_connection_refused "
-	    "reason=too_many_connections limit=%zu%s", srv->cfg.name, srv->cfg.max_conns,
+	    "reason=%s limit=%zu %s (no connection was idle)%s", srv->cfg.name, why, limit, who,
 	    srv->cfg.refused_hint);
 	close(fd);
+}
+
+/*
+ * The longest-idle connection that may give way (of peer, or of all when
+ * peer is NULL), skipping those with bytes waiting; -1 when none.
+ */
+static long find_victim(struct ns_server *srv, const struct ns_peer *peer, long long now)
+{
+	for (int tries = 0; tries < EVICT_TRIES; tries++) {
+		long victim = -1;
+
+		for (size_t i = 0; i < srv->nconns; i++) {
+			struct ns_conn *c = srv->conns[i];
+
+			if ((peer != NULL && !same_peer(&c->peer, peer)) || !conn_idle(c, now))
+				continue;
+			if (victim < 0 || c->last_active < srv->conns[victim]->last_active)
+				victim = (long)i;
+		}
+		if (victim < 0 || !bytes_waiting(srv->conns[victim]))
+			return victim;
+		srv->conns[victim]->last_active = now;	/* active after all: poll() reports it next */
+	}
+	return -1;
+}
+
+static void evict(struct ns_server *srv, long i, enum ns_event ev, const char *why, size_t limit)
+{
+	struct ns_conn *c = srv->conns[i];
+	char who[80];
+
+	srv->ops.counted(srv->ctx, ev);
+	ns_peer_text(&c->peer, who, sizeof(who));
+	log_ratelimited(&srv->evict_limit, LOG_NOTICE, "%s_connection_evicted id=%lu reason=%s "
+	    "limit=%zu requests=%lu idle_ms=%lld %s (making room for a new connection)",
+	    srv->cfg.name, c->id, why, limit, c->requests, monotonic_ms() - c->last_active, who);
+	conn_close(srv, (size_t)i, why);
+}
+
+/* A new connection: room is made by an idle one of its peer's, or of anyone's, or it goes. */
+static void admit(struct ns_server *srv, int fd, const struct ns_peer *peer)
+{
+	long long now = monotonic_ms();
+	size_t mine = 0, limit = peer_limit(srv, peer);
+	long victim;
+
+	for (size_t i = 0; i < srv->nconns; i++)
+		mine += same_peer(&srv->conns[i]->peer, peer);
+	if (mine >= limit) {
+		if ((victim = find_victim(srv, peer, now)) < 0) {
+			refuse(srv, fd, peer, "peer_limit", limit);
+			return;
+		}
+		evict(srv, victim, NS_PEER_EVICTED, "peer_limit", limit);
+	} else if (srv->nconns >= srv->cfg.max_conns) {
+		if ((victim = find_victim(srv, NULL, now)) < 0) {
+			refuse(srv, fd, peer, "too_many_connections", srv->cfg.max_conns);
+			return;
+		}
+		evict(srv, victim, NS_EVICTED, "too_many_connections", srv->cfg.max_conns);
+	}
+	conn_open(srv, fd, peer);
 }
 
 static void accept_all(struct ns_server *srv)
 {
 	for (;;) {
-		int fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct ns_peer peer;
+		int fd = accept4(srv->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
@@ -114,10 +296,10 @@ static void accept_all(struct ns_server *srv)
 			    NS_ACCEPT_PAUSE_MS);
 			return;
 		}
-		if (srv->nconns >= srv->cfg.max_conns)
-			refuse(srv, fd);
-		else
-			conn_open(srv, fd);
+		if (sl == 0)
+			ss.ss_family = AF_UNSPEC;
+		identify(fd, &ss, &peer);
+		admit(srv, fd, &peer);
 	}
 }
 
@@ -139,6 +321,8 @@ static void protocol_error(struct ns_server *srv, struct ns_conn *c)
 /* Feed what was read to the decoder, handing on each complete request. */
 static void feed(struct ns_server *srv, struct ns_conn *c, const char *buf, size_t len)
 {
+	if (c->partial_since == 0)
+		c->partial_since = c->last_active;
 	while (len > 0 && !c->closing) {
 		size_t used, reqlen;
 		enum smm_status st = smm_decode(&c->dec, buf, len, &used);
@@ -152,6 +336,7 @@ static void feed(struct ns_server *srv, struct ns_conn *c, const char *buf, size
 		len -= used;
 		if (st != SMM_REQUEST)
 			continue;
+		c->partial_since = len > 0 ? c->last_active : 0;
 		req = smm_decoder_request(&c->dec, &reqlen);
 		c->requests++;
 		srv->ops.request(srv->ctx, c, req, reqlen);
@@ -161,6 +346,8 @@ static void feed(struct ns_server *srv, struct ns_conn *c, const char *buf, size
 /* Write pending answers; false when the connection is finished. */
 static bool flush_out(struct ns_conn *c)
 {
+	if (c->out_off < c->out.len)
+		c->last_active = monotonic_ms();
 	while (c->out_off < c->out.len) {
 		ssize_t n = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
 		    MSG_NOSIGNAL);
@@ -194,8 +381,10 @@ static bool serve(struct ns_server *srv, struct ns_conn *c, short revents, const
 			*why = "read_error";
 			return false;
 		}
-		if (n > 0)
+		if (n > 0) {
+			c->last_active = monotonic_ms();
 			feed(srv, c, buf, (size_t)n);
+		}
 	} else if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
 		*why = "hangup";
 		return false;
@@ -227,6 +416,13 @@ static void drain(struct ns_server *srv, struct ns_conn *c)
 
 /* ---- the serving thread ---- */
 
+static bool stopping(struct ns_server *srv)
+{
+	struct pollfd p = {srv->stop_fd, POLLIN, 0};
+
+	return poll(&p, 1, 0) == 1;
+}
+
 /* The poll set; *timeout_ms from cfg.tick_ms (-1: none), shorter for the rest of a pause. */
 static size_t build_pollset(struct ns_server *srv, int *timeout_ms)
 {
@@ -237,6 +433,14 @@ static size_t build_pollset(struct ns_server *srv, int *timeout_ms)
 		srv->accept_paused_until = 0;
 	else if (srv->accept_paused_until != 0 && (*timeout_ms < 0 || rest < *timeout_ms))
 		*timeout_ms = (int)rest;
+	if (srv->cfg.idle_timeout_ms > 0) {
+		long long due = srv->next_sweep - monotonic_ms();
+
+		if (due < 0)
+			due = 0;
+		if (*timeout_ms < 0 || due < *timeout_ms)
+			*timeout_ms = (int)due;
+	}
 	srv->pfds[0] = (struct pollfd){srv->stop_fd, POLLIN, 0};
 	srv->pfds[1] = (struct pollfd){srv->fd, srv->accept_paused_until ? 0 : POLLIN, 0};
 	for (size_t i = 0; i < srv->nconns; i++) {
@@ -266,8 +470,12 @@ static bool serve_round(struct ns_server *srv)
 {
 	int timeout_ms;
 	size_t n = build_pollset(srv, &timeout_ms), nconns = srv->nconns;
+	int rc;
 
-	if (poll(srv->pfds, n, timeout_ms) < 0) {
+	heartbeat_idle(srv->hb);	/* waiting for peers: no deadline */
+	rc = poll(srv->pfds, n, timeout_ms);
+	heartbeat_busy(srv->hb, HB_ROUND_MS);
+	if (rc < 0) {
 		if (errno == EINTR)
 			return true;
 		log_msg(LOG_ERR, "%s_poll_failed error=\"%s\"", srv->cfg.name, strerror(errno));
@@ -283,6 +491,7 @@ static bool serve_round(struct ns_server *srv)
 		    !serve(srv, srv->conns[i], srv->pfds[i + 2].revents, &why))
 			conn_close(srv, i, why);
 	}
+	sweep_idle(srv);
 	if (srv->pfds[1].revents & POLLIN)
 		accept_all(srv);
 	maybe_tick(srv);
@@ -294,8 +503,13 @@ static void *serve_main(void *arg)
 	struct ns_server *srv = arg;
 
 	srv->last_tick = monotonic_ms();
+	heartbeat_busy(srv->hb, HB_ROUND_MS);
 	while (serve_round(srv))
 		;
+	if (!stopping(srv))
+		heartbeat_dead(srv->hb);	/* poll() broke: the input is gone */
+	else
+		heartbeat_idle(srv->hb);
 	while (srv->nconns > 0) {
 		if (srv->cfg.drain_on_stop)
 			drain(srv, srv->conns[srv->nconns - 1]);
@@ -317,6 +531,7 @@ struct ns_server *ns_server_new(int listen_fd, const struct ns_config *cfg,
 	srv->ctx = ctx;
 	srv->conns = xcalloc(cfg->max_conns, sizeof(*srv->conns));
 	srv->pfds = xcalloc(cfg->max_conns + 2, sizeof(*srv->pfds));
+	srv->hb = heartbeat_register(cfg->name);
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (srv->stop_fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -349,6 +564,7 @@ void ns_server_free(struct ns_server *srv)
 		close(srv->fd);
 	if (srv->stop_fd >= 0)
 		close(srv->stop_fd);
+	heartbeat_unregister(srv->hb);
 	free(srv->conns);
 	free(srv->pfds);
 	free(srv);

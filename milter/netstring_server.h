@@ -13,9 +13,25 @@
  *	peer takes them.  The input keeps its protocol, its counters and its
  *	log lines; the core keeps the connections:
  *
- *	  - at most cfg->max_conns are open; one more is closed at once
- *	    (the newest goes: the open ones may hold state), counted through
- *	    ops->counted(NS_REFUSED);
+ *	  - connections are limited, and a full server makes room rather
+ *	    than lock out the next lookup:
+ *	    . a connection with no byte read or written for
+ *	      cfg->idle_timeout_ms is closed (NS_IDLE_CLOSED);
+ *	    . one peer holds at most cfg->peer_limit connections; a peer is
+ *	      the client process for a unix socket (SO_PEERCRED pid), the
+ *	      address for inet, and as every local client shares the
+ *	      loopback address, an address may hold half of max_conns;
+ *	    . a newcomer beyond its peer's limit takes the place of that
+ *	      peer's longest-idle connection (NS_PEER_EVICTED), one beyond
+ *	      cfg->max_conns the place of the longest-idle connection of
+ *	      all (NS_EVICTED);
+ *	    . only an idle connection gives way: one with a request under
+ *	      way (part of a netstring read, stalled for less than
+ *	      NS_STALL_MS), an answer not yet taken, or bytes waiting in
+ *	      the kernel is never closed for a newcomer; when nothing can
+ *	      give way the newcomer is closed at once (NS_REFUSED);
+ *	    each is counted through ops->counted and logged with its
+ *	    reason, the peer and how long the connection was idle;
  *	  - when accept() fails for want of descriptors, accepting pauses
  *	    for NS_ACCEPT_PAUSE_MS (the socket stays readable: no spinning);
  *	  - a malformed netstring gets "PERM <why>", is counted
@@ -30,8 +46,9 @@
  *	    few reads, so that a peer that keeps writing cannot hold it up).
  *
  *	Log events, <name> being cfg->name: <name>_connection_opened,
- *	<name>_connection_closed (debug), <name>_connection_refused,
- *	<name>_accept_failed, <name>_protocol_error (rate limited with the
+ *	<name>_connection_closed (debug), <name>_connection_idle_closed,
+ *	<name>_connection_evicted, <name>_connection_refused (these three
+ *	rate limited), <name>_accept_failed, <name>_protocol_error (rate limited with the
  *	limits cfg points to), <name>_poll_failed,
  *	<name>_stop_signal_failed.
  */
@@ -48,6 +65,16 @@
 #define NS_READ_SIZE 4096
 #define NS_OUT_LIMIT (64 * 1024)	/* unread answers: stop reading from that peer */
 #define NS_ACCEPT_PAUSE_MS 100		/* out of descriptors: try accept() again after this */
+#define NS_PEER_LIMIT 8		/* connections of one client process: a healthy one holds one */
+#define NS_STALL_MS 10000	/* a request begun this long ago and not finished may give way */
+
+/* Who is on the other end: for the per-peer limit and for log lines. */
+struct ns_peer {
+	int family;		/* AF_UNIX, AF_INET, AF_INET6; AF_UNSPEC when unknown */
+	long pid;		/* AF_UNIX: SO_PEERCRED; 0 when unknown */
+	long uid;
+	char addr[48];		/* inet: the address */
+};
 
 /* One connection, as the callbacks see it. */
 struct ns_conn {
@@ -61,9 +88,18 @@ struct ns_conn {
 	struct smm_decoder dec;
 	size_t out_off;
 	bool closing;		/* close once out is written */
+	struct ns_peer peer;
+	long long last_active;	/* monotonic ms of the last byte read or written */
+	long long partial_since;	/* monotonic ms a request began arriving; 0: none under way */
 };
 
-enum ns_event { NS_PROTOCOL_ERROR, NS_REFUSED };
+enum ns_event {
+	NS_PROTOCOL_ERROR,
+	NS_REFUSED,		/* a newcomer closed at once: nothing could give way */
+	NS_IDLE_CLOSED,		/* idle for cfg->idle_timeout_ms */
+	NS_EVICTED,		/* gave way to a newcomer: every slot was taken */
+	NS_PEER_EVICTED,	/* gave way to a newcomer of its own peer, at its limit */
+};
 
 struct ns_ops {
 	/* A complete request (NUL-terminated, len bytes): answer into c->out. */
@@ -81,6 +117,8 @@ struct ns_ops {
 struct ns_config {
 	const char *name;		/* the prefix of the log events: "socketmap" */
 	size_t max_conns;		/* open connections at most */
+	size_t peer_limit;		/* of one client process (unix); 0: NS_PEER_LIMIT */
+	long long idle_timeout_ms;	/* 0: none */
 	const char *refused_hint;	/* appended to <name>_connection_refused, or "" */
 	int tick_ms;			/* 0: ops->tick after every round */
 	bool drain_on_stop;
@@ -106,6 +144,9 @@ void ns_server_stop(struct ns_server *srv);
 
 /* Close the sockets and free (NULL: nothing). */
 void ns_server_free(struct ns_server *srv);
+
+/* The peer as a log field: "pid=123 uid=0" or "addr=127.0.0.1". */
+void ns_peer_text(const struct ns_peer *p, char *out, size_t outlen);
 
 /* What a peer sent, printable and short, for a log line: at most outlen - 1 bytes. */
 void ns_printable(const char *s, size_t len, char *out, size_t outlen);

@@ -58,7 +58,8 @@
 enum counter {
 	C_REQUESTS, C_HITS, C_MISSES, C_ENFORCED, C_NOT_DOMAIN, C_BAD_REQUESTS,
 	C_PROTOCOL_ERRORS, C_REFUSED, C_FETCHES, C_FETCH_FAILURES, C_QUEUE_DROPPED,
-	C_STORE_ERRORS, C_EVICTED, C_DECORATED, C_MX_MISMATCH, C_COUNT,
+	C_STORE_ERRORS, C_EVICTED, C_DECORATED, C_MX_MISMATCH, C_CONN_IDLE, C_CONN_EVICTED,
+	C_COUNT,
 };
 
 static const char *const counter_names[C_COUNT] = {
@@ -66,7 +67,7 @@ static const char *const counter_names[C_COUNT] = {
 	"policymap.not_domain", "policymap.bad_requests", "policymap.protocol_errors",
 	"policymap.connections_refused", "sts.fetches", "sts.fetch_failures",
 	"sts.queue_dropped", "sts.store_errors", "sts.evicted", "sts.decorated",
-	"sts.mx_mismatch",
+	"sts.mx_mismatch", "policymap.connections_idle_closed", "policymap.connections_evicted",
 };
 
 /* ---- the cache ---- */
@@ -589,6 +590,7 @@ static int open_server(struct policymap_input *in, const struct tlsrpt_conf *con
 		.name = "policymap", .max_conns = MAX_CONNECTIONS,
 		.refused_hint = " (Postfix treats the lookup as failed and defers)",
 		.tick_ms = PUBLISH_MS, .drain_on_stop = false,
+		.idle_timeout_ms = conf->policy_map_idle_timeout_ms,
 		.proto_limit = &in->proto_limit, .refuse_limit = &in->refuse_limit,
 		.accept_limit = &in->refuse_limit,
 	};
@@ -724,7 +726,13 @@ static void handle_request(void *ctx, struct ns_conn *c, const char *req, size_t
 
 static void count_event(void *ctx, enum ns_event ev)
 {
-	bump(ctx, ev == NS_REFUSED ? C_REFUSED : C_PROTOCOL_ERRORS);
+	static const enum counter of[] = {
+		[NS_PROTOCOL_ERROR] = C_PROTOCOL_ERRORS, [NS_REFUSED] = C_REFUSED,
+		[NS_IDLE_CLOSED] = C_CONN_IDLE, [NS_EVICTED] = C_CONN_EVICTED,
+		[NS_PEER_EVICTED] = C_CONN_EVICTED,
+	};
+
+	bump(ctx, of[ev]);
 }
 
 /* At least every PUBLISH_MS: the counters reach the batch. */

@@ -7,9 +7,10 @@
  *	under poll(), each request answered as soon as its netstring is
  *	complete (sendmail_map.c decides the answer and the session
  *	results), so Sendmail never waits on the store.  At most
- *	MAX_CONNECTIONS are open; a connection beyond that is closed at once
- *	(Sendmail's map lookup then fails, which the tlsrpt.mc rules
- *	ignore); the soft open file limit is raised for them.  When accept()
+ *	MAX_CONNECTIONS are open (the soft open file limit is raised for
+ *	them); the server's limits (idle time-out socketmap_idle_timeout,
+ *	connections per client process, the longest-idle connection giving
+ *	way to a new one) are netstring_server.h's.  When accept()
  *	fails for want of descriptors, accepting pauses (NS_ACCEPT_PAUSE_MS).
  *	A malformed netstring gets "PERM" and the connection is closed once
  *	the answer is written.  Each connection holds its smm_conn; closing
@@ -52,9 +53,9 @@ struct socketmap_input {
 	void *policy_ctx;
 
 	/* the serving thread's own */
-	unsigned long long protocol_errors, refused;
+	unsigned long long protocol_errors, refused, idle_closed, evicted;
 	struct smm_stats counted;	/* what is already in the batch's counters */
-	unsigned long long counted_errors, counted_refused;
+	unsigned long long counted_errors, counted_refused, counted_idle, counted_evicted;
 	bool folded_logged;
 	struct log_limit proto_limit, bad_limit, refuse_limit, accept_limit, full_limit;
 };
@@ -100,6 +101,7 @@ static int open_server(struct socketmap_input *in, const struct tlsrpt_conf *con
 	};
 	struct ns_config cfg = {
 		.name = "socketmap", .refused_hint = "", .tick_ms = 0, .drain_on_stop = true,
+		.idle_timeout_ms = conf->socketmap_idle_timeout_ms,
 		.proto_limit = &in->proto_limit, .refuse_limit = &in->refuse_limit,
 		.accept_limit = &in->accept_limit,
 	};
@@ -196,7 +198,8 @@ static void publish_counters(struct socketmap_input *in)
 
 	smm_get_stats(in->smm, &st);
 	if (memcmp(&st, &in->counted, sizeof(st)) == 0 && in->protocol_errors == in->counted_errors &&
-	    in->refused == in->counted_refused)
+	    in->refused == in->counted_refused && in->idle_closed == in->counted_idle &&
+	    in->evicted == in->counted_evicted)
 		return;
 	pthread_mutex_lock(&in->batch->lock);
 	in->batch->now.received += st.requests - in->counted.requests;
@@ -208,6 +211,8 @@ static void publish_counters(struct socketmap_input *in)
 	count(in, now, "socketmap.bad_requests", st.bad_requests, &in->counted.bad_requests);
 	count(in, now, "socketmap.unreported", st.unreported, &in->counted.unreported);
 	count(in, now, "socketmap.connections_refused", in->refused, &in->counted_refused);
+	count(in, now, "socketmap.connections_idle_closed", in->idle_closed, &in->counted_idle);
+	count(in, now, "socketmap.connections_evicted", in->evicted, &in->counted_evicted);
 	pthread_mutex_unlock(&in->batch->lock);
 	in->counted = st;
 	if (st.key_folded > 0 && !in->folded_logged) {
@@ -254,10 +259,21 @@ static void count_event(void *ctx, enum ns_event ev)
 {
 	struct socketmap_input *in = ctx;
 
-	if (ev == NS_REFUSED)
+	switch (ev) {
+	case NS_REFUSED:
 		in->refused++;
-	else
+		break;
+	case NS_IDLE_CLOSED:
+		in->idle_closed++;
+		break;
+	case NS_EVICTED:
+	case NS_PEER_EVICTED:
+		in->evicted++;
+		break;
+	case NS_PROTOCOL_ERROR:
 		in->protocol_errors++;
+		break;
+	}
 }
 
 /* After every round: the counters reach the batch at once. */
@@ -315,9 +331,10 @@ void socketmap_input_stop(struct socketmap_input *in)
 	smm_get_stats(in->smm, &st);
 	log_msg(LOG_INFO, "socketmap_stopped requests=%llu sessions=%llu successes=%llu "
 	    "failures=%llu unreported=%llu report_mails_skipped=%llu bad_requests=%llu "
-	    "protocol_errors=%llu connections_refused=%llu", st.requests, st.sessions,
+	    "protocol_errors=%llu connections_refused=%llu connections_evicted=%llu "
+	    "connections_idle_closed=%llu", st.requests, st.sessions,
 	    st.successes, st.failures, st.unreported, st.report_mails_skipped, st.bad_requests,
-	    in->protocol_errors, in->refused);
+	    in->protocol_errors, in->refused, in->evicted, in->idle_closed);
 }
 
 void socketmap_input_close(struct socketmap_input *in)

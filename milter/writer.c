@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "heartbeat.h"
 #include "log.h"
 #include "util.h"
 
@@ -36,6 +37,7 @@ struct writer {
 	uint64_t commit_errors;
 	size_t pending_keys;	/* mirror of aggregate_keys(&pending), under lock */
 	struct log_limit busy_limit;
+	struct heartbeat *hb;
 };
 
 struct writer *writer_create(struct store *st, const struct writer_settings *ws)
@@ -180,6 +182,9 @@ static void *writer_main(void *arg)
 		struct timespec ts;
 		long long ms = w->set.flush_interval_ms;
 
+		/* the wait ends within the flush interval, a commit within the
+		 * store's lock wait: beyond either plus a margin it is stuck */
+		heartbeat_busy(w->hb, ms + HEARTBEAT_GRACE_MS);
 		if (!w->poked) {
 			clock_gettime(CLOCK_MONOTONIC, &ts);
 			ts.tv_sec += ms / 1000;
@@ -197,18 +202,22 @@ static void *writer_main(void *arg)
 			store_set_busy_timeout(w->store, w->set.busy_timeout_ms);
 			w->busy_timeout_changed = false;
 		}
+		heartbeat_busy(w->hb, w->set.busy_timeout_ms + HEARTBEAT_GRACE_MS);
 		pthread_mutex_unlock(&w->lock);
 		flush_once(w);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);
+	heartbeat_idle(w->hb);
 	return NULL;
 }
 
 int writer_start(struct writer *w)
 {
-	int rc = pthread_create(&w->thread, NULL, writer_main, w);
+	int rc;
 
+	w->hb = heartbeat_register("writer");
+	rc = pthread_create(&w->thread, NULL, writer_main, w);
 	if (rc != 0) {
 		log_msg(LOG_ERR, "writer_start_failed error=\"%s\"", strerror(rc));
 		return -1;
@@ -278,6 +287,7 @@ void writer_free(struct writer *w)
 		free(b);
 	}
 	aggregate_free(&w->pending);
+	heartbeat_unregister(w->hb);
 	pthread_cond_destroy(&w->wake);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

@@ -100,8 +100,9 @@ DAY0=$(date -u +%Y-%m-%d)
 
 # ---- part 0: the socket with a raw client ----------------------------------
 # Split reads (one byte per write), a request without key, malformed
-# netstrings (answered PERM, then closed), the connection limit (1024:
-# the newest beyond it are closed at once), and a session held open
+# netstrings (answered PERM, then closed), the connection limits (8 per
+# client process: beyond them its longest-idle ones give way; the rest is
+# t-daemon-connlimits.sh), and a session held open
 # until the daemon stops (it is emitted then, for its $h domain).
 cat > "$T/raw.py" <<'PY'
 import os, resource, socket, sys, time
@@ -188,10 +189,10 @@ oversize 35:PERM request longer than 4096 bytes, eof
 comma 34:PERM missing ',' after the request, eof" "$(cat "$T/raw.protocol")" "raw client: answers"
 wait_closed 4
 "$PY" "$T/raw.py" "$T/smap.sock" limit > "$T/raw.limit" 2>&1 || { cat "$T/raw.limit"; fail "raw client"; }
-assert_eq "open=1024 closed=6" "$(cat "$T/raw.limit")" "raw client: 1024 connections at most"
-wait_closed 1028
-assert_grep 'socketmap_connection_refused reason=too_many_connections limit=1024' "$T/log" \
-    "the refused connections are logged"
+assert_eq "open=8 closed=1022" "$(cat "$T/raw.limit")" "raw client: 8 connections of one process at most"
+wait_closed 1034
+assert_grep 'socketmap_connection_evicted id=[0-9]* reason=peer_limit limit=8 ' "$T/log" \
+    "the connections that gave way are logged"
 "$PY" "$T/raw.py" "$T/smap.sock" hold > "$T/raw.hold" 2>&1 &
 HOLD_PID=$!
 E2E_PIDS="$E2E_PIDS $HOLD_PID"
@@ -326,7 +327,8 @@ assert_eq 22 "$(tl_counter socketmap.sessions)" "socketmap.sessions"
 assert_eq 3 "$(tl_counter socketmap.protocol_errors)" "socketmap.protocol_errors"
 assert_eq 1 "$(tl_counter socketmap.bad_requests)" "socketmap.bad_requests"
 assert_eq 0 "$(tl_counter socketmap.unreported)" "socketmap.unreported"
-assert_eq 6 "$(tl_counter socketmap.connections_refused)" "socketmap.connections_refused"
+assert_eq 0 "$(tl_counter socketmap.connections_refused)" "socketmap.connections_refused"
+assert_eq 1022 "$(tl_counter socketmap.connections_evicted)" "socketmap.connections_evicted"
 assert_eq 0 "$(grep -c 'socketmap_key_folded' "$T/log")" "keys keep their case (-f)"
 
 # ---- part 2: our own report mail is not counted ----------------------------
@@ -349,7 +351,7 @@ while kill -0 "$HOLD_PID" 2>/dev/null && [ $n -lt 50 ]; do
 done
 assert_eq "closed by the daemon" "$(sed -n 2p "$T/raw.hold")" "raw client: the daemon closed the held connection"
 assert_eq "0 1 validation-failure" "$(preview held.test)" "held.test: emitted at stop, for its host"
-assert_grep 'socketmap_stopped requests=50 sessions=24 successes=7 failures=17 unreported=0 report_mails_skipped=1 bad_requests=1 protocol_errors=3 connections_refused=6' \
+assert_grep 'socketmap_stopped requests=50 sessions=24 successes=7 failures=17 unreported=0 report_mails_skipped=1 bad_requests=1 protocol_errors=3 connections_refused=0 connections_evicted=1022' \
     "$T/log" "the daemon's closing socketmap line"
 
 # ---- part 3: the daemon is down, mail still flows --------------------------

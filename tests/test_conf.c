@@ -86,7 +86,7 @@ static void test_bool_values(void **state)
 static void test_option_table(void **state)
 {
 	(void)state;
-	assert_int_equal(conf_noptions, 48);
+	assert_int_equal(conf_noptions, 50);
 	assert_string_equal(conf_options[0].name, "organization_name");
 	assert_int_equal(conf_options[0].required_by, CONF_FOR_REPORTER);
 	assert_string_equal(conf_options[1].name, "contact_info");

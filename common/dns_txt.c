@@ -306,10 +306,14 @@ static int join_txt(const unsigned char *rd, size_t rdlen, struct strbuf *out)
 
 static void add_record(struct txt_set *s, const struct strbuf *sb)
 {
-	bool has_nul = memchr(sb->data, '\0', sb->len) != NULL;
+	bool has_nul = sb->len > 0 && memchr(sb->data, '\0', sb->len) != NULL;
 	bool too_long = sb->len > TXT_MAX_LEN;
 
 	s->seen++;
+	if (sb->len == 0) {	/* no character-string at all (strbuf data is NULL) */
+		txt_set_add(s, xstrdup(""));
+		return;
+	}
 	if (has_nul || too_long) {
 		if (is_tlsrpt_record(sb->data, sb->len)) {
 			s->bad_tlsrpt++;

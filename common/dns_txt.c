@@ -816,7 +816,10 @@ static bool job_settled_early(struct engine *e, struct job *j)
 	if (j->kind == JOB_TLSRPT && j->name != NULL && domain_ok(j->name, &dlen)) {
 		snprintf(j->qname, sizeof(j->qname), "%s%.*s", QUERY_PREFIX, (int)dlen, j->name);
 	} else if (j->kind != JOB_TLSRPT && j->name != NULL && query_name_ok(j->name)) {
-		snprintf(j->qname, sizeof(j->qname), "%s", j->name);
+		/* without a final dot: the answer's owner names have none */
+		dlen = strlen(j->name);
+		snprintf(j->qname, sizeof(j->qname), "%.*s", (int)(j->name[dlen - 1] == '.' ?
+		    dlen - 1 : dlen), j->name);
 	} else {
 		job_settle(j, LOOKUP_NONE, "invalid domain name \"%.64s\"",
 		    j->name != NULL ? j->name : "(null)");

@@ -138,18 +138,20 @@ check "bad resolver port message" 'dns_lookup: bad resolver "1.2.3.4:99999": por
 
 # The generic lookups: TXT records, addresses (A before AAAA, CNAME
 # chased, an IP address as it is, /etc/hosts before the DNS).
-got=$("$LOOKUP" --resolver "$R" --txt _mta-sts.good.test _mta-sts.none.test)
+got=$("$LOOKUP" --resolver "$R" --txt _mta-sts.good.test _mta-sts.none.test _mta-sts.good.test.)
 check "dns_query_txt" '_mta-sts.good.test found v=STSv1; id=1
-_mta-sts.none.test none NXDOMAIN' "$got"
+_mta-sts.none.test none NXDOMAIN
+_mta-sts.good.test. found v=STSv1; id=1' "$got"
 got=$("$LOOKUP" --resolver "$R" --addr host.test hostalias.test 192.0.2.5 2001:db8::5 \
-    notxt.test none.test 'bad_name!')
+    notxt.test none.test 'bad_name!' HOST.test.)
 check "dns_query_addr_all" 'host.test found 192.0.2.10 2001:db8::10
 hostalias.test found 192.0.2.10 2001:db8::10
 192.0.2.5 found 192.0.2.5
 2001:db8::5 found 2001:db8::5
 notxt.test none no A record at notxt.test
 none.test none NXDOMAIN
-bad_name! none invalid domain name "bad_name!"' "$got"
+bad_name! none invalid domain name "bad_name!"
+HOST.test. found 192.0.2.10 2001:db8::10' "$got"
 # /etc/hosts comes before the DNS (a hosts file of our own, in a mount
 # namespace of this command only)
 printf '192.0.2.77 fromfile.test\n2001:db8::77 fromfile.test\n192.0.2.78 host.test\n' > "$T/hosts"

@@ -883,10 +883,12 @@ static void wait_once(struct engine *e, long long now, long long until)
 	long long wait_ms = until - now;
 	int bits, nfds = 0, rc;
 
+	/* the bits by hand: ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit */
 	bits = ares_getsock(e->ch, socks, ARES_GETSOCK_MAXNUM);
 	for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-		short ev = (short)((ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-		    (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0));
+		unsigned u = (unsigned)bits;
+		short ev = (short)((u & (1u << i) ? POLLIN : 0) |
+		    (u & (1u << (i + ARES_GETSOCK_MAXNUM)) ? POLLOUT : 0));
 
 		if (ev == 0)
 			continue;

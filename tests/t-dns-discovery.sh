@@ -212,6 +212,21 @@ else
 	FAILED=$((FAILED + 1))
 fi
 
+# The resolver setting "[V6]:PORT": the same forwarder on ::1 (no rules)
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+	if stall_start "$T" ::1 0 127.0.0.1 "$PORT"; then
+		got=$("$LOOKUP" --resolver "[::1]:$STALL_PORT" --timeout-ms 3000 good.test none.test)
+		check "resolver [::1]:PORT" "good.test found v=TLSRPTv1; rua=mailto:tlsrpt@good.test,https://report.good.test/v1/tlsrpt
+none.test none NXDOMAIN" "$got"
+		kill "$STALL_PID"; wait "$STALL_PID" 2>/dev/null; STALL_PID=
+	else
+		echo "not ok - the forwarder did not start on ::1"; cat "$T/stall.err"
+		FAILED=$((FAILED + 1))
+	fi
+else
+	echo "# no IPv6 loopback: the [::1]:PORT resolver case is not run"
+fi
+
 # R33: a closed port is temporary, and answers well within the time-out.
 kill "$UB_PID"; wait "$UB_PID" 2>/dev/null; UB_PID=
 t0=$(now_ms)

@@ -3,7 +3,7 @@
 
     stalled_dns.py ADDR PORT UPSTREAM_ADDR UPSTREAM_PORT LOG RULE...
 
-Listens on ADDR:PORT, UDP and TCP.  Each RULE is MODE:SUFFIX[/QTYPE]; a
+Listens on ADDR:PORT (IPv4, or IPv6 when ADDR has a colon), UDP and TCP.  Each RULE is MODE:SUFFIX[/QTYPE]; a
 query whose name is SUFFIX or ends in ".SUFFIX" (case-insensitive), of
 type QTYPE (a number) when given, gets MODE:
 
@@ -151,10 +151,11 @@ def serve_tcp(lsock):
 
 def bind_both(addr, port):
     """UDP and TCP sockets on one port; port 0: a free one (bounded tries)."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     for _ in range(20):
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp = socket.socket(family, socket.SOCK_DGRAM)
         udp.bind((addr, port))
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp = socket.socket(family, socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             tcp.bind((addr, udp.getsockname()[1]))

@@ -552,6 +552,7 @@ struct engine {
 	char init_error[200];
 	long timeout_ms;
 	size_t parallel, active, next;
+	size_t low;			/* jobs before it are all settled */
 	struct job *jobs;
 	size_t njobs;
 	struct query *queries;
@@ -855,10 +856,12 @@ static long long expire(struct engine *e, long long now)
 {
 	long long nearest = -1;
 
-	for (size_t i = 0; i < e->njobs; i++) {
+	while (e->low < e->next && e->jobs[e->low].done)
+		e->low++;	/* jobs start in order: no pass over all of them */
+	for (size_t i = e->low; i < e->next; i++) {
 		struct job *j = &e->jobs[i];
 
-		if (!j->started || j->done)
+		if (j->done)
 			continue;
 		if (j->deadline > now) {
 			if (nearest < 0 || j->deadline < nearest)

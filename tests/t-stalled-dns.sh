@@ -270,7 +270,7 @@ got=$(lookup quiet.test stall.test hoststall.test good.test | paste -sd '|')
 t_first=$(($(now_ms) - t0))
 assert_eq "NOTFOUND |NOTFOUND |NOTFOUND |NOTFOUND " "$got" \
     "map: four domains not cached, answered NOTFOUND at once"
-within "$t_first" 1000 "map: the first answers did not wait for any fetch"
+within "$t_first" "$SLACK" "map: the first answers did not wait for any fetch"
 # good.test's policy arrives while the stalled ones are still being fetched
 i=0
 while [ "$(lookup good.test)" != "OK secure match=mx1.good.test servername=hostname" ]; do

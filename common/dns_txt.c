@@ -1,39 +1,49 @@
 /*
  * NAME
- *	dns_txt - look up TLSRPT records (_smtp._tls TXT) in the DNS
+ *	dns_txt - look up TLSRPT records (_smtp._tls TXT) and other names in the DNS
  * DESCRIPTION
- *	See dns_txt.h.  Queries go through glibc's libresolv with one
- *	struct __res_state per worker thread (never the global _res), so
- *	lookups run in parallel without sharing resolver state.
+ *	See dns_txt.h.  The queries go through c-ares: every call opens one
+ *	channel (from resolv.conf, or with the one server of the resolver
+ *	setting), runs all its lookups on it concurrently in a poll() loop
+ *	on the caller's thread, and destroys it.  Nothing is shared between
+ *	calls, so calls from several threads never wait for each other.
  *
- *	Classification (R5, R33): NXDOMAIN and NOERROR-without-TXT give
+ *	Deadlines: each lookup gets timeout_ms from its start.  c-ares
+ *	tries each server twice, the second time with twice the wait, so
+ *	its per-try time-out is timeout_ms / 3: with one server the two
+ *	tries end at the deadline.  The deadline itself is ours and does
+ *	not depend on what c-ares does: the loop never sleeps past the
+ *	nearest one, and a lookup that reaches it is settled as a
+ *	time-out; whatever c-ares later reports for it (a late answer, the
+ *	end of a stalled TCP connection, the channel's destruction) is
+ *	ignored.  c-ares retries a truncated UDP answer over TCP; its
+ *	per-try time-out covers the TCP connect, the request and the
+ *	answer, and it does not send a query twice over one connection, so
+ *	a server that accepts the TCP query and never answers ends the
+ *	lookup after one try (a third of timeout_ms, measured 667 ms of
+ *	2000).  The reason given is "timed out after N ms", N the time the
+ *	lookup took.  EDNS0 (payload 1232) makes truncated answers rare.
+ *
+ *	SERVFAIL, REFUSED and NOTIMP end the lookup with that rcode
+ *	(ARES_FLAG_NOCHECKRESP: without it c-ares 1.18 moves on to the
+ *	next server and, when there is none, reports a refused connection
+ *	instead).
+ *
+ *	Classification (R5, R33): NXDOMAIN and NOERROR-without-records give
  *	LOOKUP_NONE; every other failure (SERVFAIL, REFUSED, FORMERR, a
  *	time-out, a refused connection, a malformed answer) is
  *	LOOKUP_TEMPORARY, because only a definite "no record" may stop a
- *	report.  glibc reports SERVFAIL as TRY_AGAIN, the same as a
- *	time-out, and REFUSED as NO_RECOVERY; the answer header (which
- *	glibc leaves in the buffer) tells them apart in the error text.
+ *	report.
  *
- *	Time-outs: libresolv waits whole seconds (statp->retrans) per try,
- *	at least one.  timeout_ms is split into statp->retry tries of
- *	statp->retrans seconds without exceeding it, except that a time-out
- *	under one second becomes one second.  A truncated UDP answer makes
- *	libresolv retry over TCP, whose connect is not bounded by these
- *	settings; EDNS0 is requested so that such answers are rare.
- *
- *	The resolver override replaces the name server list read from
- *	resolv.conf with exactly one address (IPv4 in nsaddr_list[0], IPv6
- *	in the _u._ext.nsaddrs[0] slot that glibc uses for IPv6 servers).
- *
- *	The generic lookups (dns_query_txt, dns_query_addr) share the
- *	resolver setting, time-outs, CNAME handling and classification; they
- *	run one name at a time on the caller's thread.
+ *	Answers are read with the ns_parse functions of libresolv (the
+ *	public message parser; nothing of glibc's resolver state is used):
+ *	TXT records owned by the query name or a CNAME target in the same
+ *	answer are accepted; an answer holding only a CNAME chain is
+ *	followed by querying its end (at most CHAIN_MAX times, within the
+ *	same deadline), for servers that do not chase CNAMEs themselves.
  *
  *	Not done: DNSSEC validation (the record is not security-critical:
- *	RFC 8460 section 7).  CNAMEs: TXT records owned by the query name or
- *	a CNAME target in the same answer are accepted; an answer holding
- *	only a CNAME chain is followed by querying its end (at most
- *	CHAIN_MAX times), for servers that do not chase CNAMEs themselves.
+ *	RFC 8460 section 7).
  */
 #include "dns_txt.h"
 
@@ -42,9 +52,9 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <resolv.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +63,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include <ares.h>
+
 #include "util.h"
 
 #define VERSION_TAG	"v=TLSRPTv1"
@@ -60,24 +72,17 @@
 #define NAME_MAX_LEN	253	/* presentation form, without the final dot */
 #define LABEL_MAX_LEN	63
 #define TXT_MAX_LEN	4096	/* joined character-strings of one record */
-#define ANSWER_MAX	65535
-#define CHAIN_MAX	8	/* CNAME hops accepted inside one answer */
+#define CHAIN_MAX	8	/* CNAME hops accepted inside one answer, and queries */
 #define PARALLEL_MAX	64
+#define TRIES		2	/* per server; the second waits twice as long */
+#define EDNS_PAYLOAD	1232	/* the DNS flag day 2020 size: no IP fragmentation */
 
 struct resolver_addr {
 	bool set;
 	int family;
-	struct sockaddr_in sin;
-	struct sockaddr_in6 sin6;
-};
-
-struct pool {
-	struct tlsrpt_lookup *l;
-	size_t n;
-	size_t next;		/* next lookup to take, under mu */
-	pthread_mutex_t mu;
-	const struct resolver_addr *resolver;
-	long timeout_ms;
+	struct in_addr v4;
+	struct in6_addr v6;
+	uint16_t port;
 };
 
 /* ---- record selection (pure) ------------------------------------------ */
@@ -133,9 +138,9 @@ static int parse_resolver(const char *spec, struct resolver_addr *ra, char *err,
 	const char *port_str = NULL;
 	const char *colon;
 	size_t hlen;
-	uint16_t port = 53;
 
 	memset(ra, 0, sizeof(*ra));
+	ra->port = 53;
 	if (spec[0] == '[') {
 		const char *close = strchr(spec, ']');
 
@@ -162,27 +167,36 @@ static int parse_resolver(const char *spec, struct resolver_addr *ra, char *err,
 			goto bad_addr;
 		strcpy(host, spec);
 	}
-	if (port_str != NULL && !parse_port(port_str, &port)) {
+	if (port_str != NULL && !parse_port(port_str, &ra->port)) {
 		snprintf(err, errlen, "bad resolver \"%.64s\": port must be 1-65535", spec);
 		return -1;
 	}
-	if (inet_pton(AF_INET, host, &ra->sin.sin_addr) == 1) {
+	if (inet_pton(AF_INET, host, &ra->v4) == 1)
 		ra->family = AF_INET;
-		ra->sin.sin_family = AF_INET;
-		ra->sin.sin_port = htons(port);
-	} else if (inet_pton(AF_INET6, host, &ra->sin6.sin6_addr) == 1) {
+	else if (inet_pton(AF_INET6, host, &ra->v6) == 1)
 		ra->family = AF_INET6;
-		ra->sin6.sin6_family = AF_INET6;
-		ra->sin6.sin6_port = htons(port);
-	} else {
+	else
 		goto bad_addr;
-	}
 	ra->set = true;
 	return 0;
 bad_addr:
 	snprintf(err, errlen, "bad resolver \"%.64s\": not an IP address "
 	    "(use ADDRESS, ADDRESS:PORT or [IPV6]:PORT)", spec);
 	return -1;
+}
+
+/* The resolver setting and time-out of a call: 0, or -1 with err. */
+static int check_call(const char *resolver, long timeout_ms, struct resolver_addr *ra,
+    char *err, size_t errlen)
+{
+	memset(ra, 0, sizeof(*ra));
+	if (resolver != NULL && *resolver != '\0' && parse_resolver(resolver, ra, err, errlen) != 0)
+		return -1;
+	if (timeout_ms <= 0) {
+		snprintf(err, errlen, "bad DNS timeout %ld ms: must be positive", timeout_ms);
+		return -1;
+	}
+	return 0;
 }
 
 /* Letters, digits, hyphens; labels of 1-63 bytes; one final dot allowed. */
@@ -219,68 +233,41 @@ static bool domain_ok(const char *d, size_t *len)
 	return true;
 }
 
-/* ---- resolver state ----------------------------------------------------- */
-
-static void drop_servers(res_state st)
+/* Letters, digits, hyphens, underscores ("_mta-sts"); labels of 1-63 bytes. */
+static bool query_name_ok(const char *name)
 {
-	int i;
+	size_t n = strlen(name);
+	size_t label = 0;
+	size_t i;
 
-	for (i = 0; i < MAXNS; i++) {
-		free(st->_u._ext.nsaddrs[i]);
-		st->_u._ext.nsaddrs[i] = NULL;
-	}
-}
+	if (n > 0 && name[n - 1] == '.')
+		n--;
+	if (n == 0 || n > NAME_MAX_LEN)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
 
-/* 0, or -1 with err: res_ninit failed. */
-static int resolver_open(res_state st, const struct resolver_addr *ra, long timeout_ms,
-    char *err, size_t errlen)
-{
-	long secs = timeout_ms / 1000;
-	int tries = 1;
-
-	memset(st, 0, sizeof(*st));
-	if (res_ninit(st) != 0) {
-		snprintf(err, errlen, "resolver initialisation failed (res_ninit)");
-		res_nclose(st);
-		return -1;
-	}
-	if (secs < 1)
-		secs = 1;
-	if (secs >= 2) {	/* a second try helps against a lost UDP packet */
-		tries = 2;
-		secs /= 2;
-	}
-	st->retrans = (int)(secs > 30 ? 30 : secs);
-	st->retry = tries;
-	st->options |= RES_USE_EDNS0;
-	st->options &= ~(unsigned long)RES_ROTATE;
-	if (ra->set) {
-		/* glibc's res_nclose frees the IPv6 slots it finds up to nscount */
-		drop_servers(st);
-		st->_u._ext.nscount = 0;
-		memset(&st->nsaddr_list[0], 0, sizeof(st->nsaddr_list[0]));
-		if (ra->family == AF_INET) {
-			st->nsaddr_list[0] = ra->sin;
-		} else {
-			st->_u._ext.nsaddrs[0] = xmalloc(sizeof(struct sockaddr_in6));
-			*st->_u._ext.nsaddrs[0] = ra->sin6;
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
 		}
-		st->nscount = 1;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+		if (++label > LABEL_MAX_LEN)
+			return false;
 	}
-	return 0;
+	return true;
 }
 
-static long effective_timeout_ms(const struct __res_state *st)
-{
-	return (long)st->retrans * 1000L * (long)st->retry;
-}
-
-/* ---- answer parsing ------------------------------------------------------ */
+/* ---- answer parsing (pure) ---------------------------------------------- */
 
 struct txt_set {
 	char **txt;		/* well-formed records (TXT joined, addresses as text) */
 	size_t n;
-	size_t seen;		/* TXT records in the answer, refused ones too */
+	size_t seen;		/* records in the answer, refused ones too */
 	size_t bad_tlsrpt;	/* TLSRPT records refused (NUL byte, too long) */
 	const char *bad_why;
 };
@@ -293,6 +280,12 @@ static void txt_set_free(struct txt_set *s)
 		free(s->txt[i]);
 	free(s->txt);
 	memset(s, 0, sizeof(*s));
+}
+
+static void txt_set_add(struct txt_set *s, char *item)
+{
+	s->txt = xrealloc(s->txt, (s->n + 1) * sizeof(*s->txt));
+	s->txt[s->n++] = item;
 }
 
 /* Join the character-strings of one TXT rdata (R6); -1 if malformed. */
@@ -313,10 +306,14 @@ static int join_txt(const unsigned char *rd, size_t rdlen, struct strbuf *out)
 
 static void add_record(struct txt_set *s, const struct strbuf *sb)
 {
-	bool has_nul = memchr(sb->data, '\0', sb->len) != NULL;
+	bool has_nul = sb->len > 0 && memchr(sb->data, '\0', sb->len) != NULL;
 	bool too_long = sb->len > TXT_MAX_LEN;
 
 	s->seen++;
+	if (sb->len == 0) {	/* no character-string at all (strbuf data is NULL) */
+		txt_set_add(s, xstrdup(""));
+		return;
+	}
 	if (has_nul || too_long) {
 		if (is_tlsrpt_record(sb->data, sb->len)) {
 			s->bad_tlsrpt++;
@@ -324,8 +321,7 @@ static void add_record(struct txt_set *s, const struct strbuf *sb)
 		}
 		return;
 	}
-	s->txt = xrealloc(s->txt, (s->n + 1) * sizeof(*s->txt));
-	s->txt[s->n++] = xstrndup(sb->data, sb->len);
+	txt_set_add(s, xstrndup(sb->data, sb->len));
 }
 
 /* The query name plus CNAME targets found in the answer section. */
@@ -378,8 +374,7 @@ static int add_address(struct txt_set *s, int type, const unsigned char *rd, siz
 	    inet_ntop(family, rd, text, sizeof(text)) == NULL)
 		return -1;
 	s->seen++;
-	s->txt = xrealloc(s->txt, (s->n + 1) * sizeof(*s->txt));
-	s->txt[s->n++] = xstrdup(text);
+	txt_set_add(s, xstrdup(text));
 	return 0;
 }
 
@@ -397,21 +392,21 @@ static int add_rr(struct txt_set *s, int type, const ns_rr *rr, struct strbuf *s
 
 /*
  * 0 and s filled with the records of "type", or -1: the answer is
- * malformed.  last gets the end of the CNAME chain found in the answer
- * (qname when there is none).
+ * malformed (s is left empty).  last gets the end of the CNAME chain
+ * found in the answer (qname when there is none).
  */
-static int collect_rrs(const unsigned char *ans, int len, const char *qname, int type,
+static int collect_rrs(const unsigned char *ans, size_t len, const char *qname, int type,
     struct txt_set *s, char last[NS_MAXDNAME])
 {
-	struct name_chain *chain = xcalloc(1, sizeof(*chain));
+	struct name_chain *chain;
 	struct strbuf sb;
 	ns_msg msg;
 	int count, i, rc = 0;
 
-	if (ns_initparse(ans, len, &msg) != 0) {
-		free(chain);
+	snprintf(last, NS_MAXDNAME, "%s", qname);
+	if (len > 65535 || ns_initparse(ans, (int)len, &msg) != 0)
 		return -1;
-	}
+	chain = xcalloc(1, sizeof(*chain));
 	snprintf(chain->name[0], sizeof(chain->name[0]), "%s", qname);
 	chain->n = 1;
 	follow_cnames(&msg, chain);
@@ -440,224 +435,550 @@ static int collect_rrs(const unsigned char *ans, int len, const char *qname, int
 	return rc;
 }
 
-/* ---- one lookup ---------------------------------------------------------- */
-
-/* Set the outcome and its reason; long names are cut, never overflow. */
-static void __attribute__((format(printf, 3, 4)))
-set_result(struct tlsrpt_lookup *l, enum tlsrpt_lookup_status status, const char *fmt, ...)
-{
-	va_list ap;
-
-	l->status = status;
-	va_start(ap, fmt);
-	vsnprintf(l->error, sizeof(l->error), fmt, ap);
-	va_end(ap);
-}
-
-static const char *rcode_name(int rcode)
-{
-	switch (rcode) {
-	case ns_r_formerr: return "FORMERR";
-	case ns_r_servfail: return "SERVFAIL";
-	case ns_r_nxdomain: return "NXDOMAIN";
-	case ns_r_notimpl: return "NOTIMP";
-	case ns_r_refused: return "REFUSED";
-	default: return NULL;
-	}
-}
-
-/* The query failed: classify from h_errno, the answer header and errno. */
-static void classify_failure(struct tlsrpt_lookup *l, res_state st, const unsigned char *ans,
-    int saved_errno, const char *qname, const char *kind)
-{
-	const HEADER *h = (const HEADER *)ans;
-	const char *rc = h->qr ? rcode_name(h->rcode) : NULL;
-
-	switch (st->res_h_errno) {
-	case HOST_NOT_FOUND:
-		set_result(l, LOOKUP_NONE, "NXDOMAIN");
-		return;
-	case NO_DATA:
-		set_result(l, LOOKUP_NONE, "no %s record at %s", kind, qname);
-		return;
-	default:
-		break;
-	}
-	if (rc != NULL)
-		set_result(l, LOOKUP_TEMPORARY, "%s", rc);
-	else if (h->qr && h->rcode != ns_r_noerror)
-		set_result(l, LOOKUP_TEMPORARY, "DNS error rcode %d", h->rcode);
-	else if (saved_errno == ECONNREFUSED)
-		set_result(l, LOOKUP_TEMPORARY, "no answer: connection refused by the resolver");
-	else if (saved_errno == ETIMEDOUT || st->res_h_errno == TRY_AGAIN)
-		set_result(l, LOOKUP_TEMPORARY, "timed out after %ld ms",
-		    effective_timeout_ms(st));
-	else
-		set_result(l, LOOKUP_TEMPORARY, "lookup failed: %s",
-		    saved_errno != 0 ? strerror(saved_errno) : "resolver error");
-}
-
-static void decide(struct tlsrpt_lookup *l, const struct txt_set *s, const char *qname)
-{
-	const char *chosen = NULL;
-	enum tlsrpt_lookup_status st;
-	size_t total;
-
-	st = tlsrpt_select_record((const char *const *)s->txt, s->n, &chosen);
-	total = (st == LOOKUP_FOUND ? 1 : 0) + s->bad_tlsrpt;
-	if (st == LOOKUP_MULTIPLE || total > 1) {
-		size_t k, good = 0;
-
-		for (k = 0; k < s->n; k++)
-			if (is_tlsrpt_record(s->txt[k], strlen(s->txt[k])))
-				good++;
-		set_result(l, LOOKUP_MULTIPLE, "%zu TLSRPT records (RFC 8460 requires exactly one)", good + s->bad_tlsrpt);
-		return;
-	}
-	if (st == LOOKUP_FOUND) {
-		l->status = LOOKUP_FOUND;
-		l->error[0] = '\0';
-		l->text = xstrdup(chosen);
-		return;
-	}
-	if (s->bad_tlsrpt > 0)
-		set_result(l, LOOKUP_NONE, "TLSRPT record at %s %s", qname, s->bad_why);
-	else if (s->seen == 0)
-		set_result(l, LOOKUP_NONE, "no TXT record at %s", qname);
-	else
-		set_result(l, LOOKUP_NONE, "no record starting with \"v=TLSRPTv1;\" among %zu TXT records at %s",
-		    s->seen, qname);
-}
-
 static const char *type_name(int type)
 {
 	return type == ns_t_txt ? "TXT" : type == ns_t_a ? "A" : "AAAA";
 }
 
-/*
- * Query qname for "type" into set: 0, or -1 with l's status and error
- * set.  When the answer holds only a CNAME chain (some servers do not
- * chase it), query the chain's end, at most CHAIN_MAX times.
- */
-static int query_follow(struct tlsrpt_lookup *l, res_state st, unsigned char *ans,
-    const char *qname, int type, struct txt_set *set)
-{
-	char name[NS_MAXDNAME], next[NS_MAXDNAME];
-	int len, hop;
+/* ---- outcomes --------------------------------------------------------------- */
 
-	snprintf(name, sizeof(name), "%s", qname);
-	for (hop = 0;; hop++) {
-		memset(ans, 0, HFIXEDSZ);
-		errno = 0;
-		len = res_nquery(st, name, ns_c_in, type, ans, ANSWER_MAX);
-		if (len < 0) {
-			classify_failure(l, st, ans, errno, name, type_name(type));
-			return -1;
-		}
-		if (collect_rrs(ans, len > ANSWER_MAX ? ANSWER_MAX : len, name, type, set,
-		    next) != 0) {
-			set_result(l, LOOKUP_TEMPORARY, "malformed DNS answer for %s", name);
-			return -1;
-		}
-		if (set->seen > 0 || strcasecmp(next, name) == 0 || hop >= CHAIN_MAX)
-			return 0;
-		memcpy(name, next, sizeof(name));
+/* What became of one query type of a lookup. */
+struct outcome {
+	enum tlsrpt_lookup_status status;	/* FOUND: answered (maybe without records) */
+	char error[256];
+};
+
+static void __attribute__((format(printf, 3, 4)))
+set_outcome(struct outcome *o, enum tlsrpt_lookup_status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->status = status;
+	va_start(ap, fmt);
+	vsnprintf(o->error, sizeof(o->error), fmt, ap);
+	va_end(ap);
+}
+
+/* A c-ares status other than success, for a query of "type" at "name". */
+static void classify_status(struct outcome *o, int status, int type, const char *name,
+    long long elapsed_ms)
+{
+	switch (status) {
+	case ARES_ENOTFOUND:
+		set_outcome(o, LOOKUP_NONE, "NXDOMAIN");
+		return;
+	case ARES_ENODATA:
+		set_outcome(o, LOOKUP_NONE, "no %s record at %s", type_name(type), name);
+		return;
+	case ARES_ESERVFAIL:
+		set_outcome(o, LOOKUP_TEMPORARY, "SERVFAIL");
+		return;
+	case ARES_EREFUSED:
+		set_outcome(o, LOOKUP_TEMPORARY, "REFUSED");
+		return;
+	case ARES_EFORMERR:
+		set_outcome(o, LOOKUP_TEMPORARY, "FORMERR");
+		return;
+	case ARES_ENOTIMP:
+		set_outcome(o, LOOKUP_TEMPORARY, "NOTIMP");
+		return;
+	case ARES_ETIMEOUT:
+		set_outcome(o, LOOKUP_TEMPORARY, "timed out after %lld ms", elapsed_ms);
+		return;
+	case ARES_ECONNREFUSED:
+		set_outcome(o, LOOKUP_TEMPORARY, "no answer: connection refused by the resolver");
+		return;
+	case ARES_EBADRESP:
+		set_outcome(o, LOOKUP_TEMPORARY, "malformed DNS answer for %s", name);
+		return;
+	default:
+		set_outcome(o, LOOKUP_TEMPORARY, "lookup failed: %s", ares_strerror(status));
+		return;
 	}
 }
 
-static void lookup_one(struct tlsrpt_lookup *l, res_state st, unsigned char *ans)
+void dns_parse_answer(const unsigned char *msg, size_t len, const char *qname, int type,
+    struct dns_answer *a, char next[NS_MAXDNAME])
 {
-	char qname[NAME_MAX_LEN + 2];
-	struct txt_set set = { 0 };
+	struct txt_set s = { 0 };
+
+	memset(a, 0, sizeof(*a));
+	if (collect_rrs(msg, len, qname, type, &s, next) != 0) {
+		a->status = LOOKUP_TEMPORARY;
+		snprintf(a->error, sizeof(a->error), "malformed DNS answer for %.200s", qname);
+		return;
+	}
+	a->item = s.txt;
+	a->n = s.n;
+	a->status = s.n > 0 ? LOOKUP_FOUND : LOOKUP_NONE;
+	if (s.n == 0)
+		snprintf(a->error, sizeof(a->error), "no %s record at %.200s", type_name(type), qname);
+}
+
+/* ---- the engine: lookups on one c-ares channel ---------------------------- */
+
+enum job_kind { JOB_TLSRPT, JOB_TXT, JOB_ADDR };
+
+#define SLOTS 2		/* query types of one lookup: TXT, or A and AAAA */
+
+struct job {
+	enum job_kind kind;
+	const char *name;		/* the caller's name */
+	char qname[NS_MAXDNAME];	/* what is queried first */
+	long long started_at, deadline;	/* monotonic ms */
+	int pending;			/* queries in flight */
+	bool started, done;
+	struct txt_set set[SLOTS];
+	struct outcome out[SLOTS];
+	/* the result */
+	enum tlsrpt_lookup_status status;
+	char error[256];
+	char *text;			/* JOB_TLSRPT, FOUND */
+	char **item;			/* JOB_TXT, JOB_ADDR, FOUND */
+	size_t n;
+};
+
+struct query {
+	struct query *next;		/* every query of the engine, freed at the end */
+	struct engine *e;
+	struct job *job;
+	int slot, type, hop;
+	char name[NS_MAXDNAME];
+};
+
+struct engine {
+	ares_channel ch;
+	bool ready;
+	char init_error[200];
+	long timeout_ms;
+	size_t parallel, active, next;
+	size_t low;			/* jobs before it are all settled */
+	struct job *jobs;
+	size_t njobs;
+	struct query *queries;
+};
+
+static pthread_once_t ares_once = PTHREAD_ONCE_INIT;
+static int ares_init_status = ARES_SUCCESS;
+
+static void library_start(void)
+{
+	ares_init_status = ares_library_init(ARES_LIB_INIT_ALL);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+job_settle(struct job *j, enum tlsrpt_lookup_status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	j->status = status;
+	va_start(ap, fmt);
+	vsnprintf(j->error, sizeof(j->error), fmt, ap);
+	va_end(ap);
+	j->done = true;
+}
+
+/* The one server of the resolver setting instead of resolv.conf's. */
+static int set_server(ares_channel ch, const struct resolver_addr *ra)
+{
+	struct ares_addr_port_node node;
+
+	memset(&node, 0, sizeof(node));
+	node.family = ra->family;
+	if (ra->family == AF_INET)
+		node.addr.addr4 = ra->v4;
+	else
+		memcpy(&node.addr.addr6, &ra->v6, sizeof(ra->v6));
+	node.udp_port = ra->port;
+	node.tcp_port = ra->port;
+	return ares_set_servers_ports(ch, &node);
+}
+
+static void engine_open(struct engine *e, const struct resolver_addr *ra, long timeout_ms,
+    int parallel)
+{
+	struct ares_options o;
+	int rc, mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_EDNSPSZ |
+	    ARES_OPT_NOROTATE;
+
+	memset(e, 0, sizeof(*e));
+	e->timeout_ms = timeout_ms;
+	e->parallel = parallel < 1 ? 1 : parallel > PARALLEL_MAX ? PARALLEL_MAX : (size_t)parallel;
+	pthread_once(&ares_once, library_start);
+	if (ares_init_status != ARES_SUCCESS) {
+		snprintf(e->init_error, sizeof(e->init_error), "resolver initialisation failed: %s",
+		    ares_strerror(ares_init_status));
+		return;
+	}
+	memset(&o, 0, sizeof(o));
+	/* NOCHECKRESP: c-ares 1.18 would report SERVFAIL, REFUSED and NOTIMP as ECONNREFUSED */
+	o.flags = ARES_FLAG_EDNS | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
+	o.timeout = (int)(timeout_ms / 3 > 0 ? timeout_ms / 3 : 1);
+	o.tries = TRIES;
+	o.ednspsz = EDNS_PAYLOAD;
+	rc = ares_init_options(&e->ch, &o, mask);
+	if (rc == ARES_SUCCESS && ra->set && (rc = set_server(e->ch, ra)) != ARES_SUCCESS)
+		ares_destroy(e->ch);
+	if (rc != ARES_SUCCESS) {
+		snprintf(e->init_error, sizeof(e->init_error), "resolver initialisation failed: %s",
+		    ares_strerror(rc));
+		return;
+	}
+	e->ready = true;
+}
+
+static void engine_close(struct engine *e)
+{
+	if (e->ready)
+		ares_destroy(e->ch);	/* calls back every query still open: ignored */
+	while (e->queries != NULL) {
+		struct query *q = e->queries;
+
+		e->queries = q->next;
+		free(q);
+	}
+	for (size_t i = 0; i < e->njobs; i++)
+		for (int s = 0; s < SLOTS; s++)
+			txt_set_free(&e->jobs[i].set[s]);
+}
+
+static void answered(void *arg, int status, int timeouts, unsigned char *abuf, int alen);
+
+static void send_query(struct engine *e, struct job *j, int slot, int type, const char *name,
+    int hop)
+{
+	struct query *q = xcalloc(1, sizeof(*q));
+
+	q->e = e;
+	q->job = j;
+	q->slot = slot;
+	q->type = type;
+	q->hop = hop;
+	snprintf(q->name, sizeof(q->name), "%s", name);
+	q->next = e->queries;
+	e->queries = q;
+	j->pending++;
+	ares_query(e->ch, q->name, ns_c_in, type, answered, q);	/* may call back at once */
+}
+
+/* The TLSRPT record out of the TXT records (R5, R6). */
+static void finish_tlsrpt(struct job *j)
+{
+	const struct txt_set *s = &j->set[0];
+	const char *chosen = NULL;
+	enum tlsrpt_lookup_status st;
+	size_t total, k, good = 0;
+
+	if (j->out[0].status != LOOKUP_FOUND) {
+		job_settle(j, j->out[0].status, "%s", j->out[0].error);
+		return;
+	}
+	st = tlsrpt_select_record((const char *const *)s->txt, s->n, &chosen);
+	total = (st == LOOKUP_FOUND ? 1 : 0) + s->bad_tlsrpt;
+	if (st == LOOKUP_MULTIPLE || total > 1) {
+		for (k = 0; k < s->n; k++)
+			if (is_tlsrpt_record(s->txt[k], strlen(s->txt[k])))
+				good++;
+		job_settle(j, LOOKUP_MULTIPLE, "%zu TLSRPT records (RFC 8460 requires exactly one)",
+		    good + s->bad_tlsrpt);
+	} else if (st == LOOKUP_FOUND) {
+		j->text = xstrdup(chosen);
+		job_settle(j, LOOKUP_FOUND, "%s", "");
+	} else if (s->bad_tlsrpt > 0) {
+		job_settle(j, LOOKUP_NONE, "TLSRPT record at %s %s", j->qname, s->bad_why);
+	} else if (s->seen == 0) {
+		job_settle(j, LOOKUP_NONE, "no TXT record at %s", j->qname);
+	} else {
+		job_settle(j, LOOKUP_NONE, "no record starting with \"v=TLSRPTv1;\" among %zu TXT "
+		    "records at %s", s->seen, j->qname);
+	}
+}
+
+/*
+ * The records of every slot merged (A before AAAA): FOUND when any slot
+ * had some; else NONE when every slot was a definite "no", else
+ * TEMPORARY with the first temporary failure's reason.  partial: the
+ * deadline came first; slots still waiting count as timed out.
+ */
+static void finish_records(struct job *j, bool partial, long long now)
+{
+	int slots = j->kind == JOB_ADDR ? 2 : 1;
+	const struct outcome *fail = NULL;
+
+	for (int s = 0; s < slots; s++)
+		for (size_t k = 0; k < j->set[s].n; k++) {
+			j->item = xrealloc(j->item, (j->n + 1) * sizeof(*j->item));
+			j->item[j->n++] = j->set[s].txt[k];
+		}
+	for (int s = 0; s < slots; s++) {
+		free(j->set[s].txt);
+		memset(&j->set[s], 0, sizeof(j->set[s]));
+	}
+	if (j->n > 0) {
+		job_settle(j, LOOKUP_FOUND, "%s", "");
+		return;
+	}
+	if (partial) {
+		job_settle(j, LOOKUP_TEMPORARY, "timed out after %lld ms", now - j->started_at);
+		return;
+	}
+	for (int s = 0; s < slots; s++) {
+		const struct outcome *o = &j->out[s];
+
+		if (fail == NULL || (o->status == LOOKUP_TEMPORARY && fail->status != LOOKUP_TEMPORARY))
+			fail = o;
+	}
+	job_settle(j, fail->status, "%s", fail->error);
+}
+
+static void finish(struct engine *e, struct job *j)
+{
+	if (j->kind == JOB_TLSRPT)
+		finish_tlsrpt(j);
+	else
+		finish_records(j, false, 0);
+	e->active--;
+}
+
+/* One answer (or failure) of one query. */
+static void answered(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct query *q = arg;
+	struct job *j = q->job;
+	struct outcome *o = &j->out[q->slot];
+	char next[NS_MAXDNAME];
+
+	(void)timeouts;
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED || j->done)
+		return;		/* the engine closes, or the deadline settled the lookup */
+	j->pending--;
+	if (status != ARES_SUCCESS) {
+		classify_status(o, status, q->type, q->name, monotonic_ms() - j->started_at);
+	} else if (abuf == NULL || alen < 0 ||
+	    collect_rrs(abuf, (size_t)alen, q->name, q->type, &j->set[q->slot], next) != 0) {
+		set_outcome(o, LOOKUP_TEMPORARY, "malformed DNS answer for %s", q->name);
+	} else if (j->set[q->slot].seen == 0 && strcasecmp(next, q->name) != 0 &&
+	    q->hop < CHAIN_MAX) {
+		send_query(q->e, j, q->slot, q->type, next, q->hop + 1);	/* a bare CNAME chain */
+		return;
+	} else if (j->set[q->slot].seen == 0 && j->kind != JOB_TLSRPT) {
+		set_outcome(o, LOOKUP_NONE, "no %s record at %s", type_name(q->type), j->qname);
+	} else {
+		set_outcome(o, LOOKUP_FOUND, "%s", "");
+	}
+	if (j->pending == 0)
+		finish(q->e, j);
+}
+
+/* An IP address stands for itself. */
+static bool addr_literal(struct job *j)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, j->name, buf) != 1 && inet_pton(AF_INET6, j->name, buf) != 1)
+		return false;
+	j->item = xcalloc(1, sizeof(*j->item));
+	j->item[j->n++] = xstrdup(j->name);
+	job_settle(j, LOOKUP_FOUND, "%s", "");
+	return true;
+}
+
+/* A name in /etc/hosts is settled without the DNS, as by the "files" source. */
+static bool addr_in_hosts_file(struct engine *e, struct job *j)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+
+	for (size_t f = 0; f < 2; f++) {
+		struct hostent *h = NULL;
+
+		if (ares_gethostbyname_file(e->ch, j->name, families[f], &h) != ARES_SUCCESS)
+			continue;
+		for (char **a = h->h_addr_list; a != NULL && *a != NULL; a++) {
+			char text[INET6_ADDRSTRLEN];
+
+			if (inet_ntop(h->h_addrtype, *a, text, sizeof(text)) != NULL)
+				txt_set_add(&j->set[f], xstrdup(text));
+		}
+		ares_free_hostent(h);
+	}
+	if (j->set[0].n + j->set[1].n == 0)
+		return false;
+	finish_records(j, false, 0);
+	return true;
+}
+
+/* Settled before any query (bad name, address, /etc/hosts, no channel)? */
+static bool job_settled_early(struct engine *e, struct job *j)
+{
 	size_t dlen;
 
-	if (l->domain == NULL || !domain_ok(l->domain, &dlen)) {
-		set_result(l, LOOKUP_NONE, "invalid domain name \"%.64s\"",
-		    l->domain != NULL ? l->domain : "(null)");
-		return;
+	if (j->kind == JOB_ADDR && j->name != NULL && addr_literal(j))
+		return true;
+	if (j->kind == JOB_TLSRPT && j->name != NULL && domain_ok(j->name, &dlen)) {
+		snprintf(j->qname, sizeof(j->qname), "%s%.*s", QUERY_PREFIX, (int)dlen, j->name);
+	} else if (j->kind != JOB_TLSRPT && j->name != NULL && query_name_ok(j->name)) {
+		/* without a final dot: the answer's owner names have none */
+		dlen = strlen(j->name);
+		snprintf(j->qname, sizeof(j->qname), "%.*s", (int)(j->name[dlen - 1] == '.' ?
+		    dlen - 1 : dlen), j->name);
+	} else {
+		job_settle(j, LOOKUP_NONE, "invalid domain name \"%.64s\"",
+		    j->name != NULL ? j->name : "(null)");
+		return true;
 	}
-	snprintf(qname, sizeof(qname), "%s%.*s", QUERY_PREFIX, (int)dlen, l->domain);
-	if (query_follow(l, st, ans, qname, ns_t_txt, &set) != 0)
-		return;
-	decide(l, &set, qname);
-	txt_set_free(&set);
+	if (!e->ready) {
+		job_settle(j, LOOKUP_TEMPORARY, "%s", e->init_error);
+		return true;
+	}
+	return j->kind == JOB_ADDR && addr_in_hosts_file(e, j);
 }
 
-/* ---- the pool ------------------------------------------------------------ */
-
-static void *worker(void *arg)
+/* Start job j: its queries are sent, or it is settled at once. */
+static void job_start(struct engine *e, struct job *j, long long now)
 {
-	struct pool *p = arg;
-	struct __res_state *st = xmalloc(sizeof(*st));
-	unsigned char *ans = xmalloc(ANSWER_MAX);
-	char err[256];
-	bool ready;
+	j->started = true;
+	j->started_at = now;
+	j->deadline = now + e->timeout_ms;
+	if (job_settled_early(e, j))
+		return;
+	e->active++;
+	if (j->kind == JOB_ADDR) {
+		send_query(e, j, 0, ns_t_a, j->qname, 0);
+		if (!j->done)
+			send_query(e, j, 1, ns_t_aaaa, j->qname, 0);
+	} else {
+		send_query(e, j, 0, ns_t_txt, j->qname, 0);
+	}
+}
 
-	ready = resolver_open(st, p->resolver, p->timeout_ms, err, sizeof(err)) == 0;
-	for (;;) {
-		struct tlsrpt_lookup *l;
+/* Lookups past their deadline are time-outs, whatever is still under way. */
+static long long expire(struct engine *e, long long now)
+{
+	long long nearest = -1;
 
-		pthread_mutex_lock(&p->mu);
-		l = p->next < p->n ? &p->l[p->next++] : NULL;
-		pthread_mutex_unlock(&p->mu);
-		if (l == NULL)
-			break;
-		if (!ready) {
-			set_result(l, LOOKUP_TEMPORARY, "%s", err);
+	while (e->low < e->next && e->jobs[e->low].done)
+		e->low++;	/* jobs start in order: no pass over all of them */
+	for (size_t i = e->low; i < e->next; i++) {
+		struct job *j = &e->jobs[i];
+
+		if (j->done)
+			continue;
+		if (j->deadline > now) {
+			if (nearest < 0 || j->deadline < nearest)
+				nearest = j->deadline;
 			continue;
 		}
-		lookup_one(l, st, ans);
+		if (j->kind == JOB_TLSRPT)
+			job_settle(j, LOOKUP_TEMPORARY, "timed out after %lld ms", now - j->started_at);
+		else
+			finish_records(j, true, now);
+		e->active--;
 	}
-	if (ready)
-		res_nclose(st);
-	free(ans);
-	free(st);
-	return NULL;
+	return nearest;
 }
+
+/* Wait for c-ares' sockets or the next time-out, at most until "until"; then process. */
+static void wait_once(struct engine *e, long long now, long long until)
+{
+	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+	struct pollfd pfd[ARES_GETSOCK_MAXNUM];
+	struct timeval maxtv, tv, *t;
+	long long wait_ms = until - now;
+	int bits, nfds = 0, rc;
+
+	/* the bits by hand: ARES_GETSOCK_WRITABLE shifts a signed 1 into the sign bit */
+	bits = ares_getsock(e->ch, socks, ARES_GETSOCK_MAXNUM);
+	for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+		unsigned u = (unsigned)bits;
+		short ev = (short)((u & (1u << i) ? POLLIN : 0) |
+		    (u & (1u << (i + ARES_GETSOCK_MAXNUM)) ? POLLOUT : 0));
+
+		if (ev == 0)
+			continue;
+		pfd[nfds].fd = socks[i];
+		pfd[nfds].events = ev;
+		pfd[nfds].revents = 0;
+		nfds++;
+	}
+	maxtv.tv_sec = (time_t)(wait_ms / 1000);
+	maxtv.tv_usec = (suseconds_t)(wait_ms % 1000 * 1000);
+	t = ares_timeout(e->ch, &maxtv, &tv);
+	wait_ms = (long long)t->tv_sec * 1000 + (t->tv_usec + 999) / 1000;
+	rc = poll(nfds > 0 ? pfd : NULL, (nfds_t)nfds, (int)wait_ms);
+	if (rc <= 0) {
+		ares_process_fd(e->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);	/* time-outs */
+		return;
+	}
+	for (int i = 0; i < nfds; i++) {
+		short r = pfd[i].revents;
+
+		if (r == 0)
+			continue;
+		ares_process_fd(e->ch, (r & (POLLIN | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD,
+		    (r & (POLLOUT | POLLERR | POLLHUP)) ? pfd[i].fd : ARES_SOCKET_BAD);
+	}
+}
+
+static void engine_run(struct engine *e)
+{
+	for (;;) {
+		long long now = monotonic_ms(), nearest;
+
+		while (e->active < e->parallel && e->next < e->njobs)
+			job_start(e, &e->jobs[e->next++], now);
+		nearest = expire(e, now);
+		if (e->active == 0) {
+			if (e->next >= e->njobs)
+				return;
+			continue;
+		}
+		wait_once(e, now, nearest);
+	}
+}
+
+/* Run jobs (kind and name set) with the call's settings. */
+static void run_jobs(struct job *jobs, size_t n, const struct resolver_addr *ra, int parallel,
+    long timeout_ms)
+{
+	struct engine e;
+
+	engine_open(&e, ra, timeout_ms, parallel);
+	e.jobs = jobs;
+	e.njobs = n;
+	engine_run(&e);
+	engine_close(&e);
+}
+
+/* ---- the API ---------------------------------------------------------------- */
 
 int tlsrpt_lookup_all(struct tlsrpt_lookup *l, size_t n, const char *resolver,
     int parallel, long timeout_ms, char *err, size_t errlen)
 {
-	struct resolver_addr ra = { 0 };
-	struct pool p;
-	pthread_t tid[PARALLEL_MAX];
-	size_t nthreads, started = 0, i;
+	struct resolver_addr ra;
+	struct job *jobs;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		l[i].status = LOOKUP_TEMPORARY;
 		l[i].text = NULL;
 		snprintf(l[i].error, sizeof(l[i].error), "not looked up");
 	}
-	if (resolver != NULL && parse_resolver(resolver, &ra, err, errlen) != 0)
+	if (check_call(resolver, timeout_ms, &ra, err, errlen) != 0)
 		return -1;
-	if (timeout_ms <= 0) {
-		snprintf(err, errlen, "bad DNS timeout %ld ms: must be positive", timeout_ms);
-		return -1;
-	}
 	if (n == 0)
 		return 0;
-	for (i = 0; i < n; i++)
-		l[i].error[0] = '\0';
-	memset(&p, 0, sizeof(p));
-	p.l = l;
-	p.n = n;
-	p.resolver = &ra;
-	p.timeout_ms = timeout_ms;
-	pthread_mutex_init(&p.mu, NULL);
-	nthreads = parallel < 1 ? 1 : (size_t)parallel;
-	if (nthreads > PARALLEL_MAX)
-		nthreads = PARALLEL_MAX;
-	if (nthreads > n)
-		nthreads = n;
-	if (nthreads > 1)
-		for (started = 0; started < nthreads; started++)
-			if (pthread_create(&tid[started], NULL, worker, &p) != 0)
-				break;
-	if (started == 0)
-		worker(&p);	/* no threads wanted or none could start: do it here */
-	for (i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	pthread_mutex_destroy(&p.mu);
+	jobs = xcalloc(n, sizeof(*jobs));
+	for (i = 0; i < n; i++) {
+		jobs[i].kind = JOB_TLSRPT;
+		jobs[i].name = l[i].domain;
+	}
+	run_jobs(jobs, n, &ra, parallel, timeout_ms);
+	for (i = 0; i < n; i++) {
+		l[i].status = jobs[i].status;
+		l[i].text = jobs[i].text;
+		snprintf(l[i].error, sizeof(l[i].error), "%s", jobs[i].error);
+	}
+	free(jobs);
 	return 0;
 }
 
@@ -671,124 +992,54 @@ void tlsrpt_lookup_free(struct tlsrpt_lookup *l, size_t n)
 	}
 }
 
-/* ---- generic lookups ----------------------------------------------------- */
-
-/* Letters, digits, hyphens, underscores ("_mta-sts"); labels of 1-63 bytes. */
-static bool query_name_ok(const char *name)
+static int query_all(enum job_kind kind, const char *const *names, struct dns_answer *a,
+    size_t n, const char *resolver, int parallel, long timeout_ms, char *err, size_t errlen)
 {
-	size_t n = strlen(name);
-	size_t label = 0;
+	struct resolver_addr ra;
+	struct job *jobs;
 	size_t i;
 
-	if (n > 0 && name[n - 1] == '.')
-		n--;
-	if (n == 0 || n > NAME_MAX_LEN)
-		return false;
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		if (c == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
-			return false;
-		if (++label > LABEL_MAX_LEN)
-			return false;
+		memset(&a[i], 0, sizeof(a[i]));
+		a[i].status = LOOKUP_TEMPORARY;
+		snprintf(a[i].error, sizeof(a[i].error), "not looked up");
 	}
-	return true;
-}
-
-static void answer_set(struct dns_answer *a, const struct tlsrpt_lookup *l, struct txt_set *set)
-{
-	a->status = l->status;
-	snprintf(a->error, sizeof(a->error), "%s", l->error);
-	a->item = set->txt;
-	a->n = set->n;
-	set->txt = NULL;
-	set->n = 0;
-}
-
-/*
- * Query "name" for each type in turn; the records of all of them are
- * merged.  FOUND when any type had records; else NONE when every type
- * was a definite "no", else TEMPORARY with the first failure's reason.
- */
-static int query_types(const char *name, const int *types, size_t ntypes, const char *resolver,
-    long timeout_ms, struct dns_answer *a, char *err, size_t errlen)
-{
-	struct resolver_addr ra = { 0 };
-	struct tlsrpt_lookup l = { 0 }, first_fail = { 0 };
-	struct txt_set set = { 0 };
-	struct __res_state *st;
-	unsigned char *ans;
-	size_t i;
-
-	memset(a, 0, sizeof(*a));
-	a->status = LOOKUP_TEMPORARY;
-	if (resolver != NULL && *resolver != '\0' && parse_resolver(resolver, &ra, err, errlen) != 0)
+	if (check_call(resolver, timeout_ms, &ra, err, errlen) != 0)
 		return -1;
-	if (timeout_ms <= 0) {
-		snprintf(err, errlen, "bad DNS timeout %ld ms: must be positive", timeout_ms);
-		return -1;
-	}
-	if (name == NULL || !query_name_ok(name)) {
-		a->status = LOOKUP_NONE;
-		snprintf(a->error, sizeof(a->error), "invalid domain name \"%.64s\"",
-		    name != NULL ? name : "(null)");
+	if (n == 0)
 		return 0;
+	jobs = xcalloc(n, sizeof(*jobs));
+	for (i = 0; i < n; i++) {
+		jobs[i].kind = kind;
+		jobs[i].name = names[i];
 	}
-	st = xmalloc(sizeof(*st));
-	if (resolver_open(st, &ra, timeout_ms, a->error, sizeof(a->error)) != 0) {
-		free(st);
-		return 0;
+	run_jobs(jobs, n, &ra, parallel, timeout_ms);
+	for (i = 0; i < n; i++) {
+		a[i].status = jobs[i].status;
+		a[i].item = jobs[i].item;
+		a[i].n = jobs[i].n;
+		snprintf(a[i].error, sizeof(a[i].error), "%s", jobs[i].error);
 	}
-	ans = xmalloc(ANSWER_MAX);
-	first_fail.status = LOOKUP_NONE;
-	for (i = 0; i < ntypes; i++) {
-		size_t before = set.n;
-
-		l.status = LOOKUP_FOUND;
-		l.error[0] = '\0';
-		if (query_follow(&l, st, ans, name, types[i], &set) == 0 && set.n > before)
-			continue;
-		if (l.status == LOOKUP_FOUND)	/* answered, but nothing usable */
-			set_result(&l, LOOKUP_NONE, "no %s record at %s", type_name(types[i]), name);
-		if (first_fail.error[0] == '\0' ||
-		    (l.status == LOOKUP_TEMPORARY && first_fail.status != LOOKUP_TEMPORARY))
-			first_fail = l;
-	}
-	if (set.n > 0) {
-		l.status = LOOKUP_FOUND;
-		l.error[0] = '\0';
-		answer_set(a, &l, &set);
-	} else {
-		answer_set(a, &first_fail, &set);
-	}
-	txt_set_free(&set);
-	res_nclose(st);
-	free(ans);
-	free(st);
+	free(jobs);
 	return 0;
 }
 
 int dns_query_txt(const char *name, const char *resolver, long timeout_ms, struct dns_answer *a,
     char *err, size_t errlen)
 {
-	static const int types[] = { ns_t_txt };
-
-	return query_types(name, types, 1, resolver, timeout_ms, a, err, errlen);
+	return query_all(JOB_TXT, &name, a, 1, resolver, 1, timeout_ms, err, errlen);
 }
 
 int dns_query_addr(const char *name, const char *resolver, long timeout_ms, struct dns_answer *a,
     char *err, size_t errlen)
 {
-	static const int types[] = { ns_t_a, ns_t_aaaa };
+	return query_all(JOB_ADDR, &name, a, 1, resolver, 1, timeout_ms, err, errlen);
+}
 
-	return query_types(name, types, 2, resolver, timeout_ms, a, err, errlen);
+int dns_query_addr_all(const char *const *names, struct dns_answer *a, size_t n,
+    const char *resolver, int parallel, long timeout_ms, char *err, size_t errlen)
+{
+	return query_all(JOB_ADDR, names, a, n, resolver, parallel, timeout_ms, err, errlen);
 }
 
 void dns_answer_free(struct dns_answer *a)

@@ -24,9 +24,10 @@
  *	verified (CAINFO when ca_file is set), TLS 1.2 or later, no proxy,
  *	a time limit, and an address filter on every socket curl opens
  *	(loopback, private, link-local ... refused unless allow_private).
- *	With a resolver override the policy host's A/AAAA records come from
- *	that resolver too (dns_query_addr, handed to curl as CURLOPT_RESOLVE);
- *	otherwise curl resolves it with the system's resolver.
+ *	The policy host's addresses come from curl_resolve (c-ares, with
+ *	the resolver setting, within what is left of the deadline) and are
+ *	handed to curl as CURLOPT_RESOLVE, so curl never resolves a name
+ *	itself (see curl_resolve.h for why).
  *
  *	Classification of a fetch:
  *	    200, text/plain, valid policy          OK
@@ -76,6 +77,7 @@
 
 #include <curl/curl.h>
 
+#include "curl_resolve.h"
 #include "dns_txt.h"
 #include "json_read.h"
 #include "session.h"
@@ -735,23 +737,6 @@ static size_t take_body(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
-/* "host:443:ADDR,[V6]" for CURLOPT_RESOLVE. */
-static struct curl_slist *resolve_list(const char *host, const struct dns_answer *a)
-{
-	struct curl_slist *l;
-	struct strbuf sb;
-
-	strbuf_init(&sb);
-	strbuf_printf(&sb, "%s:443:", host);
-	for (size_t i = 0; i < a->n; i++)
-		strbuf_printf(&sb, strchr(a->item[i], ':') ? "%s[%s]" : "%s%s", i ? "," : "",
-		    a->item[i]);
-	strbuf_appendc(&sb, '\0');
-	l = curl_slist_append(NULL, sb.data);
-	strbuf_free(&sb);
-	return l;
-}
-
 static CURLcode set_options(CURL *e, struct fetch *f, const char *url,
     const struct sts_fetch_opts *o, long timeout_ms, struct curl_slist *resolve)
 {
@@ -878,35 +863,25 @@ static void classify_fetch(CURL *e, struct fetch *f, CURLcode rc, struct sts_res
 	}
 }
 
-/* With a resolver override, the policy host's addresses for curl; NULL + r set on failure. */
-static bool policy_host_addresses(const char *host, const struct sts_fetch_opts *o, long ms,
+/* The policy host's addresses for curl; false with r set on failure. */
+static bool policy_host_addresses(const char *url, const struct sts_fetch_opts *o, long ms,
     struct curl_slist **resolve, struct sts_result *r)
 {
-	struct dns_answer a;
-	char err[200];
+	struct curl_resolved res;
 
 	*resolve = NULL;
-	if (o->resolver == NULL || *o->resolver == '\0')
+	curl_resolve_urls(&url, 1, o->resolver, 1, ms, &res);
+	if (res.status == LOOKUP_FOUND) {
+		*resolve = res.resolve;
 		return true;
-	if (dns_query_addr(host, o->resolver, ms, &a, err, sizeof(err)) != 0) {
-		r->status = STS_TEMPORARY;
-		set_err(r->error, sizeof(r->error), "%s", err);
-		return false;
 	}
-	if (a.status != LOOKUP_FOUND) {
-		r->status = STS_FETCH_ERROR;
-		set_err(r->error, sizeof(r->error), "policy host %s: %s", host, a.error);
-		dns_answer_free(&a);
-		return false;
-	}
-	*resolve = resolve_list(host, &a);
-	dns_answer_free(&a);
-	if (*resolve == NULL) {
-		r->status = STS_TEMPORARY;
-		set_err(r->error, sizeof(r->error), "out of memory (libcurl)");
-		return false;
-	}
-	return true;
+	r->status = res.config_error ? STS_TEMPORARY : STS_FETCH_ERROR;
+	if (res.config_error)
+		set_err(r->error, sizeof(r->error), "%s", res.error);
+	else
+		set_err(r->error, sizeof(r->error), "policy host %s: %s", res.host, res.error);
+	curl_resolved_free(&res, 1);
+	return false;
 }
 
 /* GET the policy of (normalised) domain, until deadline (monotonic ms). */
@@ -923,7 +898,7 @@ static void fetch_policy(const char *domain, const struct sts_fetch_opts *o, lon
 	snprintf(host, sizeof(host), HOST_PREFIX "%s", domain);
 	snprintf(url, sizeof(url), "https://%s" WELL_KNOWN, host);
 	left = deadline - monotonic_ms();
-	if (!policy_host_addresses(host, o, (long)(left > MIN_FETCH_MS ? left : MIN_FETCH_MS),
+	if (!policy_host_addresses(url, o, (long)(left > MIN_FETCH_MS ? left : MIN_FETCH_MS),
 	    &resolve, r))
 		return;
 	pthread_once(&curl_once, curl_start);

@@ -13,10 +13,11 @@
  *	smtp_tls_policy_maps answer for an enforced policy.
  *
  *	The parsers and sts_cache_update() are pure (no I/O, no globals).
- *	sts_discover(), sts_lookup_id() and sts_refresh() block for about
- *	opts->timeout_ms at most (DNS plus HTTPS; libresolv counts whole
- *	seconds, so a sub-second remainder can add up to one second) and
- *	are thread-safe.  The cache rows
+ *	sts_discover(), sts_lookup_id() and sts_refresh() block for at
+ *	most opts->timeout_ms + 200 ms (the TXT lookup, the policy host's
+ *	addresses and the HTTPS fetch share the time-out; after slow DNS
+ *	answers the address lookup and the fetch still get 100 ms each)
+ *	and are thread-safe.  The cache rows
  *	live in the store (table sts_policy, common/store_sts.c).
  *
  *	Not done here: DANE, MX lookups, the in-memory cache and the

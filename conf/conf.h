@@ -37,9 +37,11 @@ struct tlsrpt_conf {
 	char *https_ca_file;		/* "" = the system trust store */
 	long long https_allow_private;	/* boolean */
 	long long https_timeout_ms;
+	long long sendmail_timeout_ms;
 	long long retry_interval_ms;
 	long long give_up_after_ms;
 	char *resolver;			/* "" = the system's resolv.conf */
+	long long dns_timeout_ms;
 	char *store_path;
 	char *datagram_socket;		/* "" when disabled ("none") */
 	char *datagram_socket_owner;

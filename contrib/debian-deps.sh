@@ -4,7 +4,8 @@
 #   contrib/debian-deps.sh --test   also what the tests need
 set -u
 PACKAGES="build-essential autoconf automake libtool pkg-config libmilter-dev
-libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libsystemd-dev sqlite3"
+libjansson-dev libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libc-ares-dev
+libsystemd-dev sqlite3"
 [ "${1:-}" = --test ] && PACKAGES="$PACKAGES libcmocka-dev valgrind util-linux iproute2 python3 python3-dkim python3-aiosmtpd openssl msmtp curl unbound miltertest m4 libwrap0"
 # t-e2e-postfix.sh unpacks Debian's postfix .deb (apt-get download, dpkg -x)
 # without installing it: the shared libraries its programs link against

@@ -70,17 +70,24 @@ int listen_check_stale(const char *path, const struct listen_spec *spec, bool re
 		    "another %s", path, spec->option);
 		return -1;
 	}
-	/* a socket someone still serves means another process runs */
+	/*
+	 * A socket someone still serves means another process runs.  The
+	 * probe does not block: a blocking connect() to a stream socket
+	 * whose backlog is full (its server hung) would wait for ever.
+	 */
 	unix_address(&sa, path);
-	probe = socket(AF_UNIX, spec->type | SOCK_CLOEXEC, 0);
+	probe = socket(AF_UNIX, spec->type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (probe < 0) {
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
 	rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+	if (rc != 0)
+		rc = errno == EAGAIN ? 1 : -1;
 	close(probe);
-	if (rc == 0) {
-		snprintf(err, errlen, "%s is in use by %s; stop it first", path, spec->holder);
+	if (rc >= 0) {
+		snprintf(err, errlen, "%s is in use by %s%s; stop it first", path, spec->holder,
+		    rc > 0 ? " (which accepts no connections: hung?)" : "");
 		return -1;
 	}
 	if (remove && unlink(path) != 0) {

@@ -9,8 +9,9 @@
  *
  *	A unix socket path (listen_unix): at most sizeof(sun_path) - 1
  *	bytes; a file already there must be a socket nobody answers on
- *	(listen_check_stale: a connect() that succeeds means another
- *	process still serves it, and the start is refused) and is removed;
+ *	(listen_check_stale: a connect() that succeeds, or that finds the
+ *	backlog full, means another process still holds it, and the start
+ *	is refused; the probe never blocks) and is removed;
  *	the socket is bound with its final mode (the umask is set around
  *	bind(), so there is no window with a wider one) and handed to
  *	owner:group with lchown() (a failure counts only as root).

@@ -5,22 +5,36 @@
  *	See policymap_input.h.  Three parts:
  *
  *	1. The cache: a hash table of entries keyed by domain, with a
- *	   least-recently-used list for eviction, and the queue of domains
- *	   for the fetch thread (a ring of domain names; an entry's "queued"
- *	   flag keeps a domain on it once).  One mutex guards all of it;
- *	   every operation under it is a few hash and string operations,
- *	   so the map thread, the fetch thread and the decorating input
- *	   threads never wait long for each other.
+ *	   least-recently-used list for eviction, the queue of domains for
+ *	   the fetch threads (a ring of domain names; an entry's "queued"
+ *	   flag keeps a domain on it once), and the domains being fetched
+ *	   (one slot per fetch thread).  One mutex guards all of it; every
+ *	   operation under it is a few hash and string operations, so the
+ *	   map thread, the fetch threads and the decorating input threads
+ *	   never wait long for each other.
  *
  *	2. The map: the socket bound by listen.c, served by a
  *	   netstring_server (one thread, one poll() loop over every
  *	   connection, all non-blocking), each request answered by
  *	   policymap_request() as soon as it is complete.
  *
- *	3. The fetch thread: takes a domain off the queue, reads its row
- *	   from the store (its own handle), refreshes it (sts_refresh;
- *	   blocking, bounded by sts_fetch_timeout), applies the cache rules
- *	   (sts_cache_update), writes the row and installs it in the cache.
+ *	3. The fetch threads, FETCH_THREADS of them: each takes a domain off
+ *	   the queue, reads its row from the store, refreshes it
+ *	   (sts_refresh; blocking, bounded by sts_fetch_timeout), applies
+ *	   the cache rules (sts_cache_update), writes the row and installs
+ *	   it in the cache.  So a domain whose name server or policy host
+ *	   stalls holds up one thread for sts_fetch_timeout at most, and the
+ *	   other domains are fetched meanwhile.  A domain is never fetched
+ *	   by two threads at once: it is not queued while it is on the
+ *	   queue (the entry's flag) or being fetched (the slots; the slots
+ *	   also cover an entry evicted and made again during its fetch).
+ *	   Threads rather than one curl multi loop because a fetch is a
+ *	   sequence of blocking steps (TXT lookup, address lookup, HTTPS,
+ *	   SQLite) that sts_refresh() already bounds; four threads keep that
+ *	   code as it is, and the policy map only ever needs a few fetches
+ *	   at once (each domain once a day or less).  The threads share one
+ *	   store handle under a mutex of its own: a row's read and write
+ *	   take milliseconds, the fetch itself happens outside it.
  *
  *	Counters are atomics bumped by whichever thread sees the event;
  *	the map thread moves their increases into the batch at least once
@@ -49,7 +63,8 @@
 
 #define MAX_CONNECTIONS 1024
 #define PUBLISH_MS 1000		/* counters reach the batch at least this often */
-#define STOP_WAIT_S 3		/* how long the stop waits for a fetch under way */
+#define STOP_WAIT_S 3		/* how long the stop waits for the fetches under way */
+#define FETCH_THREADS 4		/* fetches at once */
 #define NBUCKETS (1u << 17)	/* hash buckets: above POLICYMAP_MAX_DOMAINS */
 #define MX_MISMATCH_REASON "mx not in MTA-STS policy"
 
@@ -91,12 +106,13 @@ struct entry {
 
 struct cache {
 	pthread_mutex_t lock;
-	pthread_cond_t wake;	/* the fetch thread: queue not empty, or stopping */
+	pthread_cond_t wake;	/* the fetch threads: queue not empty, or stopping */
 	struct entry **buckets;
 	size_t count;
 	struct entry *oldest, *newest;
 	char **queue;		/* ring of POLICYMAP_MAX_QUEUE domain names */
 	size_t qhead, qlen;
+	const char *fetching[FETCH_THREADS];	/* the domain each fetch thread has, or NULL */
 	bool stopping;
 };
 
@@ -105,7 +121,7 @@ struct policymap_input {
 	char *path;		/* unix socket path, NULL for inet */
 	char *endpoint;
 
-	/* what the fetch thread needs, copied: a reload frees the configuration */
+	/* what the fetch threads need, copied: a reload frees the configuration */
 	char *store_path;
 	long busy_timeout_ms;
 	char *resolver, *ca_file;
@@ -113,7 +129,8 @@ struct policymap_input {
 
 	struct writer *writer;
 	struct input_batch *batch;
-	struct store *fetch_store;	/* the fetch thread's own handle */
+	struct store *fetch_store;	/* the fetch threads' handle, under store_lock */
+	pthread_mutex_t store_lock;
 	struct cache cache;
 	uint64_t counters[C_COUNT];	/* atomics */
 	uint64_t published[C_COUNT];	/* map thread only */
@@ -122,8 +139,13 @@ struct policymap_input {
 	void (*change_fn)(void *ctx);
 	void *change_ctx;
 
-	pthread_t fetch_thread;
-	bool map_running, fetch_running;
+	struct fetcher {
+		struct policymap_input *in;
+		int slot;		/* in cache.fetching */
+		pthread_t tid;
+	} fetchers[FETCH_THREADS];
+	int nfetchers;		/* started */
+	bool map_running;
 	bool fetch_abandoned;	/* a fetch outlived the stop: leave what it uses */
 	struct log_limit proto_limit, bad_limit, refuse_limit, store_limit, queue_limit;
 };
@@ -250,12 +272,24 @@ static struct entry *cache_get(struct policymap_input *in, const char *domain)
 	return e;
 }
 
-/* Under lock: put e's domain on the fetch queue unless it is there or the queue is full. */
+/* Under lock: is a fetch thread at work on domain? */
+static bool being_fetched(const struct cache *c, const char *domain)
+{
+	for (int i = 0; i < FETCH_THREADS; i++)
+		if (c->fetching[i] != NULL && strcmp(c->fetching[i], domain) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Under lock: put e's domain on the fetch queue unless it is there, being
+ * fetched, or the queue is full.
+ */
 static void queue_push(struct policymap_input *in, struct entry *e)
 {
 	struct cache *c = &in->cache;
 
-	if (e->queued || c->stopping)
+	if (e->queued || c->stopping || being_fetched(c, e->domain))
 		return;
 	if (c->qlen >= POLICYMAP_MAX_QUEUE) {
 		bump(in, C_QUEUE_DROPPED);
@@ -491,19 +525,21 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 	return true;
 }
 
-/* ---- the fetch thread ---- */
+/* ---- the fetch threads ---- */
 
-static void fetch_one(struct policymap_input *in, const char *domain)
+static void fetch_one(struct policymap_input *in, const char *domain, int slot)
 {
 	struct sts_cached row;
 	struct sts_result r;
 	char err[256], why[300];
 	long long now = (long long)time(NULL);
 	struct entry *e;
-	int found;
+	int found, put;
 
 	memset(&row, 0, sizeof(row));
+	pthread_mutex_lock(&in->store_lock);
 	found = store_sts_get(in->fetch_store, domain, &row);
+	pthread_mutex_unlock(&in->store_lock);
 	if (found < 0) {
 		bump(in, C_STORE_ERRORS);
 		log_ratelimited(&in->store_limit, LOG_WARNING, "sts_store_read_failed domain=%s "
@@ -520,7 +556,10 @@ static void fetch_one(struct policymap_input *in, const char *domain)
 		bump(in, C_FETCH_FAILURES);
 	now = (long long)time(NULL);
 	sts_cache_update(&row, &r, now);
-	if (store_sts_put(in->fetch_store, &row, err, sizeof(err)) != 0) {
+	pthread_mutex_lock(&in->store_lock);
+	put = store_sts_put(in->fetch_store, &row, err, sizeof(err));
+	pthread_mutex_unlock(&in->store_lock);
+	if (put != 0) {
 		bump(in, C_STORE_ERRORS);
 		log_ratelimited(&in->store_limit, LOG_WARNING, "sts_store_write_failed domain=%s "
 		    "error=\"%s\" (the cache keeps the result until the restart)", domain, err);
@@ -538,6 +577,7 @@ static void fetch_one(struct policymap_input *in, const char *domain)
 	e = cache_get(in, domain);
 	entry_set(e, &row);
 	e->queued = false;
+	in->cache.fetching[slot] = NULL;
 	pthread_mutex_unlock(&in->cache.lock);
 	if (in->change_fn != NULL)
 		in->change_fn(in->change_ctx);
@@ -547,7 +587,8 @@ static void fetch_one(struct policymap_input *in, const char *domain)
 
 static void *fetch_main(void *arg)
 {
-	struct policymap_input *in = arg;
+	struct fetcher *self = arg;
+	struct policymap_input *in = self->in;
 	struct cache *c = &in->cache;
 
 	for (;;) {
@@ -564,8 +605,9 @@ static void *fetch_main(void *arg)
 		c->queue[c->qhead] = NULL;
 		c->qhead = (c->qhead + 1) % POLICYMAP_MAX_QUEUE;
 		c->qlen--;
+		c->fetching[self->slot] = domain;
 		pthread_mutex_unlock(&c->lock);
-		fetch_one(in, domain);
+		fetch_one(in, domain, self->slot);
 		free(domain);
 	}
 	return NULL;
@@ -609,6 +651,7 @@ struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid
 
 	in->endpoint = xstrdup(conf->policy_map_socket);
 	cache_init(&in->cache);
+	pthread_mutex_init(&in->store_lock, NULL);
 	in->store_path = xstrdup(conf->store_path);
 	in->busy_timeout_ms = (long)conf->store_busy_timeout_ms;
 	in->resolver = xstrdup(conf->resolver);
@@ -768,15 +811,22 @@ int policymap_input_start(struct policymap_input *in, char *err, size_t errlen)
 	in->fetch_store = store_open(in->store_path, in->busy_timeout_ms, err, errlen);
 	if (in->fetch_store == NULL)
 		return -1;
-	rc = pthread_create(&in->fetch_thread, NULL, fetch_main, in);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot start the MTA-STS fetch thread: %s", strerror(rc));
-		return -1;
+	for (int i = 0; i < FETCH_THREADS; i++) {
+		struct fetcher *f = &in->fetchers[i];
+
+		f->in = in;
+		f->slot = i;
+		rc = pthread_create(&f->tid, NULL, fetch_main, f);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot start the MTA-STS fetch threads: %s",
+			    strerror(rc));
+			return -1;
+		}
+		in->nfetchers++;
 	}
-	in->fetch_running = true;
 	if (in->srv == NULL) {
-		log_msg(LOG_INFO, "policymap_started socket=none cached=%zu fetch_timeout_ms=%ld",
-		    in->cache.count, in->opts.timeout_ms);
+		log_msg(LOG_INFO, "policymap_started socket=none cached=%zu fetch_timeout_ms=%ld "
+		    "fetch_threads=%d", in->cache.count, in->opts.timeout_ms, in->nfetchers);
 		return 0;
 	}
 	rc = ns_server_start(in->srv);
@@ -785,30 +835,36 @@ int policymap_input_start(struct policymap_input *in, char *err, size_t errlen)
 		return -1;
 	}
 	in->map_running = true;
-	log_msg(LOG_INFO, "policymap_listening endpoint=%s cached=%zu fetch_timeout_ms=%ld",
-	    in->endpoint, in->cache.count, in->opts.timeout_ms);
+	log_msg(LOG_INFO, "policymap_listening endpoint=%s cached=%zu fetch_timeout_ms=%ld "
+	    "fetch_threads=%d", in->endpoint, in->cache.count, in->opts.timeout_ms, in->nfetchers);
 	return 0;
 }
 
-/* Wait for the fetch thread, at most STOP_WAIT_S: a fetch may be waiting on the network. */
+/* Wait for the fetch threads, at most STOP_WAIT_S in all: fetches may be waiting on the network. */
 static void join_fetch(struct policymap_input *in)
 {
 	struct timespec deadline;
+	int abandoned = 0;
 
 	pthread_mutex_lock(&in->cache.lock);
 	in->cache.stopping = true;
-	pthread_cond_signal(&in->cache.wake);
+	pthread_cond_broadcast(&in->cache.wake);
 	pthread_mutex_unlock(&in->cache.lock);
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += STOP_WAIT_S;
-	if (pthread_timedjoin_np(in->fetch_thread, NULL, &deadline) != 0) {
-		in->fetch_abandoned = true;
-		log_msg(LOG_NOTICE, "sts_fetch_abandoned (a policy fetch was still under way "
-		    "%d s after the stop; its result is lost and fetched again after the restart)",
-		    STOP_WAIT_S);
-		pthread_detach(in->fetch_thread);
+	for (int i = 0; i < in->nfetchers; i++) {
+		if (pthread_timedjoin_np(in->fetchers[i].tid, NULL, &deadline) == 0)
+			continue;
+		pthread_detach(in->fetchers[i].tid);
+		abandoned++;
 	}
-	in->fetch_running = false;
+	if (abandoned > 0) {
+		in->fetch_abandoned = true;
+		log_msg(LOG_NOTICE, "sts_fetch_abandoned fetches=%d (still under way %d s after the "
+		    "stop; their results are lost and fetched again after the restart)", abandoned,
+		    STOP_WAIT_S);
+	}
+	in->nfetchers = 0;
 }
 
 void policymap_input_stop(struct policymap_input *in)
@@ -819,7 +875,7 @@ void policymap_input_stop(struct policymap_input *in)
 		ns_server_stop(in->srv);
 		in->map_running = false;
 	}
-	if (in->fetch_running)
+	if (in->nfetchers > 0)
 		join_fetch(in);
 	if (in->batch != NULL)
 		publish_counters(in);
@@ -847,6 +903,7 @@ void policymap_input_close(struct policymap_input *in)
 	if (in->fetch_abandoned)
 		return;		/* the detached fetch still uses the rest; the process ends now */
 	store_close(in->fetch_store);
+	pthread_mutex_destroy(&in->store_lock);
 	cache_free(&in->cache);
 	free(in->store_path);
 	free(in->resolver);

@@ -11,13 +11,16 @@
  *
  *	The cache: one entry per recipient domain (at most
  *	POLICYMAP_MAX_DOMAINS, least recently used evicted first), loaded
- *	from the store's sts_policy table at attach time.  One background
- *	thread, with a store handle of its own, discovers and refreshes
- *	policies (sts_refresh, sts_cache_update: the RFC 8461 5.1 rules)
- *	and writes each result to the store (store_sts_put) before the
- *	cache uses it.  Domains wait for that thread on a deduplicated queue
- *	of at most POLICYMAP_MAX_QUEUE; more are dropped (counted) and
- *	queued again by a later request.
+ *	from the store's sts_policy table at attach time.  Four background
+ *	threads, with a store handle of their own, discover and refresh
+ *	policies (sts_refresh, sts_cache_update: the RFC 8461 5.1 rules),
+ *	up to four domains at once and never one domain twice at once, and
+ *	write each result to the store (store_sts_put) before the cache
+ *	uses it.  Every fetch ends within sts_fetch_timeout (DNS included),
+ *	so a domain whose name server or policy host stalls delays no
+ *	other.  Domains wait for those threads on a deduplicated queue of
+ *	at most POLICYMAP_MAX_QUEUE; more are dropped (counted) and queued
+ *	again by a later request.
  *
  *	The map answers every request at once from the cache and never
  *	waits on the network:
@@ -27,7 +30,7 @@
  *	      patterns);
  *	  "NOTFOUND " for anything else (Postfix uses its default level).
  *	A domain without an entry, an expired policy, or an entry past its
- *	next_try is queued for the fetch thread.  Keys that are not domain
+ *	next_try is queued for the fetch threads.  Keys that are not domain
  *	names (Postfix also asks for "[host]:port" next hops and, after a
  *	NOTFOUND, for the parent domains ".example.com", ".com") get
  *	NOTFOUND and cause no fetch.  The map name in the request is not
@@ -92,7 +95,7 @@
 #include "writer.h"
 
 #define POLICYMAP_MAX_DOMAINS 100000	/* cache entries */
-#define POLICYMAP_MAX_QUEUE 10000	/* domains waiting for the fetch thread */
+#define POLICYMAP_MAX_QUEUE 10000	/* domains waiting for the fetch threads */
 
 struct policymap_input;
 
@@ -111,7 +114,7 @@ struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid
  */
 void policymap_input_attach(struct policymap_input *in, struct writer *w, struct store *st);
 
-/* Open the fetch thread's own store handle, start the map and fetch threads. */
+/* Open the fetch threads' store handle, start the map and fetch threads. */
 int policymap_input_start(struct policymap_input *in, char *err, size_t errlen);
 
 /* Stop serving and fetching (a fetch under way is waited for), publish the counters. */

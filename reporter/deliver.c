@@ -80,6 +80,7 @@ struct run {
 	struct dkim_signer *dkim;
 	char *from;
 	char **sendmail_argv;
+	bool sendmail_hung;		/* killed at the time-out: no more mail this run */
 	unsigned unrecorded_sent;	/* sent, but the store did not take it: would be sent again */
 	/* the updates of a grouped transaction, replayed one by one if it fails */
 	struct pending_update {
@@ -150,6 +151,26 @@ static void record(struct run *r, const struct due_delivery *d, bool ok, bool pe
 	table_add_row(r->out, 5, names, values);
 }
 
+/* Not tried: the sendmail command hung earlier in this run.  Stays due. */
+static void defer_mail(struct run *r, const struct due_delivery *d)
+{
+	static const char *const names[] = {"report_id", "destination", "result", "attempt", "detail"};
+	const char *values[5];
+	char attempt[24];
+
+	r->t->deferred++;
+	log_msg(LOG_WARNING, "delivery_deferred report_id=%s destination=%s (not tried: the "
+	    "sendmail command timed out earlier in this run; due again at the next run)",
+	    d->report_id, d->destination);
+	snprintf(attempt, sizeof(attempt), "%d", d->attempts);
+	values[0] = d->report_id;
+	values[1] = d->destination;
+	values[2] = "deferred";
+	values[3] = attempt;
+	values[4] = "not tried: the sendmail command timed out earlier in this run";
+	table_add_row(r->out, 5, names, values);
+}
+
 static void deliver_mail(struct run *r, const struct due_delivery *d, const char *rcpt)
 {
 	struct report_mail m;
@@ -162,6 +183,10 @@ static void deliver_mail(struct run *r, const struct due_delivery *d, const char
 	long long start;
 	int rc;
 
+	if (r->sendmail_hung) {
+		defer_mail(r, d);
+		return;
+	}
 	memset(&m, 0, sizeof(m));
 	report_day_start(d->day, &start);
 	m.from = r->from;
@@ -191,8 +216,14 @@ static void deliver_mail(struct run *r, const struct due_delivery *d, const char
 	}
 	strbuf_appends(&full, msg);
 	rc = report_mail_sendmail((const char *const *)r->sendmail_argv, r->from, rcpt,
-	    full.data, full.len, 60, err, sizeof(err));
+	    full.data, full.len, (int)(r->conf->sendmail_timeout_ms / 1000), err, sizeof(err));
 	record(r, d, rc == 0, false, rc == 0 ? NULL : err);
+	if (rc == -2) {
+		r->sendmail_hung = true;
+		log_msg(LOG_ERR, "sendmail_timeout command=\"%s\" timeout_s=%lld (killed; no more "
+		    "report mail is handed to it in this run)", r->sendmail_argv[0],
+		    r->conf->sendmail_timeout_ms / 1000);
+	}
 	strbuf_free(&full);
 	free(sig);
 	free(msg);
@@ -307,6 +338,8 @@ int deliver_due(struct store *st, const struct tlsrpt_conf *conf, const char *su
 		ho.allow_private = conf->https_allow_private != 0;
 		ho.ca_file = *conf->https_ca_file ? conf->https_ca_file : NULL;
 		ho.max_parallel = 16;
+		ho.resolver = *conf->resolver ? conf->resolver : NULL;
+		ho.dns_timeout_ms = conf->dns_timeout_ms;
 		if (https_post_all(jobs, njobs, &ho) != 0) {
 			snprintf(err, errlen, "cannot start HTTPS submission (libcurl)");
 			goto out;

@@ -8,7 +8,11 @@
  *	(dkim), and records each outcome: sent, failed-temporary with the
  *	next try (exponential back-off from retry_interval), failed-permanent,
  *	or gave-up once give_up_after has passed since the first attempt.
- *	Each destination stands alone: one failing never holds back another.
+ *	Each destination stands alone: one failing never holds back another,
+ *	except that once the sendmail command has been killed at
+ *	sendmail_timeout, the run hands it no further mail (they stay due,
+ *	not counted as attempts, "deferred"): a hung MTA would cost the
+ *	time-out again for every mail.
  */
 #ifndef TLSRPT_DELIVER_H
 #define TLSRPT_DELIVER_H
@@ -21,6 +25,7 @@
 
 struct deliver_totals {
 	unsigned sent, temporary, permanent, gave_up;
+	unsigned deferred;	/* mail not tried: the sendmail command hung earlier in the run */
 };
 
 struct delivery_outcome;	/* in deliver.c */

@@ -15,8 +15,7 @@
 #include "tlsrpt_record.h"
 #include "util.h"
 
-#define LOOKUP_PARALLEL 8
-#define LOOKUP_TIMEOUT_MS 5000
+#define LOOKUP_PARALLEL 32	/* lookups in flight on one resolver channel */
 
 /* A found record: its destinations, or a note saying why there are none. */
 static int record_found(struct store *st, const struct unresolved_report *r, const char *text,
@@ -57,7 +56,7 @@ int discover_destinations(struct store *st, const struct tlsrpt_conf *conf,
 	for (long long i = 0; i < n; i++)
 		l[i].domain = r[i].domain;
 	if (tlsrpt_lookup_all(l, (size_t)n, *conf->resolver ? conf->resolver : NULL,
-	    LOOKUP_PARALLEL, LOOKUP_TIMEOUT_MS, err, errlen) != 0) {
+	    LOOKUP_PARALLEL, (long)conf->dns_timeout_ms, err, errlen) != 0) {
 		rc = -1;
 		goto out;
 	}

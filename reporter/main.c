@@ -821,7 +821,7 @@ static int take_run_lock(struct ctx *c)
 
 static int deliver_and_report(struct ctx *c, const char *report_id, const char *what)
 {
-	struct deliver_totals t = {0, 0, 0, 0};
+	struct deliver_totals t = {0, 0, 0, 0, 0};
 	struct table *out = table_new();
 	char err[1024];
 
@@ -834,11 +834,14 @@ static int deliver_and_report(struct ctx *c, const char *report_id, const char *
 		return drc == -1 ? EX_CONFIG : EX_SOFTWARE;
 	}
 	table_print(out, stdout, c->json, NULL);
+	if (!c->json && t.deferred)
+		printf("%u report mails deferred to the next run: the sendmail command timed out\n",
+		    t.deferred);
 	if (!c->json)
 		printf("%u sent, %u failed (will retry), %u failed permanently, %u given up\n",
 		    t.sent, t.temporary, t.permanent, t.gave_up);
-	log_msg(LOG_NOTICE, "%s sent=%u failed_temporary=%u failed_permanent=%u gave_up=%u",
-	    what, t.sent, t.temporary, t.permanent, t.gave_up);
+	log_msg(LOG_NOTICE, "%s sent=%u failed_temporary=%u failed_permanent=%u gave_up=%u "
+	    "deferred=%u", what, t.sent, t.temporary, t.permanent, t.gave_up, t.deferred);
 	table_free(out);
 	return EX_OK;
 }

@@ -9,6 +9,15 @@
  *	job that finishes makes room for the next, so one slow or failing
  *	destination never holds up the others (RFC 8460 R34).
  *
+ *	Name resolution: before any transfer starts, the host names of all
+ *	jobs are resolved at once (curl_resolve: dns_txt with the resolver
+ *	setting, /etc/hosts first, 16 names at a time, each within
+ *	dns_timeout_ms) and handed to curl as CURLOPT_RESOLVE entries; a
+ *	host that cannot be resolved makes its job temporary ("could not
+ *	resolve host reports.example: NXDOMAIN") without a transfer.  So
+ *	the whole call takes at most about ceil(hosts / 16) * dns_timeout
+ *	+ ceil(jobs / max_parallel) * total time limit.
+ *
  *	Every transfer: https only (checked here before curl sees the URL,
  *	and CURLOPT_PROTOCOLS(_STR) as well), POST of the body as
  *	"Content-Type: application/tlsrpt+gzip" without "Expect:
@@ -37,10 +46,12 @@
  *	    (with a 2xx status)                  than 65536 bytes"
  *	    refused address                      permanent
  *	    not https:, malformed URL            permanent
- *	    time-out, DNS, connection, TLS, ...  temporary, curl's error text
+ *	    host name not resolved               temporary
+ *	    time-out, connection, TLS, ...       temporary, curl's error text
  *
  *	Option values of 0 or less take the defaults: 10 s to connect, 60 s
- *	in total, 65536 response bytes, 16 parallel transfers.  Every
+ *	in total, 65536 response bytes, 16 parallel transfers, 5 s per host
+ *	name lookup.  Every
  *	transfer is bounded by the total time limit; the loop also gives up
  *	on a transfer that outlives it by 5 s, should curl fail to stop it.
  *
@@ -76,6 +87,7 @@
 
 #include <curl/curl.h>
 
+#include "curl_resolve.h"
 #include "netaddr.h"
 #include "util.h"
 
@@ -83,12 +95,15 @@
 #define DEFAULT_TOTAL_MS	60000L
 #define DEFAULT_MAX_RESPONSE	65536
 #define DEFAULT_PARALLEL	16
+#define DEFAULT_DNS_MS		5000L
+#define DNS_PARALLEL		16
 #define POLL_MS			500
 #define GRACE_MS		5000
 
 /* One running (or finished) transfer. */
 struct transfer {
 	struct https_job *job;
+	const struct curl_resolved *res;	/* the host's addresses */
 	CURL *easy;
 	struct curl_slist *headers;
 	size_t max_response;
@@ -221,6 +236,8 @@ static CURLcode set_options(struct transfer *t, const struct https_options *o,
 	SET(CURLOPT_WRITEDATA, (void *)t);
 	SET(CURLOPT_OPENSOCKETFUNCTION, open_socket);
 	SET(CURLOPT_OPENSOCKETDATA, (void *)t);
+	if (t->res->resolve != NULL)
+		SET(CURLOPT_RESOLVE, t->res->resolve);
 #undef SET
 	return rc;
 }
@@ -230,7 +247,8 @@ static CURLcode set_options(struct transfer *t, const struct https_options *o,
  * was settled without one (its result set).
  */
 static struct transfer *transfer_start(CURLM *multi, struct https_job *job,
-    const struct https_options *o, long connect_ms, long total_ms)
+    const struct curl_resolved *res, const struct https_options *o, long connect_ms,
+    long total_ms)
 {
 	struct transfer *t;
 	CURLcode rc;
@@ -239,8 +257,17 @@ static struct transfer *transfer_start(CURLM *multi, struct https_job *job,
 		set_error(job, HTTPS_PERMANENT, "not an https: URL");
 		return NULL;
 	}
+	if (res->status != LOOKUP_FOUND) {
+		if (res->config_error)
+			set_error(job, HTTPS_TEMPORARY, "%s", res->error);
+		else
+			set_error(job, HTTPS_TEMPORARY, "could not resolve host %s: %s", res->host,
+			    res->error);
+		return NULL;
+	}
 	t = xcalloc(1, sizeof(*t));
 	t->job = job;
+	t->res = res;
 	t->max_response = o->max_response > 0 ? o->max_response : DEFAULT_MAX_RESPONSE;
 	t->allow_private = o->allow_private;
 	t->started_ms = monotonic_ms();
@@ -314,6 +341,7 @@ static void transfer_finish(CURLM *multi, struct transfer *t, CURLcode rc)
 struct run {
 	CURLM *multi;
 	struct https_job *jobs;
+	struct curl_resolved *res;	/* the jobs' host addresses */
 	size_t n, next;			/* next job to start */
 	struct transfer **active;	/* max_parallel slots, NULL when free */
 	size_t slots, running;
@@ -327,8 +355,9 @@ static void fill_slots(struct run *r)
 		if (r->active[s] != NULL)
 			continue;
 		while (r->next < r->n && r->active[s] == NULL) {
-			r->active[s] = transfer_start(r->multi, &r->jobs[r->next++], r->o,
-			    r->connect_ms, r->total_ms);
+			r->active[s] = transfer_start(r->multi, &r->jobs[r->next], &r->res[r->next],
+			    r->o, r->connect_ms, r->total_ms);
+			r->next++;
 			if (r->active[s] != NULL)
 				r->running++;
 		}
@@ -393,6 +422,19 @@ static void init_results(struct https_job *jobs, size_t n)
 	}
 }
 
+/* The host names of every https: job, at once, before any transfer. */
+static void resolve_hosts(struct run *r)
+{
+	const char **urls = xcalloc(r->n, sizeof(*urls));
+	long dns_ms = r->o->dns_timeout_ms > 0 ? r->o->dns_timeout_ms : DEFAULT_DNS_MS;
+
+	for (size_t i = 0; i < r->n; i++)
+		urls[i] = has_https_scheme(r->jobs[i].url) ? r->jobs[i].url : NULL;
+	r->res = xcalloc(r->n, sizeof(*r->res));
+	curl_resolve_urls(urls, r->n, r->o->resolver, DNS_PARALLEL, dns_ms, r->res);
+	free(urls);
+}
+
 int https_post_all(struct https_job *jobs, size_t n, const struct https_options *o)
 {
 	struct run r;
@@ -418,6 +460,7 @@ int https_post_all(struct https_job *jobs, size_t n, const struct https_options 
 	if (r.slots > n)
 		r.slots = n;
 	r.active = xcalloc(r.slots, sizeof(*r.active));
+	resolve_hosts(&r);
 
 	fill_slots(&r);
 	while (r.running > 0) {
@@ -438,6 +481,8 @@ int https_post_all(struct https_job *jobs, size_t n, const struct https_options 
 		transfer_free(r.active[s]);
 	}
 	free(r.active);
+	curl_resolved_free(r.res, r.n);
+	free(r.res);
 	curl_multi_cleanup(r.multi);
 	return 0;
 }

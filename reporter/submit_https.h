@@ -10,7 +10,10 @@
  *	address.  The check is made on the address curl is about to connect
  *	to (CURLOPT_OPENSOCKETFUNCTION), so a DNS answer that changes between
  *	lookups (rebinding) cannot get around it.  Many destinations are
- *	posted concurrently with one curl multi handle.
+ *	posted concurrently with one curl multi handle.  Host names are
+ *	resolved first, all at once and each within its own time-out
+ *	(curl_resolve: curl itself never resolves, since its resolver
+ *	thread cannot be bounded).
  *
  *	Body: the gzipped report, Content-Type: application/tlsrpt+gzip.
  *	A 2xx status is delivered (R23, R35); anything else is a failure,
@@ -31,6 +34,8 @@ struct https_options {
 	bool allow_private;		/* tests only: allow loopback/private targets */
 	const char *ca_file;		/* NULL: the system's trust store */
 	int max_parallel;		/* concurrent transfers, e.g. 16 */
+	const char *resolver;		/* DNS server as for dns_txt; NULL: resolv.conf */
+	long dns_timeout_ms;		/* each host name's lookup, e.g. 5000 */
 };
 
 enum https_result {

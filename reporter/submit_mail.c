@@ -566,7 +566,7 @@ static int child_result(enum wait_result how, int status, size_t written, size_t
 {
 	if (how == CHILD_KILLED) {
 		snprintf(err, errlen, "sendmail killed after %d s", timeout_s);
-		return -1;
+		return -2;
 	}
 	if (how == CHILD_LOST) {
 		snprintf(err, errlen, "sendmail: exit status lost (is SIGCHLD ignored?)");

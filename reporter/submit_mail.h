@@ -40,8 +40,8 @@ char *report_mail_build(const struct report_mail *m, char *err, size_t errlen);
 /*
  * Run argv (argv[0] an absolute path, e.g. {"/usr/sbin/sendmail", "-oi",
  * NULL}) with "-f FROM -- RCPT" appended, write msg to its stdin, and wait
- * at most timeout_s.  0 when it exited 0; else -1 with err (exit status,
- * signal, or time-out).
+ * at most timeout_s.  0 when it exited 0; -2 with err when it was killed
+ * at the time-out; else -1 with err (exit status, signal, refusal).
  */
 int report_mail_sendmail(const char *const *argv, const char *from, const char *rcpt,
     const char *msg, size_t len, int timeout_s, char *err, size_t errlen);

@@ -2,12 +2,17 @@
  * NAME
  *	dns_lookup - test driver for common/dns_txt.c
  * SYNOPSIS
- *	dns_lookup [--resolver ADDR[:PORT]] [--timeout-ms N] [--parallel N] DOMAIN...
+ *	dns_lookup [--resolver ADDR[:PORT]] [--timeout-ms N] [--parallel N]
+ *	    [--txt | --addr] NAME...
  * DESCRIPTION
- *	Looks up the TLSRPT record of every DOMAIN with tlsrpt_lookup_all()
- *	and prints one line per domain, in argument order:
- *	"DOMAIN found RECORD" or "DOMAIN none|multiple|temporary ERROR".
- *	Exit status 0, or 2 for usage and resolver-setting errors.
+ *	Looks up the TLSRPT record of every NAME (a policy domain) with
+ *	tlsrpt_lookup_all() and prints one line per name, in argument
+ *	order: "NAME found RECORD" or "NAME none|multiple|temporary ERROR".
+ *	With --txt, every TXT record at NAME (dns_query_txt(), one name
+ *	after the other); with --addr, the addresses of all NAMEs at once
+ *	(dns_query_addr_all()): "NAME found ITEM ITEM..." or "NAME
+ *	none|temporary ERROR".  Exit status 0, or 2 for usage and
+ *	resolver-setting errors.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +35,7 @@ static const char *status_name(enum tlsrpt_lookup_status s)
 static int usage(void)
 {
 	fprintf(stderr, "usage: dns_lookup [--resolver ADDR[:PORT]] [--timeout-ms N] "
-	    "[--parallel N] DOMAIN...\n");
+	    "[--parallel N] [--txt | --addr] NAME...\n");
 	return 2;
 }
 
@@ -44,6 +49,43 @@ static int number(const char *s, long *out)
 	return 0;
 }
 
+static void print_answer(const char *name, const struct dns_answer *a)
+{
+	printf("%s %s", name, status_name(a->status));
+	if (a->status != LOOKUP_FOUND)
+		printf(" %s", a->error);
+	for (size_t k = 0; k < a->n; k++)
+		printf(" %s", a->item[k]);
+	printf("\n");
+}
+
+static int records(char **names, size_t n, const char *resolver, long parallel, long timeout_ms,
+    int mode)
+{
+	struct dns_answer *a = xcalloc(n, sizeof(*a));
+	char err[256];
+	int rc = 0;
+
+	if (mode == 'a') {
+		rc = dns_query_addr_all((const char *const *)names, a, n, resolver, (int)parallel,
+		    timeout_ms, err, sizeof(err));
+	} else {
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = dns_query_txt(names[i], resolver, timeout_ms, &a[i], err, sizeof(err));
+	}
+	if (rc != 0) {
+		fprintf(stderr, "dns_lookup: %s\n", err);
+		rc = 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0)
+			print_answer(names[i], &a[i]);
+		dns_answer_free(&a[i]);
+	}
+	free(a);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *resolver = NULL;
@@ -51,7 +93,7 @@ int main(int argc, char **argv)
 	struct tlsrpt_lookup *l;
 	char err[256];
 	size_t n, i;
-	int a = 1;
+	int a = 1, mode = 't';
 
 	for (; a < argc && strncmp(argv[a], "--", 2) == 0; a++) {
 		if (strcmp(argv[a], "--resolver") == 0 && a + 1 < argc)
@@ -60,12 +102,18 @@ int main(int argc, char **argv)
 			a++;
 		else if (strcmp(argv[a], "--parallel") == 0 && number(argv[a + 1], &parallel) == 0)
 			a++;
+		else if (strcmp(argv[a], "--txt") == 0)
+			mode = 'x';
+		else if (strcmp(argv[a], "--addr") == 0)
+			mode = 'a';
 		else
 			return usage();
 	}
 	if (a >= argc)
 		return usage();
 	n = (size_t)(argc - a);
+	if (mode != 't')
+		return records(argv + a, n, resolver, parallel, timeout_ms, mode);
 	l = xcalloc(n, sizeof(*l));
 	for (i = 0; i < n; i++)
 		l[i].domain = argv[a + (int)i];

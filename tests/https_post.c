@@ -3,7 +3,8 @@
  *	https_post - command-line driver of submit_https, for the tests
  * SYNOPSIS
  *	https_post [--allow-private] [--ca FILE] [--timeout-ms N]
- *	    [--max-response N] [--parallel N] FILE URL...
+ *	    [--max-response N] [--parallel N] [--resolver ADDR[:PORT]]
+ *	    [--dns-timeout-ms N] FILE URL...
  *	https_post --check-address ADDR...
  * DESCRIPTION
  *	The first form posts the bytes of FILE to every URL at once (one
@@ -15,7 +16,9 @@
  *	--timeout-ms sets the total time limit of each transfer (default
  *	10000) and caps the connect time limit; --max-response the response
  *	bytes accepted (default 65536); --parallel the concurrent transfers
- *	(default 16).
+ *	(default 16); --resolver the DNS server for the host names (default:
+ *	resolv.conf) and --dns-timeout-ms the time-out of each (default
+ *	5000).
  *
  *	The second form prints "ADDR public" or "ADDR private" for each
  *	numeric IPv4 or IPv6 address, as https_address_public() judges it.
@@ -39,7 +42,8 @@
 static void usage(void)
 {
 	fprintf(stderr, "usage: https_post [--allow-private] [--ca FILE] [--timeout-ms N]"
-	    " [--max-response N] [--parallel N] FILE URL...\n"
+	    " [--max-response N] [--parallel N] [--resolver ADDR[:PORT]]"
+	    " [--dns-timeout-ms N] FILE URL...\n"
 	    "       https_post --check-address ADDR...\n");
 	exit(2);
 }
@@ -120,7 +124,7 @@ static const char *result_name(enum https_result r)
 
 int main(int argc, char **argv)
 {
-	struct https_options o = {10000, 10000, 65536, false, NULL, 16};
+	struct https_options o = {10000, 10000, 65536, false, NULL, 16, NULL, 5000};
 	struct https_job *jobs;
 	unsigned char *body;
 	size_t body_len, n;
@@ -141,6 +145,10 @@ int main(int argc, char **argv)
 			o.max_response = (size_t)number(argv[i], argv[i + 1]), i++;
 		else if (strcmp(argv[i], "--parallel") == 0)
 			o.max_parallel = (int)number(argv[i], argv[i + 1]), i++;
+		else if (strcmp(argv[i], "--resolver") == 0)
+			o.resolver = argv[++i];
+		else if (strcmp(argv[i], "--dns-timeout-ms") == 0)
+			o.dns_timeout_ms = (long)number(argv[i], argv[i + 1]), i++;
 		else
 			usage();
 	}

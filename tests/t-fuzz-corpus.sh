@@ -1,6 +1,7 @@
 #!/bin/sh
-# Replays every seed of tests/fuzz-corpus (datagrams) and
-# tests/fuzz-corpus-maillog (mail logs, saved correlator state) through
+# Replays every seed of tests/fuzz-corpus (datagrams),
+# tests/fuzz-corpus-maillog (mail logs, saved correlator state) and
+# tests/fuzz-corpus-dns (DNS answers, TLSRPT and MTA-STS records) through
 # their fuzz targets' checks (tests/fuzz_replay*, no libFuzzer needed)
 # and asserts that all of them ran: a crash, a sanitizer report or a
 # broken invariant fails.
@@ -43,4 +44,5 @@ replay() {	# REPLAY CORPUS
 
 replay "$top_builddir/tests/fuzz_replay" "$top_srcdir/tests/fuzz-corpus"
 replay "$top_builddir/tests/fuzz_replay_maillog" "$top_srcdir/tests/fuzz-corpus-maillog"
+replay "$top_builddir/tests/fuzz_replay_dns" "$top_srcdir/tests/fuzz-corpus-dns"
 exit 0

@@ -7,6 +7,9 @@
 #  - all destinations are posted in one run, concurrently, and each gets
 #    exactly its own result; the slow one does not hold up the others;
 #  - without --allow-private a loopback target gets no connection at all;
+#  - host names come from our own resolver (unbound, and a name server
+#    that stalls some names): a stalled or unknown host is a temporary
+#    failure within the DNS time-out, and the other posts go ahead;
 #  - the address filter, address by address.
 # Nothing leaves 127.0.0.1.  Exit 0 pass, 1 fail, 77 skip, 99 hard error.
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -14,13 +17,15 @@
 HP="$top_builddir/tests/https_post"
 PY=/usr/bin/python3
 SERVERS=
+DNS_PID=
+STALL_PID=
 
 command -v openssl >/dev/null 2>&1 || { echo "SKIP: openssl command not installed"; exit 77; }
 [ -x "$PY" ] || { echo "SKIP: $PY (Debian's python3) not installed"; exit 77; }
 [ -x "$HP" ] || { echo "ERROR: $HP not built"; exit 99; }
 T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-https.XXXXXX") || exit 99
 cleanup() {
-	for pid in $SERVERS; do
+	for pid in $SERVERS $DNS_PID $STALL_PID; do
 		kill "$pid" 2>/dev/null
 	done
 	if [ "$TL_FAILED" -ne 0 ]; then
@@ -59,7 +64,7 @@ wait_for_file() {   # at most 10 s
 
 # --- two CAs, a server certificate from each --------------------------------
 cd "$T" || exit 99
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
+printf 'subjectAltName=DNS:localhost,DNS:reports.good.test,IP:127.0.0.1\n' > san.ext
 for ca in good evil; do
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca-ca.key -out $ca-ca.pem \
 		-days 2 -subj "/CN=tlsrpt $ca test CA" 2>/dev/null &&
@@ -287,5 +292,49 @@ esac
 assert_eq yes "$ok" "localhost is refused without --allow-private"
 sleep 0.2
 assert_eq "$before" "$(cat "$T/good/hits" | wc -l)" "the server saw no request from the refused run"
+
+# --- host names through our resolver, one of them stalled -------------------
+# reports.stall.test: the UDP answer has TC set and the TCP query is never
+# answered; reports.quiet.test: no answer at all.  curl never resolves a
+# name itself (its resolver thread cannot be bounded): the names are
+# looked up first, each within --dns-timeout-ms.
+. "$top_srcdir/tests/peers/dns_server.sh"
+mkdir "$T/dns"
+cat > "$T/dns/zone" <<'EOF'
+  local-zone: "test." static
+  local-data: 'reports.good.test. A 127.0.0.1'
+  local-data: '_smtp._tls.ready.test. TXT "v=TLSRPTv1; rua=mailto:a@ready.test"'
+EOF
+if ! PATH="$PATH:/usr/sbin:/sbin" command -v unbound >/dev/null 2>&1; then
+	echo "# unbound is not installed (Debian package unbound): the resolver cases are not run"
+elif ! dns_start "$T/dns" "$T/dns/zone" ready.test; then
+	echo "FAIL - unbound did not start"; tail -n 5 "$T/dns/unbound.log"; TL_FAILED=1
+elif ! stall_start "$T/dns" 127.0.0.1 0 127.0.0.1 "$DNS_PORT" tc:stall.test silent:quiet.test; then
+	echo "FAIL - the stalling name server did not start"; cat "$T/dns/stall.err"; TL_FAILED=1
+else
+	before=$(hits "$T/good" /ok)
+	START=$(date +%s%N)
+	$HP --allow-private --ca "$T/good-ca.pem" --timeout-ms $TMO --dns-timeout-ms 1500 \
+	    --resolver "127.0.0.1:$STALL_PORT" "$T/body.gz" "https://reports.good.test:$P/ok" \
+	    "https://reports.stall.test:$P/ok" "https://reports.quiet.test:$P/ok" \
+	    "https://nxhost.test:$P/ok" > "$T/run5.out" 2>&1
+	ELAPSED=$(( ($(date +%s%N) - START) / 1000000 ))
+	assert_eq "delivered 200" "$(result_of "$T/run5.out" "https://reports.good.test:$P/ok")" \
+	    "a host name from the DNS: delivered"
+	assert_eq $((before + 1)) "$(hits "$T/good" /ok)" "and the server got it"
+	for h in stall quiet; do
+		assert_eq "temporary 0 could not resolve host reports.$h.test: timed out after" \
+		    "$(result_of "$T/run5.out" "https://reports.$h.test:$P/ok" | sed 's/ [0-9]* ms$//')" \
+		    "reports.$h.test (stalled DNS): temporary, a DNS time-out"
+	done
+	assert_eq "temporary 0 could not resolve host nxhost.test: NXDOMAIN" \
+	    "$(result_of "$T/run5.out" "https://nxhost.test:$P/ok")" "an unknown host: temporary"
+	assert_eq 1 "$(grep -c '^tcp reports.stall.test 1 stalled$' "$T/dns/stall.log")" \
+	    "the TCP retry of the A query reached the stalled server"
+	max=$((1500 + 1500)); [ -n "${TLSRPT_VALGRIND:-}" ] && max=$((1500 + 10000))
+	assert_eq yes "$([ $ELAPSED -lt $max ] && echo yes || echo "no: $ELAPSED ms")" \
+	    "four posts, two hosts stalled, 1500 ms DNS time-out: done in less than $max ms"
+	echo "# stalled DNS next to a delivered post: $ELAPSED ms"
+fi
 
 tl_done

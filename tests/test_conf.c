@@ -86,7 +86,7 @@ static void test_bool_values(void **state)
 static void test_option_table(void **state)
 {
 	(void)state;
-	assert_int_equal(conf_noptions, 50);
+	assert_int_equal(conf_noptions, 52);
 	assert_string_equal(conf_options[0].name, "organization_name");
 	assert_int_equal(conf_options[0].required_by, CONF_FOR_REPORTER);
 	assert_string_equal(conf_options[1].name, "contact_info");
@@ -135,6 +135,8 @@ static void test_defaults_numbers(void **state)
 	assert_int_equal(c.log_level, LOG_INFO);
 	assert_int_equal(c.retention_days, 35);
 	assert_int_equal(c.report_grace_period_ms, 3600000);
+	assert_int_equal(c.dns_timeout_ms, 5000);
+	assert_int_equal(c.sendmail_timeout_ms, 60000);
 	conf_free(&c);
 }
 

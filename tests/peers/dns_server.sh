@@ -69,3 +69,31 @@ CONF
 	done
 	return 1
 }
+
+# A name server that stalls some names and forwards the rest (tests/peers/stalled_dns.py):
+#
+#   stall_start DIR ADDR PORT UPSTREAM_ADDR UPSTREAM_PORT MODE:SUFFIX...
+#
+# PORT 0 picks a free one.  Logs one line per query to DIR/stall.log.
+# Sets STALL_PID and STALL_PORT; returns 1 when it did not start within
+# 5 s.  The caller kills $STALL_PID.
+stall_start() {
+	_sdir=$1 _saddr=$2 _sport=$3 _up=$4 _upport=$5
+	shift 5
+	rm -f "$_sdir/stall.log.ready"
+	${DNS_EXEC:-} /usr/bin/python3 "$top_srcdir/tests/peers/stalled_dns.py" "$_saddr" "$_sport" \
+	    "$_up" "$_upport" "$_sdir/stall.log" "$@" 2> "$_sdir/stall.err" &
+	STALL_PID=$!
+	_i=0
+	while [ ! -s "$_sdir/stall.log.ready" ]; do
+		_i=$((_i + 1))
+		if [ $_i -gt 100 ] || ! kill -0 "$STALL_PID" 2>/dev/null; then
+			kill "$STALL_PID" 2>/dev/null
+			STALL_PID=
+			return 1
+		fi
+		sleep 0.05
+	done
+	STALL_PORT=$(cat "$_sdir/stall.log.ready")
+	return 0
+}

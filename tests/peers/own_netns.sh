@@ -7,6 +7,11 @@
 # so that its servers can bind 127.0.0.x:53/443 without meeting the
 # host's, and brings lo up there.  Skips when namespaces are not allowed.
 # Sets and exports top_builddir, top_srcdir and PATH.
+#
+# With OWN_NETNS_MOUNTS=yes set before sourcing, the test also gets a
+# mount namespace of its own (unshare -m, private propagation), so that
+# it can bind-mount its own /etc/resolv.conf or /etc/hosts; skips when
+# that is not allowed.
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
@@ -20,6 +25,7 @@ done
 
 if [ -z "${TLSRPT_STS_NETNS:-}" ]; then
 	if [ "$(id -u)" = 0 ]; then NS_OPT=-n; else NS_OPT=-rn; fi
+	[ "${OWN_NETNS_MOUNTS:-}" = yes ] && NS_OPT="${NS_OPT}m"
 	if ! unshare $NS_OPT true 2>/dev/null; then
 		echo "SKIP: cannot create a network namespace (unshare $NS_OPT)"
 		exit 77

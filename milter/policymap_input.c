@@ -54,6 +54,7 @@
 #include <time.h>
 
 #include "aggregate.h"
+#include "heartbeat.h"
 #include "listen.h"
 #include "log.h"
 #include "mta_sts.h"
@@ -590,17 +591,24 @@ static void *fetch_main(void *arg)
 	struct fetcher *self = arg;
 	struct policymap_input *in = self->in;
 	struct cache *c = &in->cache;
+	/* a fetch is bounded by sts_fetch_timeout, and each of its two store
+	 * steps by the busy time-out, waiting behind the other fetchers' */
+	const long long bound_ms = in->opts.timeout_ms +
+	    2LL * FETCH_THREADS * in->busy_timeout_ms + HEARTBEAT_GRACE_MS;
+	struct heartbeat *hb = heartbeat_register("sts_fetch");
 
 	for (;;) {
 		char *domain;
 
 		pthread_mutex_lock(&c->lock);
+		heartbeat_idle(hb);	/* an empty queue is no fault */
 		while (!c->stopping && c->qlen == 0)
 			pthread_cond_wait(&c->wake, &c->lock);
 		if (c->stopping) {
 			pthread_mutex_unlock(&c->lock);
 			break;
 		}
+		heartbeat_busy(hb, bound_ms);
 		domain = c->queue[c->qhead];
 		c->queue[c->qhead] = NULL;
 		c->qhead = (c->qhead + 1) % POLICYMAP_MAX_QUEUE;
@@ -610,6 +618,7 @@ static void *fetch_main(void *arg)
 		fetch_one(in, domain, self->slot);
 		free(domain);
 	}
+	heartbeat_unregister(hb);
 	return NULL;
 }
 

@@ -62,6 +62,7 @@
 
 #include "aggregate.h"
 #include "log.h"
+#include "logline.h"
 #include "logtime.h"
 #include "postfix_log.h"
 #include "postfix_sessions.h"
@@ -318,19 +319,27 @@ static void check_tls_logging(struct logfollow *lf)
 
 /* ---- one line ---- */
 
-/* A log line quoted in our own log: short, printable, no quote to end the field early. */
-static void log_miss(const char *line, size_t len)
+/* Printable, without quotes or backslashes that would end the field early. */
+static void quotable(char *dst, const char *src, size_t n)
 {
-	char text[304];
-	size_t n = len < 300 ? len : 300;
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f && src[i] != '"' && src[i] != '\\'
+		    ? src[i] : '?';
+	dst[n] = '\0';
+}
+
+/* A record quoted in our own log, short: its tag and the start of its message. */
+static void log_miss(const struct logrec *r)
+{
+	char name[40], text[304];
+	size_t nn = r->name.n < 39 ? r->name.n : 39, n = r->msg.n < 300 ? r->msg.n : 300;
 
 	if (log_get_level() < LOG_DEBUG)
 		return;
-	for (size_t i = 0; i < n; i++)
-		text[i] = line[i] >= 0x20 && line[i] < 0x7f && line[i] != '"' && line[i] != '\\'
-		    ? line[i] : '?';
-	text[n] = '\0';
-	log_msg(LOG_DEBUG, "log_parse_miss line=\"%s%s\"", text, len > n ? "..." : "");
+	quotable(name, r->name.p, nn);
+	quotable(text, r->msg.p, n);
+	log_msg(LOG_DEBUG, "log_parse_miss program=\"%s\" pid=%ld message=\"%s%s\"", name, r->pid,
+	    text, r->msg.n > n ? "..." : "");
 }
 
 /*
@@ -338,12 +347,12 @@ static void log_miss(const char *line, size_t len)
  * reported by them alone (sendmail_hook_log.h), so that a session counts
  * once when the log also holds Sendmail's own STARTTLS lines.
  */
-static void handle_sendmail(struct logfollow *lf, const char *line, size_t len, long long when)
+static void handle_sendmail(struct logfollow *lf, const struct logrec *r, long long when)
 {
 	char why[128];
 	long pid;
 
-	switch (smh_feed(lf->smh, line, len, when, &pid, why, sizeof(why))) {
+	switch (smh_feed_rec(lf->smh, r, when, &pid, why, sizeof(why))) {
 	case SMH_HOOKED:
 		sml_forget(lf->sml, pid);
 		return;
@@ -354,36 +363,28 @@ static void handle_sendmail(struct logfollow *lf, const char *line, size_t len, 
 		lf->misses++;
 		log_ratelimited(&lf->hook_limit, LOG_WARNING, "log_sendmail_hook_bad pid=%ld "
 		    "reason=\"%s\" (see contrib/sendmail/README.md)", pid, why);
-		log_miss(line, len);
+		log_miss(r);
 		return;
 	case SMH_OTHER:
 		break;
 	}
-	if (sml_feed(lf->sml, line, len, when, emit, lf) == SML_MALFORMED) {
+	if (sml_feed_rec(lf->sml, r, when, emit, lf) == SML_MALFORMED) {
 		lf->misses++;
-		log_miss(line, len);
+		log_miss(r);
 	}
 }
 
-static void handle_line(struct logfollow *lf, const char *line, size_t len)
+/* One record (a line's or a journal entry's) logged at "when". */
+static void handle_record(struct logfollow *lf, const struct logrec *r, long long when)
 {
-	long long now = (long long)time(NULL);
-	long long when = logtime_parse(&lf->tc, line, len, now);
 	struct pfl_event ev;
-	enum pfl_kind k = PFL_IGNORED;
+	enum pfl_kind k;
 
-	lf->lines++;
-	if (when < 0) {
-		when = now;	/* journalctl -o cat and friends: no stamp */
-		lf->unstamped++;
-	}
-	lf->last_when = when;
-	lf->last_wall = now;
 	if (lf->fmt != FMT_SENDMAIL) {
-		k = pfl_parse(line, len, &ev);
+		k = pfl_parse_rec(r, &ev);
 		if (k == PFL_MALFORMED) {
 			lf->misses++;
-			log_miss(line, len);
+			log_miss(r);
 			return;
 		}
 		if (k != PFL_IGNORED) {
@@ -398,7 +399,24 @@ static void handle_line(struct logfollow *lf, const char *line, size_t len)
 		}
 	}
 	if (lf->fmt != FMT_POSTFIX)
-		handle_sendmail(lf, line, len, when);
+		handle_sendmail(lf, r, when);
+}
+
+static void handle_line(struct logfollow *lf, const char *line, size_t len)
+{
+	long long now = (long long)time(NULL);
+	long long when = logtime_parse(&lf->tc, line, len, now);
+	struct logrec r;
+
+	lf->lines++;
+	if (when < 0) {
+		when = now;	/* journalctl -o cat and friends: no stamp */
+		lf->unstamped++;
+	}
+	lf->last_when = when;
+	lf->last_wall = now;
+	if (ll_split_line(line, len, &r))	/* without a tag no parser uses it */
+		handle_record(lf, &r, when);
 }
 
 /* Hand on every complete line of buf; keep an incomplete tail.  Returns bytes consumed. */

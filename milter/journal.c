@@ -248,8 +248,10 @@ int journal_seek_tail(struct journal *j)
 		return r;
 	if ((r = sd_journal_previous(j->sd)) < 0)
 		return r;
-	if (r == 0)	/* nothing there: next() after a bare seek_tail would find nothing new */
-		return journal_seek_head(j);
+	if (r == 0) {	/* nothing there: next() after a bare seek_tail would find nothing new */
+		r = journal_seek_head(j);
+		return r < 0 ? r : 1;
+	}
 	j->pending = false;
 	if (!current_pos(j, &j->pos))
 		return -EADDRNOTAVAIL;

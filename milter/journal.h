@@ -73,7 +73,10 @@ enum journal_seek {
 int journal_seek(struct journal *j, const struct journal_pos *pos, enum journal_seek *how,
     unsigned long long *first_us);
 
-/* Without a saved position: after the last entry there is now (or at the head if none is). */
+/*
+ * Without a saved position: after the last entry there is now, or, 1,
+ * at the head when there is none.
+ */
 int journal_seek_tail(struct journal *j);
 int journal_seek_head(struct journal *j);
 

@@ -1000,8 +1000,9 @@ static int journal_start_fresh(struct logfollow *lf, const char *start_at, char 
 		return -1;
 	}
 	log_msg(LOG_INFO, "log_started file=%s at=%s (no saved position; log_start_at=%s: %s)",
-	    lf->label, head ? "head" : "tail", start_at, head ? "every mail entry the journal "
-	    "holds is read" : "entries logged from now on are read");
+	    lf->label, head || r == 1 ? "head" : "tail", start_at, head ? "every mail entry the "
+	    "journal holds is read" : r == 1 ? "the journal holds no mail entry yet" : "entries "
+	    "logged from now on are read");
 	return 0;
 }
 

@@ -683,8 +683,11 @@ static void handle_entry(struct logfollow *lf, const struct journal_entry *e)
 		handle_record(lf, &e->rec, e->when);
 }
 
-/* Hand on what the journal has now, JOURNAL_CHUNK entries at most; < 0 on an error. */
-static int read_entries(struct logfollow *lf)
+/*
+ * Hand on what the journal has now, JOURNAL_CHUNK entries at most.
+ * Returns how many; *err a negative errno when reading failed after them.
+ */
+static int read_entries(struct logfollow *lf, int *err)
 {
 	struct journal_entry e;
 	int r = 0, n;
@@ -699,7 +702,8 @@ static int read_entries(struct logfollow *lf)
 		sml_expire(lf->sml, lf->last_when, emit, lf);
 		smh_expire(lf->smh, lf->last_when);
 	}
-	return r < 0 ? r : n;
+	*err = r < 0 ? r : 0;
+	return n;
 }
 
 /*
@@ -711,19 +715,16 @@ static void follow_journal(struct logfollow *lf)
 {
 	long long last_cp = monotonic_ms();
 	struct log_limit errlimit = {0};
-	int n;
+	int n, err;
 
 	for (;;) {
-		if ((n = read_entries(lf)) < 0) {
+		n = read_entries(lf, &err);
+		if (err < 0)	/* what was read before stays for the next checkpoint */
 			log_ratelimited(&errlimit, LOG_ERR, "log_read_failed file=%s error=\"%s\" "
-			    "(trying again)", lf->label, strerror(-n));
-			if (idle(lf, IDLE_MS * 5))
-				break;
-			continue;
-		}
+			    "(trying again)", lf->label, strerror(-err));
 		if (n > 0) {
 			lf->dirty = true;
-			if (!lf->stop && monotonic_ms() - last_cp < CHECKPOINT_MS &&
+			if (!lf->stop && err == 0 && monotonic_ms() - last_cp < CHECKPOINT_MS &&
 			    aggregate_keys(&lf->local) < CHECKPOINT_KEYS)
 				continue;
 		}
@@ -736,10 +737,11 @@ static void follow_journal(struct logfollow *lf)
 		}
 		if (lf->stop)
 			break;
-		if (n > 0)
+		if (n > 0 && err == 0)
 			continue;
 		quiet(lf, &last_cp);
-		if (journal_wait(lf->jn, lf->stop_pipe[0], IDLE_MS) || lf->stop)
+		if (err < 0 ? idle(lf, IDLE_MS * 5)
+		    : journal_wait(lf->jn, lf->stop_pipe[0], IDLE_MS) || lf->stop)
 			break;
 	}
 }

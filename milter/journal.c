@@ -21,6 +21,16 @@
  *	(sd_journal_previous after sd_journal_seek_tail), so that a stop
  *	before the next entry still saves a position; with no entry at all
  *	the position is the head: whatever comes is new.
+ *
+ *	The position is taken as each entry is handed on (its cursor, time
+ *	stamps and boot id), so that no later failure can lose the way back
+ *	to it.  At the end of the journal, once a second, reseek() goes back
+ *	to the position and on from there: sd-journal looks no further into
+ *	a file whose entry count has not changed since it last found
+ *	nothing, and a matching entry that the writer had counted but not
+ *	yet linked for the match is found only that way (seen once under
+ *	load: the last entry of an append stayed unread).  The same after a
+ *	read error, after sd_journal_process() (a file that went away).
  */
 #include "config.h"
 
@@ -42,6 +52,7 @@
 #include <systemd/sd-journal.h>
 
 #define MATCH_MAIL "SYSLOG_FACILITY=2"
+#define RESEEK_MS 1000		/* at the end, look again from the position this often */
 
 struct field {
 	const char *name;	/* "MESSAGE=" */
@@ -56,8 +67,9 @@ struct journal {
 	sd_journal *sd;
 	int fd;				/* sd_journal_get_fd(): inotify */
 	struct journal_pos pos;
-	bool pos_stale;			/* pos is to be taken from the current entry */
 	bool pending;			/* the current entry is still to be handed on */
+	int empty_waits;		/* journal_wait() calls since the last entry */
+	long long reseek_ms;		/* when reseek() last ran (monotonic) */
 	struct field f[F_COUNT];
 };
 
@@ -197,7 +209,6 @@ static void set_pos(struct journal *j, const struct journal_pos *pos)
 	journal_pos_free(&j->pos);
 	j->pos = *pos;
 	j->pos.cursor = pos->cursor ? xstrdup(pos->cursor) : NULL;
-	j->pos_stale = false;
 	j->pending = false;
 }
 
@@ -255,7 +266,6 @@ int journal_seek_tail(struct journal *j)
 	j->pending = false;
 	if (!current_pos(j, &j->pos))
 		return -EADDRNOTAVAIL;
-	j->pos_stale = false;
 	return 0;
 }
 
@@ -319,7 +329,13 @@ int journal_next(struct journal *j, struct journal_entry *e)
 	} else if ((r = sd_journal_next(j->sd)) <= 0) {
 		return r;
 	}
-	j->pos_stale = true;
+	/*
+	 * The position now, not when it is saved: a failing sd_journal_next()
+	 * or sd_journal_process() can drop the current entry's file, and
+	 * with it the way back to this entry.
+	 */
+	(void)current_pos(j, &j->pos);
+	j->empty_waits = 0;
 	read_fields(j);
 	memset(e, 0, sizeof(*e));
 	if (sd_journal_get_realtime_usec(j->sd, &rt) >= 0)
@@ -336,9 +352,40 @@ int journal_next(struct journal *j, struct journal_entry *e)
 
 const struct journal_pos *journal_position(struct journal *j)
 {
-	if (j->pos_stale && current_pos(j, &j->pos))
-		j->pos_stale = false;
 	return &j->pos;
+}
+
+/*
+ * Seek to the position again.  sd_journal_next() keeps, per file, the
+ * entry count it saw when it last found no more entries, and looks no
+ * further until that count changes: an entry that a writer had counted
+ * but not yet linked into the lists a match searches (the writer links
+ * it there right after) stays unseen until the file gets another entry.
+ * A seek drops what sd-journal keeps per file, and the saved entry,
+ * found again, is skipped (or, gone, the one after it is handed on).
+ */
+static int reseek(struct journal *j)
+{
+	int r;
+
+	j->reseek_ms = monotonic_ms();
+	if (j->pending)
+		return 0;	/* already at an entry still to be handed on */
+	if (j->pos.cursor == NULL)
+		return sd_journal_seek_head(j->sd);
+	if ((r = sd_journal_seek_cursor(j->sd, j->pos.cursor)) < 0)
+		return r;
+	if ((r = sd_journal_next(j->sd)) <= 0)
+		return r;	/* the saved entry is gone, nothing after it yet */
+	if (!is_saved_entry(j, &j->pos))
+		j->pending = true;	/* gone (vacuumed): this is the first after it */
+	return 0;
+}
+
+int journal_recover(struct journal *j)
+{
+	(void)sd_journal_process(j->sd);
+	return reseek(j);
 }
 
 bool journal_wait(struct journal *j, int stop_fd, int timeout_ms)
@@ -348,8 +395,9 @@ bool journal_wait(struct journal *j, int stop_fd, int timeout_ms)
 	uint64_t until;
 	struct timespec now;
 
-	/* the position before sd_journal_process() may drop the current entry's file */
-	(void)journal_position(j);
+	/* found nothing twice in a row: look again from the position, once a second at most */
+	if (++j->empty_waits >= 2 && monotonic_ms() - j->reseek_ms >= RESEEK_MS)
+		(void)reseek(j);
 	if (sd_journal_get_timeout(j->sd, &until) >= 0 && until != UINT64_MAX &&
 	    clock_gettime(CLOCK_MONOTONIC, &now) == 0) {
 		uint64_t t = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
@@ -427,6 +475,12 @@ bool journal_wait(struct journal *j, int stop_fd, int timeout_ms)
 	(void)stop_fd;
 	(void)timeout_ms;
 	return true;
+}
+
+int journal_recover(struct journal *j)
+{
+	(void)j;
+	return -ENOSYS;
 }
 
 #endif

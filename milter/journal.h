@@ -88,9 +88,14 @@ const struct journal_pos *journal_position(struct journal *j);
 
 /*
  * Wait for new entries, at most timeout_ms, or until stop_fd is readable.
- * True when stop_fd is (the caller stops).
+ * True when stop_fd is (the caller stops).  At the end of the journal it
+ * now and then seeks to the position again, so that an entry sd-journal
+ * passed over while it was being written is found (journal.c, reseek).
  */
 bool journal_wait(struct journal *j, int stop_fd, int timeout_ms);
+
+/* After journal_next() failed: take in the journal's changes and seek to the position again. */
+int journal_recover(struct journal *j);
 
 void journal_pos_free(struct journal_pos *pos);
 

@@ -719,9 +719,11 @@ static void follow_journal(struct logfollow *lf)
 
 	for (;;) {
 		n = read_entries(lf, &err);
-		if (err < 0)	/* what was read before stays for the next checkpoint */
+		if (err < 0) {	/* what was read before stays for the next checkpoint */
 			log_ratelimited(&errlimit, LOG_ERR, "log_read_failed file=%s error=\"%s\" "
 			    "(trying again)", lf->label, strerror(-err));
+			(void)journal_recover(lf->jn);
+		}
 		if (n > 0) {
 			lf->dirty = true;
 			if (!lf->stop && err == 0 && monotonic_ms() - last_cp < CHECKPOINT_MS &&

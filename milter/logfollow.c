@@ -1091,6 +1091,9 @@ struct logfollow *logfollow_open(const struct tlsrpt_conf *conf, struct store *s
 	if (strcmp(conf->log_file, "-") == 0) {
 		lf->fd = 0;
 		lf->state_name = xstrdup("log:-");
+		log_msg(LOG_NOTICE, "log_started file=- (standard input has no position: what is "
+		    "logged while the pipe or the daemon is down is not read, and a restarted "
+		    "journalctl -f repeats lines; for the journal use log_file journal:)");
 		return lf;
 	}
 	strbuf_init(&sb);

@@ -6,6 +6,8 @@
  *	only when the whole file was good, which is what makes a failed
  *	SIGHUP reload change nothing.
  */
+#include "config.h"
+
 #include "conf.h"
 
 #include <errno.h>
@@ -108,7 +110,7 @@ const struct conf_option conf_options[] = {
 	{"retention_days", CONF_INT, "35", 0, 2, 3650, false,
 	    OFF(retention_days), "days of data and reports kept before purge", NULL},
 	{"log_file", CONF_SOURCE, "none", 0, 0, 0, true,
-	    OFF(log_file), "mail log to follow (path), - for standard input, or none", NULL},
+	    OFF(log_file), "mail log to follow: a file (path), journal: (systemd's), - for standard input, or none", NULL},
 	{"log_format", CONF_CHOICE, "auto", 0, 0, 0, false,
 	    OFF(log_format), "mail log lines to read: auto, postfix or sendmail", "auto|postfix|sendmail"},
 	{"log_start_at", CONF_CHOICE, "end", 0, 0, 0, false,
@@ -327,8 +329,16 @@ static const char *set_value(struct tlsrpt_conf *c, const struct conf_option *o,
 			v = "";
 			break;
 		}
+		if (strncmp(v, "journal:", 8) == 0) {
+#ifndef HAVE_LIBSYSTEMD
+			return "journal: needs a tlsrpt-milter built with libsystemd";
+#endif
+			if (v[8] != '\0' && v[8] != '/')
+				return "expected journal: (the system journal) or journal:/directory";
+			break;
+		}
 		if (strcmp(v, "-") != 0 && v[0] != '/')
-			return "expected an absolute path, - (standard input) or \"none\"";
+			return "expected an absolute path, - (standard input), journal: or \"none\"";
 		break;
 	case CONF_ENDPOINT: {
 		char host[256];

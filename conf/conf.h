@@ -60,7 +60,7 @@ struct tlsrpt_conf {
 	long long syslog_facility;
 	long long log_level;
 	long long retention_days;
-	char *log_file;			/* "" = none, "-" = standard input */
+	char *log_file;			/* "" = none, "-" = standard input, "journal:[/dir]" */
 	char *log_format;		/* auto, postfix, sendmail */
 	char *log_start_at;		/* end, beginning: first start without a saved position */
 	long long log_session_timeout_ms;

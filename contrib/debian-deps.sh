@@ -10,6 +10,8 @@ libsystemd-dev sqlite3"
 # t-e2e-postfix.sh unpacks Debian's postfix .deb (apt-get download, dpkg -x)
 # without installing it: the shared libraries its programs link against
 [ "${1:-}" = --test ] && PACKAGES="$PACKAGES libdb5.3 libicu72 libnsl2 libsasl2-2 libssl3"
+# t-logfollow-journal.sh writes journal files with systemd-journal-remote
+[ "${1:-}" = --test ] && PACKAGES="$PACKAGES systemd-journal-remote"
 
 missing=
 for p in $PACKAGES; do

@@ -3,10 +3,12 @@
  *	logfollow - the mail log input of tlsrpt-milter
  * DESCRIPTION
  *	One thread reads log_file (or standard input) in large chunks,
- *	splits complete lines, takes each line's time stamp (logtime) and
- *	hands Postfix lines to pfl_parse()/pfs_feed() and Sendmail lines to
- *	smh_feed() (the lines of the tlsrpt.mc hook) and sml_feed() (the
- *	others, except those of processes that log hook lines).  The session results of a chunk go into a private
+ *	splits complete lines, takes each line's time stamp (logtime),
+ *	splits the rest into tag and message (struct logrec) and hands
+ *	Postfix records to pfl_parse_rec()/pfs_feed() and Sendmail records
+ *	to smh_feed_rec() (the lines of the tlsrpt.mc hook) and
+ *	sml_feed_rec() (the others, except those of processes that log hook
+ *	lines).  The session results of a chunk go into a private
  *	aggregate; at the end of the chunk they move into the input's batch
  *	together with the checkpoint (aggregate_set_state), under one lock,
  *	so the writer always commits results and the position that produced
@@ -39,9 +41,24 @@
  *	from its start); the same inode with fewer bytes than the offset
  *	means copytruncate (read again from the start).
  *
+ *	The journal ("journal:" or "journal:/dir", journal.h) is read entry
+ *	by entry: each entry's fields are the record the parsers read (no
+ *	line is put together and taken apart) and its time stamp the time.
+ *	Its checkpoint, state "log:journal:[dir]", has the first line
+ *	    tlsrpt-journal 1 <cursor> <realtime> <boot id> <monotonic>
+ *	(the last entry handed on; "tlsrpt-journal 1 head" before any)
+ *	followed by the same saved sessions.  Where to start:
+ *	1. the saved entry if the journal still has it: after it;
+ *	2. else the first entry after where it was (log_position_lost: the
+ *	   entry was vacuumed; so are those between, if any);
+ *	3. without a saved position: log_start_at, end meaning after the
+ *	   last entry the journal holds now (which is saved at once).
+ *
  *	Standard input ("-") has no position; at its end the follower
  *	commits what it has (closing every open session) and asks the
- *	daemon to stop.
+ *	daemon to stop.  What is logged while the pipe or the daemon is
+ *	down is never read, and journalctl -f repeats its last lines at
+ *	start: use "journal:" for the journal.
  */
 #include "config.h"
 
@@ -62,7 +79,9 @@
 
 #include "aggregate.h"
 #include "heartbeat.h"
+#include "journal.h"
 #include "log.h"
+#include "logline.h"
 #include "logtime.h"
 #include "postfix_log.h"
 #include "postfix_sessions.h"
@@ -76,6 +95,7 @@
 #define CHECKPOINT_MS 100	/* at most this often while reading a backlog */
 #define CHECKPOINT_KEYS 50000	/* ... unless the chunks' results grow this large */
 #define ROTATE_GRACE_MS 1000	/* late writes to a renamed file */
+#define JOURNAL_CHUNK 4096	/* entries read between looks at the clock */
 #define TLS_WARN_DELIVERIES 20	/* plain deliveries before warning about smtp_tls_loglevel */
 
 enum fmt { FMT_AUTO, FMT_POSTFIX, FMT_SENDMAIL };
@@ -85,8 +105,9 @@ enum fmt { FMT_AUTO, FMT_POSTFIX, FMT_SENDMAIL };
 struct logfollow {
 	struct heartbeat *hb;
 	/* configuration */
-	char *path;		/* NULL for standard input */
-	char *state_name;	/* "log:<path>" */
+	char *path;		/* NULL for standard input and the journal */
+	char *label;		/* what the log lines name: the path, "-", "journal:[dir]" */
+	char *state_name;	/* "log:<label>" */
 	enum fmt fmt;
 	long long stale_s;
 
@@ -103,6 +124,10 @@ struct logfollow {
 	unsigned char fp[FP_MAX];
 	size_t fplen;
 	int pending_fd;		/* start: <path>.1 read first, then fd from 0 */
+
+	/* or the journal */
+	struct journal *jn;
+	unsigned long long entries;	/* read in this run */
 
 	/* parsing */
 	struct pfs *pfs;
@@ -236,6 +261,18 @@ static void count_hook_lines(struct logfollow *lf, long long now)
 	count_delta(lf, now, "log.sendmail_hook_dropped", st.dropped, &c->dropped);
 }
 
+/* The journal's position line: "tlsrpt-journal 1 <cursor> <realtime> <boot id> <monotonic>". */
+static void save_journal_pos(struct logfollow *lf, struct strbuf *sb)
+{
+	const struct journal_pos *p = journal_position(lf->jn);
+
+	if (p->cursor == NULL)
+		strbuf_appends(sb, "tlsrpt-journal 1 head\n");
+	else
+		strbuf_printf(sb, "tlsrpt-journal 1 %s %llu %s %llu\n", p->cursor, p->realtime,
+		    p->boot_id[0] ? p->boot_id : "-", p->monotonic);
+}
+
 /*
  * Move the chunk's results and the checkpoint into the batch, under one
  * lock, so that both are committed together or not at all.  False when
@@ -260,10 +297,13 @@ static bool checkpoint(struct logfollow *lf)
 			lf->fplen = n;
 		}
 	}
-	if (lf->path != NULL) {
+	if (lf->path != NULL)
 		strbuf_printf(&sb, "tlsrpt-log 1 %llu %llu %lld %zu %llu\n",
 		    (unsigned long long)lf->dev, (unsigned long long)lf->ino, lf->offset,
 		    lf->fplen, (unsigned long long)fp_hash(lf->fp, lf->fplen));
+	else if (lf->jn != NULL)
+		save_journal_pos(lf, &sb);
+	if (lf->path != NULL || lf->jn != NULL) {
 		pfs_save(lf->pfs, &sb);
 		smh_save(lf->smh, &sb);
 	}
@@ -291,7 +331,7 @@ static bool checkpoint(struct logfollow *lf)
 	}
 	lf->batch->now.accepted += lf->local.sessions;
 	aggregate_merge(&lf->batch->agg, &lf->local);
-	if (lf->path != NULL)
+	if (lf->path != NULL || lf->jn != NULL)
 		aggregate_set_state(&lf->batch->agg, lf->state_name, sb.data, now);
 	writer_poke_if_due(lf->writer, lf->batch);
 	pthread_mutex_unlock(&lf->batch->lock);
@@ -314,7 +354,7 @@ static void check_tls_logging(struct logfollow *lf)
 		log_msg(LOG_WARNING, "log_tls_logging_missing deliveries=%llu file=%s (Postfix logs "
 		    "no TLS sessions: set smtp_tls_loglevel = 1 in main.cf; until then successes "
 		    "and plain-text deliveries cannot be told apart and are not counted)",
-		    (unsigned long long)st.plain_unseen, lf->path ? lf->path : "-");
+		    (unsigned long long)st.plain_unseen, lf->label);
 		lf->plain_warned_at = st.plain_unseen;
 		lf->tls_warned = true;
 	}
@@ -322,19 +362,27 @@ static void check_tls_logging(struct logfollow *lf)
 
 /* ---- one line ---- */
 
-/* A log line quoted in our own log: short, printable, no quote to end the field early. */
-static void log_miss(const char *line, size_t len)
+/* Printable, without quotes or backslashes that would end the field early. */
+static void quotable(char *dst, const char *src, size_t n)
 {
-	char text[304];
-	size_t n = len < 300 ? len : 300;
+	for (size_t i = 0; i < n; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f && src[i] != '"' && src[i] != '\\'
+		    ? src[i] : '?';
+	dst[n] = '\0';
+}
+
+/* A record quoted in our own log, short: its tag and the start of its message. */
+static void log_miss(const struct logrec *r)
+{
+	char name[40], text[304];
+	size_t nn = r->name.n < 39 ? r->name.n : 39, n = r->msg.n < 300 ? r->msg.n : 300;
 
 	if (log_get_level() < LOG_DEBUG)
 		return;
-	for (size_t i = 0; i < n; i++)
-		text[i] = line[i] >= 0x20 && line[i] < 0x7f && line[i] != '"' && line[i] != '\\'
-		    ? line[i] : '?';
-	text[n] = '\0';
-	log_msg(LOG_DEBUG, "log_parse_miss line=\"%s%s\"", text, len > n ? "..." : "");
+	quotable(name, r->name.p, nn);
+	quotable(text, r->msg.p, n);
+	log_msg(LOG_DEBUG, "log_parse_miss program=\"%s\" pid=%ld message=\"%s%s\"", name, r->pid,
+	    text, r->msg.n > n ? "..." : "");
 }
 
 /*
@@ -342,12 +390,12 @@ static void log_miss(const char *line, size_t len)
  * reported by them alone (sendmail_hook_log.h), so that a session counts
  * once when the log also holds Sendmail's own STARTTLS lines.
  */
-static void handle_sendmail(struct logfollow *lf, const char *line, size_t len, long long when)
+static void handle_sendmail(struct logfollow *lf, const struct logrec *r, long long when)
 {
 	char why[128];
 	long pid;
 
-	switch (smh_feed(lf->smh, line, len, when, &pid, why, sizeof(why))) {
+	switch (smh_feed_rec(lf->smh, r, when, &pid, why, sizeof(why))) {
 	case SMH_HOOKED:
 		sml_forget(lf->sml, pid);
 		return;
@@ -358,36 +406,28 @@ static void handle_sendmail(struct logfollow *lf, const char *line, size_t len, 
 		lf->misses++;
 		log_ratelimited(&lf->hook_limit, LOG_WARNING, "log_sendmail_hook_bad pid=%ld "
 		    "reason=\"%s\" (see contrib/sendmail/README.md)", pid, why);
-		log_miss(line, len);
+		log_miss(r);
 		return;
 	case SMH_OTHER:
 		break;
 	}
-	if (sml_feed(lf->sml, line, len, when, emit, lf) == SML_MALFORMED) {
+	if (sml_feed_rec(lf->sml, r, when, emit, lf) == SML_MALFORMED) {
 		lf->misses++;
-		log_miss(line, len);
+		log_miss(r);
 	}
 }
 
-static void handle_line(struct logfollow *lf, const char *line, size_t len)
+/* One record (a line's or a journal entry's) logged at "when". */
+static void handle_record(struct logfollow *lf, const struct logrec *r, long long when)
 {
-	long long now = (long long)time(NULL);
-	long long when = logtime_parse(&lf->tc, line, len, now);
 	struct pfl_event ev;
-	enum pfl_kind k = PFL_IGNORED;
+	enum pfl_kind k;
 
-	lf->lines++;
-	if (when < 0) {
-		when = now;	/* journalctl -o cat and friends: no stamp */
-		lf->unstamped++;
-	}
-	lf->last_when = when;
-	lf->last_wall = now;
 	if (lf->fmt != FMT_SENDMAIL) {
-		k = pfl_parse(line, len, &ev);
+		k = pfl_parse_rec(r, &ev);
 		if (k == PFL_MALFORMED) {
 			lf->misses++;
-			log_miss(line, len);
+			log_miss(r);
 			return;
 		}
 		if (k != PFL_IGNORED) {
@@ -402,7 +442,24 @@ static void handle_line(struct logfollow *lf, const char *line, size_t len)
 		}
 	}
 	if (lf->fmt != FMT_POSTFIX)
-		handle_sendmail(lf, line, len, when);
+		handle_sendmail(lf, r, when);
+}
+
+static void handle_line(struct logfollow *lf, const char *line, size_t len)
+{
+	long long now = (long long)time(NULL);
+	long long when = logtime_parse(&lf->tc, line, len, now);
+	struct logrec r;
+
+	lf->lines++;
+	if (when < 0) {
+		when = now;	/* journalctl -o cat and friends: no stamp */
+		lf->unstamped++;
+	}
+	lf->last_when = when;
+	lf->last_wall = now;
+	if (ll_split_line(line, len, &r))	/* without a tag no parser uses it */
+		handle_record(lf, &r, when);
 }
 
 /* Hand on every complete line of buf; keep an incomplete tail.  Returns bytes consumed. */
@@ -593,19 +650,109 @@ static void reopened(struct logfollow *lf, int fd)
 	log_msg(LOG_INFO, "log_file_appeared file=%s", lf->path);
 }
 
-/* The store is away and the batch full: the log file is the buffer, read no further. */
+/* "offset=N" (bytes) for a file, "entries=N" (read since start) for the journal. */
+static const char *where(const struct logfollow *lf, char *buf, size_t size)
+{
+	if (lf->jn != NULL)
+		snprintf(buf, size, "entries=%llu", lf->entries);
+	else
+		snprintf(buf, size, "offset=%lld", lf->offset);
+	return buf;
+}
+
+/* The store is away and the batch full: the log is the buffer, read no further. */
 static void wait_for_room(struct logfollow *lf)
 {
-	log_msg(LOG_WARNING, "log_follow_paused file=%s offset=%lld (the store is not taking "
+	char w[48];
+
+	log_msg(LOG_WARNING, "log_follow_paused file=%s %s (the store is not taking "
 	    "commits and pending_limit is reached; reading goes on when it is back)",
-	    lf->path ? lf->path : "-", lf->offset);
+	    lf->label, where(lf, w, sizeof(w)));
 	while (!checkpoint(lf)) {
 		heartbeat_busy(lf->hb, HB_ROUND_MS);	/* waiting for the writer is progress */
 		if (idle(lf, IDLE_MS))
 			return;
 	}
-	log_msg(LOG_INFO, "log_follow_resumed file=%s offset=%lld", lf->path ? lf->path : "-",
-	    lf->offset);
+	log_msg(LOG_INFO, "log_follow_resumed file=%s %s", lf->label, where(lf, w, sizeof(w)));
+}
+
+/* ---- the journal ---- */
+
+/* One entry: its fields are the record, its time stamp the time. */
+static void handle_entry(struct logfollow *lf, const struct journal_entry *e)
+{
+	lf->lines++;
+	lf->entries++;
+	lf->last_when = e->when;
+	lf->last_wall = (long long)time(NULL);
+	if (e->tagged)		/* without a name and a pid no parser uses it */
+		handle_record(lf, &e->rec, e->when);
+}
+
+/*
+ * Hand on what the journal has now, JOURNAL_CHUNK entries at most.
+ * Returns how many; *err a negative errno when reading failed after them.
+ */
+static int read_entries(struct logfollow *lf, int *err)
+{
+	struct journal_entry e;
+	int r = 0, n;
+
+	for (n = 0; n < JOURNAL_CHUNK && !lf->stop; n++) {
+		if ((r = journal_next(lf->jn, &e)) <= 0)
+			break;
+		handle_entry(lf, &e);
+	}
+	if (n > 0 && lf->last_when > 0) {
+		pfs_expire(lf->pfs, lf->last_when, emit, lf);
+		sml_expire(lf->sml, lf->last_when, emit, lf);
+		smh_expire(lf->smh, lf->last_when);
+	}
+	*err = r < 0 ? r : 0;
+	return n;
+}
+
+/*
+ * The journal's loop: as the file's, with entries for lines, the cursor
+ * for the offset, and journal_wait() at the end.  sd-journal follows
+ * journald's rotations and vacuuming by itself.
+ */
+static void follow_journal(struct logfollow *lf)
+{
+	long long last_cp = monotonic_ms();
+	struct log_limit errlimit = {0};
+	int n, err;
+
+	for (;;) {
+		heartbeat_busy(lf->hb, HB_ROUND_MS);
+		n = read_entries(lf, &err);
+		if (err < 0) {	/* what was read before stays for the next checkpoint */
+			log_ratelimited(&errlimit, LOG_ERR, "log_read_failed file=%s error=\"%s\" "
+			    "(trying again)", lf->label, strerror(-err));
+			(void)journal_recover(lf->jn);
+		}
+		if (n > 0) {
+			lf->dirty = true;
+			if (!lf->stop && err == 0 && monotonic_ms() - last_cp < CHECKPOINT_MS &&
+			    aggregate_keys(&lf->local) < CHECKPOINT_KEYS)
+				continue;
+		}
+		if (lf->dirty) {
+			if (!checkpoint(lf))
+				wait_for_room(lf);
+			lf->dirty = false;
+			last_cp = monotonic_ms();
+			check_tls_logging(lf);
+		}
+		if (lf->stop)
+			break;
+		if (n > 0 && err == 0)
+			continue;
+		quiet(lf, &last_cp);
+		if (err < 0 ? idle(lf, IDLE_MS * 5)
+		    : journal_wait(lf->jn, lf->stop_pipe[0], IDLE_MS) || lf->stop)
+			break;
+	}
 }
 
 static void *follow(void *arg)
@@ -614,6 +761,12 @@ static void *follow(void *arg)
 	long long renamed_at_ms = 0, last_cp = monotonic_ms();
 	int r;
 
+	if (lf->jn != NULL) {
+		follow_journal(lf);
+		checkpoint(lf);
+		heartbeat_idle(lf->hb);
+		return NULL;
+	}
 	for (;;) {
 		heartbeat_busy(lf->hb, HB_ROUND_MS);
 		if (lf->fd < 0) {	/* waiting for the file to appear */
@@ -652,8 +805,8 @@ static void *follow(void *arg)
 			continue;
 		}
 		if (r < 0) {
-			log_msg(LOG_ERR, "log_read_failed file=%s error=\"%s\"",
-			    lf->path ? lf->path : "-", strerror(errno));
+			log_msg(LOG_ERR, "log_read_failed file=%s error=\"%s\"", lf->label,
+			    strerror(errno));
 			if (lf->path == NULL) {
 				lf->ended = true;
 				break;
@@ -812,6 +965,115 @@ static int start_position(struct logfollow *lf, struct store *st, const char *st
 	return 0;
 }
 
+/*
+ * The journal's saved position: "tlsrpt-journal 1 head" or "tlsrpt-journal
+ * 1 <cursor> <realtime> <boot id|-> <monotonic>".  *rest: the saved open
+ * sessions after that line.
+ */
+static bool parse_journal_saved(const char *v, struct journal_pos *pos, const char **rest)
+{
+	static const char head[] = "tlsrpt-journal 1 ";
+	const char *p = v + sizeof(head) - 1, *end;
+	char boot[40];
+	int n = 0;
+
+	memset(pos, 0, sizeof(*pos));
+	if (strncmp(v, head, sizeof(head) - 1) != 0)
+		return false;
+	if (strncmp(p, "head", 4) == 0 && (p[4] == '\n' || p[4] == '\0')) {
+		end = p + 4;
+	} else {
+		const char *sp = strchr(p, ' ');
+
+		if (sp == NULL || sp == p || memchr(p, '\n', (size_t)(sp - p)) != NULL ||
+		    sscanf(sp, " %llu %39s %llu%n", &pos->realtime, boot, &pos->monotonic, &n) != 3)
+			return false;
+		if (strcmp(boot, "-") != 0) {
+			if (strlen(boot) != 32)
+				return false;
+			memcpy(pos->boot_id, boot, 33);
+		}
+		pos->cursor = xmalloc((size_t)(sp - p) + 1);
+		memcpy(pos->cursor, p, (size_t)(sp - p));
+		pos->cursor[sp - p] = '\0';
+		end = sp + n;
+	}
+	*rest = *end == '\n' ? end + 1 : end;
+	return true;
+}
+
+/* Without a usable saved position: log_start_at. */
+static int journal_start_fresh(struct logfollow *lf, const char *start_at, char *err,
+    size_t errlen)
+{
+	bool head = strcmp(start_at, "beginning") == 0;
+	int r = head ? journal_seek_head(lf->jn) : journal_seek_tail(lf->jn);
+
+	if (r < 0) {
+		snprintf(err, errlen, "log_file %s: cannot seek: %s", lf->label, strerror(-r));
+		return -1;
+	}
+	log_msg(LOG_INFO, "log_started file=%s at=%s (no saved position; log_start_at=%s: %s)",
+	    lf->label, head || r == 1 ? "head" : "tail", start_at, head ? "every mail entry the "
+	    "journal holds is read" : r == 1 ? "the journal holds no mail entry yet" : "entries "
+	    "logged from now on are read");
+	return 0;
+}
+
+static int journal_start(struct logfollow *lf, struct store *st, const char *start_at,
+    char *err, size_t errlen)
+{
+	char *v = store_get_state(st, lf->state_name);
+	struct journal_pos pos;
+	const char *sessions;
+	enum journal_seek how;
+	unsigned long long first_us;
+	int r;
+
+	if (v == NULL)
+		return journal_start_fresh(lf, start_at, err, errlen);
+	if (!parse_journal_saved(v, &pos, &sessions)) {
+		log_msg(LOG_WARNING, "log_state_unreadable file=%s (starting per log_start_at)",
+		    lf->label);
+		free(v);
+		return journal_start_fresh(lf, start_at, err, errlen);
+	}
+	if (!load_sessions(lf, sessions))
+		log_msg(LOG_WARNING, "log_state_damaged file=%s (some open sessions of the "
+		    "last run were not restored)", lf->label);
+	free(v);
+	r = journal_seek(lf->jn, &pos, &how, &first_us);
+	if (r < 0) {
+		snprintf(err, errlen, "log_file %s: cannot seek: %s", lf->label, strerror(-r));
+		journal_pos_free(&pos);
+		return -1;
+	}
+	switch (how) {
+	case JOURNAL_RESUMED:
+		log_msg(LOG_INFO, "log_resumed file=%s cursor_time=%llu", lf->label,
+		    pos.realtime / 1000000);
+		break;
+	case JOURNAL_AT_HEAD:
+		log_msg(LOG_INFO, "log_resumed file=%s at=head (no entry was read before)",
+		    lf->label);
+		break;
+	case JOURNAL_GONE:
+		log_msg(LOG_WARNING, "log_position_lost file=%s cursor_time=%llu next_time=%llu (the "
+		    "last entry read is no longer in the journal, e.g. vacuumed while the daemon "
+		    "was stopped; reading on from the first entry after it%s)", lf->label,
+		    pos.realtime / 1000000, first_us / 1000000, first_us ? "; entries between "
+		    "the two times that were vacuumed too are lost" : ", none yet");
+		break;
+	case JOURNAL_BAD_CURSOR:
+		log_msg(LOG_WARNING, "log_state_unreadable file=%s (the journal does not take the "
+		    "saved cursor; starting per log_start_at)", lf->label);
+		journal_pos_free(&pos);
+		return journal_start_fresh(lf, start_at, err, errlen);
+	}
+	journal_pos_free(&pos);
+	return 0;
+}
+
 /* ---- the API ---- */
 
 struct logfollow *logfollow_open(const struct tlsrpt_conf *conf, struct store *st, char *err,
@@ -835,16 +1097,28 @@ struct logfollow *logfollow_open(const struct tlsrpt_conf *conf, struct store *s
 		snprintf(err, errlen, "log_file: pipe: %s", strerror(errno));
 		goto fail;
 	}
+	lf->label = xstrdup(conf->log_file);
 	if (strcmp(conf->log_file, "-") == 0) {
 		lf->fd = 0;
 		lf->state_name = xstrdup("log:-");
+		log_msg(LOG_NOTICE, "log_started file=- (standard input has no position: what is "
+		    "logged while the pipe or the daemon is down is not read, and a restarted "
+		    "journalctl -f repeats lines; for the journal use log_file journal:)");
+		return lf;
+	}
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "log:%s", conf->log_file);
+	lf->state_name = xstrdup(sb.data);
+	strbuf_free(&sb);
+	if (strncmp(conf->log_file, "journal:", 8) == 0) {
+		const char *dir = conf->log_file[8] ? conf->log_file + 8 : NULL;
+
+		if ((lf->jn = journal_open(dir, err, errlen)) == NULL ||
+		    journal_start(lf, st, conf->log_start_at, err, errlen) != 0)
+			goto fail;
 		return lf;
 	}
 	lf->path = xstrdup(conf->log_file);
-	strbuf_init(&sb);
-	strbuf_printf(&sb, "log:%s", lf->path);
-	lf->state_name = xstrdup(sb.data);
-	strbuf_free(&sb);
 	if (start_position(lf, st, conf->log_start_at, err, errlen) != 0)
 		goto fail;
 	return lf;
@@ -882,6 +1156,7 @@ void logfollow_stop(struct logfollow *lf)
 	struct pfs_stats st;
 	struct sml_stats sm;
 	struct smh_stats hk;
+	char w[48];
 
 	if (!lf->started)
 		return;
@@ -895,11 +1170,11 @@ void logfollow_stop(struct logfollow *lf)
 	pfs_get_stats(lf->pfs, &st);
 	sml_get_stats(lf->sml, &sm);
 	smh_get_stats(lf->smh, &hk);
-	log_msg(LOG_INFO, "log_stopped file=%s offset=%lld open_sessions=%zu emitted_success=%llu "
+	log_msg(LOG_INFO, "log_stopped file=%s %s open_sessions=%zu emitted_success=%llu "
 	    "emitted_failure=%llu no_delivery=%llu uncounted=%llu report_mails_skipped=%llu "
 	    "dropped=%llu sendmail_hook_lines=%llu sendmail_hook_bad=%llu "
 	    "sendmail_hook_superseded=%llu sendmail_hook_processes=%zu",
-	    lf->path ? lf->path : "-", lf->offset, st.pids + sm.open,
+	    lf->label, where(lf, w, sizeof(w)), st.pids + sm.open,
 	    st.emitted_success + sm.emitted_success + hk.map.successes,
 	    st.emitted_failure + sm.emitted_failure + hk.map.failures,
 	    st.no_delivery + sm.no_delivery, st.uncounted + sm.uncounted + hk.map.unreported,
@@ -931,6 +1206,8 @@ void logfollow_close(struct logfollow *lf)
 	aggregate_free(&lf->local);
 	free(lf->buf);
 	free(lf->path);
+	free(lf->label);
+	journal_close(lf->jn);
 	free(lf->state_name);
 	free(lf->last_state);
 	free(lf);

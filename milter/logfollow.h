@@ -2,12 +2,13 @@
  * NAME
  *	logfollow - the mail log input of tlsrpt-milter
  * DESCRIPTION
- *	Follows log_file (across rename and copytruncate rotations) or reads
- *	standard input, and turns Postfix smtp/lmtp lines (postfix_log,
- *	postfix_sessions) and Sendmail STARTTLS=client lines (sendmail_log)
- *	into session results.  The read position is committed to the store
- *	together with the results of the lines before it, so a restart
- *	neither loses nor counts twice.
+ *	Follows log_file (across rename and copytruncate rotations), the
+ *	systemd journal (log_file journal:) or reads standard input, and
+ *	turns Postfix smtp/lmtp lines (postfix_log, postfix_sessions) and
+ *	Sendmail STARTTLS=client lines (sendmail_log) into session results.
+ *	The read position (offset or journal cursor) is committed to the
+ *	store together with the results of the lines before it, so a
+ *	restart neither loses nor counts twice.
  */
 #ifndef TLSRPT_LOGFOLLOW_H
 #define TLSRPT_LOGFOLLOW_H
@@ -22,7 +23,10 @@
 
 struct logfollow;
 
-/* Open log_file (or stdin) and find where to start from the store's saved position. */
+/*
+ * Open log_file (a file, the journal or stdin) and find where to start
+ * from the store's saved position.
+ */
 struct logfollow *logfollow_open(const struct tlsrpt_conf *conf, struct store *st, char *err,
     size_t errlen);
 void logfollow_attach(struct logfollow *lf, struct writer *w, struct report_mails *rm);

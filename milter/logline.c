@@ -174,3 +174,15 @@ bool ll_read_tag(struct span *s, struct span *name, long *pid)
 	span_advance(s, i + 3);
 	return true;
 }
+
+bool ll_split_line(const char *line, size_t len, struct logrec *r)
+{
+	struct span s = {line, line != NULL ? len : 0};
+
+	(void)ll_skip_prefix(&s);
+	if (!ll_read_tag(&s, &r->name, &r->pid))
+		return false;
+	r->msg = s;
+	r->size = line != NULL ? len : 0;
+	return true;
+}

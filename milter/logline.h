@@ -9,7 +9,9 @@
  *	with the small operations on it, ASCII character classes, and the
  *	readers of what precedes every message: the time stamp and host
  *	("Nov 23 18:41:55 host " or "2026-11-23T18:41:55.1+00:00 host ") and
- *	the syslog tag "name[pid]: ".
+ *	the syslog tag "name[pid]: ", and the record (struct logrec) the
+ *	parsers read: tag and message, from a line or from the fields of a
+ *	journal entry.
  *
  *	Pure: no I/O, no allocation, no state.  Nothing here reads before
  *	s.p or past s.p + s.n, so a line need not be NUL-terminated.  The
@@ -128,5 +130,27 @@ bool ll_skip_prefix(struct span *s);
  * s is left at the message.  Unchanged on failure.
  */
 bool ll_read_tag(struct span *s, struct span *name, long *pid);
+
+/*
+ * One log record as the parsers read it: the syslog tag's name and pid
+ * and the message after "name[pid]: ".  It comes from a line
+ * (ll_split_line) or straight from a journal entry's fields
+ * (SYSLOG_IDENTIFIER, SYSLOG_PID, MESSAGE), which are then not put
+ * together into a line to be taken apart again.  size is what the
+ * parsers' length limits (PFL_MAX_LINE, SML_MAX_LINE) apply to: the
+ * length of the whole line.
+ */
+struct logrec {
+	struct span name;	/* e.g. "postfix/smtp", "sm-mta" */
+	long pid;
+	struct span msg;
+	size_t size;
+};
+
+/*
+ * A line (its prefix skipped as ll_skip_prefix does) into a record; false
+ * when it has no tag (then no parser uses it).  line may be NULL (len 0).
+ */
+bool ll_split_line(const char *line, size_t len, struct logrec *r);
 
 #endif

@@ -103,22 +103,19 @@ static bool has_tls_phrase(struct span s)
 
 /*
  * The tag "name/program[pid]: ".  On success ev->program and ev->pid are
- * set and s is left at the message.  A tag without "/" (sendmail, kernel)
- * is not Postfix's.
+ * set.  A tag without "/" (sendmail, kernel) is not Postfix's.
  */
-static bool read_tag(struct span *s, struct pfl_event *ev)
+static bool read_tag(const struct logrec *r, struct pfl_event *ev)
 {
-	struct span t = *s, name;
-	size_t slash;
-	long pid;
+	struct span name = r->name;
+	size_t slash = span_find_last(name, "/");
 
-	if (!ll_read_tag(&t, &name, &pid) || (slash = span_find_last(name, "/")) == SPAN_NPOS)
+	if (slash == SPAN_NPOS)
 		return false;
 	span_advance(&name, slash + 1);
 	if (!span_copy(ev->program, sizeof(ev->program), name))
 		return false;
-	ev->pid = pid;
-	*s = t;
+	ev->pid = r->pid;
 	return true;
 }
 
@@ -430,35 +427,28 @@ static enum pfl_kind read_smtp_message(struct span s, struct pfl_event *ev)
 	return PFL_QUEUE_TLS_FAILURE;
 }
 
-static enum pfl_kind parse(struct span s, struct pfl_event *ev)
+static enum pfl_kind parse(const struct logrec *r, struct pfl_event *ev)
 {
-	bool too_long = s.n > PFL_MAX_LINE;
+	bool too_long = r->size > PFL_MAX_LINE;
 
-	(void)ll_skip_prefix(&s);
-	if (!read_tag(&s, ev))
+	if (!read_tag(r, ev))
 		return PFL_IGNORED;
 	if (is_program(ev, "tlsproxy")) {
 		if (too_long)
 			return PFL_IGNORED;
-		return read_connection(s, ev) == PFL_TLS_ESTABLISHED
+		return read_connection(r->msg, ev) == PFL_TLS_ESTABLISHED
 		    ? PFL_TLS_ESTABLISHED : PFL_IGNORED;
 	}
 	if (!is_program(ev, "smtp") && !is_program(ev, "lmtp"))
 		return PFL_IGNORED;
 	if (too_long)
 		return PFL_MALFORMED;
-	return read_smtp_message(s, ev);
+	return read_smtp_message(r->msg, ev);
 }
 
-enum pfl_kind pfl_parse(const char *line, size_t len, struct pfl_event *ev)
+/* What an unused line leaves in *ev: nothing, or for a malformed one its program and pid. */
+static enum pfl_kind finish(enum pfl_kind kind, struct pfl_event *ev)
 {
-	struct span s = {line, len};
-	enum pfl_kind kind;
-
-	memset(ev, 0, sizeof(*ev));
-	if (line == NULL)
-		s.n = 0;
-	kind = parse(s, ev);
 	if (kind == PFL_IGNORED || kind == PFL_MALFORMED) {
 		char program[sizeof(ev->program)];
 		long pid = ev->pid;
@@ -472,4 +462,18 @@ enum pfl_kind pfl_parse(const char *line, size_t len, struct pfl_event *ev)
 	}
 	ev->kind = kind;
 	return kind;
+}
+
+enum pfl_kind pfl_parse_rec(const struct logrec *r, struct pfl_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	return finish(parse(r, ev), ev);
+}
+
+enum pfl_kind pfl_parse(const char *line, size_t len, struct pfl_event *ev)
+{
+	struct logrec r;
+
+	memset(ev, 0, sizeof(*ev));
+	return finish(ll_split_line(line, len, &r) ? parse(&r, ev) : PFL_IGNORED, ev);
 }

@@ -56,4 +56,8 @@ struct pfl_event {
  */
 enum pfl_kind pfl_parse(const char *line, size_t len, struct pfl_event *ev);
 
+/* The same for a record (logline.h): a journal entry's tag and message. */
+struct logrec;
+enum pfl_kind pfl_parse_rec(const struct logrec *r, struct pfl_event *ev);
+
 #endif

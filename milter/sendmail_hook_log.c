@@ -189,22 +189,18 @@ static enum smh_result request(struct smh *h, long pid, struct span req, long lo
 	return first ? SMH_HOOKED : SMH_USED;
 }
 
-enum smh_result smh_feed(struct smh *h, const char *line, size_t len, long long when, long *pid,
+enum smh_result smh_feed_rec(struct smh *h, const struct logrec *r, long long when, long *pid,
     char *why, size_t whylen)
 {
-	struct span s = {line, line != NULL ? len : 0}, name;
+	struct span s = r->msg, name = r->name;
 	enum qid_form q;
 	struct hproc *hp;
 
 	*pid = -1;
-	(void)ll_skip_prefix(&s);
-	if (!ll_read_tag(&s, &name, pid))
-		return SMH_OTHER;
 	if (!((name.n == 6 && memcmp(name.p, "sm-mta", 6) == 0) ||
-	    (name.n == 8 && memcmp(name.p, "sendmail", 8) == 0))) {
-		*pid = -1;
+	    (name.n == 8 && memcmp(name.p, "sendmail", 8) == 0)))
 		return SMH_OTHER;
-	}
+	*pid = r->pid;
 	q = skip_queue_id(&s);
 	if (span_starts_with(s, HOOK_WORD " srv=")) {
 		if (q == QID_SPLIT)
@@ -221,6 +217,18 @@ enum smh_result smh_feed(struct smh *h, const char *line, size_t len, long long 
 		return SMH_OTHER;
 	h->st.superseded++;
 	return SMH_SUPERSEDED;
+}
+
+enum smh_result smh_feed(struct smh *h, const char *line, size_t len, long long when, long *pid,
+    char *why, size_t whylen)
+{
+	struct logrec r;
+
+	if (!ll_split_line(line, len, &r)) {
+		*pid = -1;
+		return SMH_OTHER;
+	}
+	return smh_feed_rec(h, &r, when, pid, why, whylen);
 }
 
 void smh_expire(struct smh *h, long long now)

@@ -86,6 +86,10 @@ void smh_free(struct smh *h);
  */
 enum smh_result smh_feed(struct smh *h, const char *line, size_t len, long long when, long *pid,
     char *why, size_t whylen);
+/* The same for a record (logline.h): a journal entry's tag and message. */
+struct logrec;
+enum smh_result smh_feed_rec(struct smh *h, const struct logrec *r, long long when, long *pid,
+    char *why, size_t whylen);
 
 /* Close the processes quiet for stale_after_s at "now" (all when now < 0). */
 void smh_expire(struct smh *h, long long now);

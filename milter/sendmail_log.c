@@ -142,18 +142,13 @@ static void copy_reason(struct sml_event *ev, struct span v)
 }
 
 /* The tag "sm-mta[pid]: " or "sendmail[pid]: "; anything else is not ours. */
-static bool read_tag(struct span *s, struct sml_event *ev)
+static bool read_tag(const struct logrec *r, struct sml_event *ev)
 {
-	struct span t = *s, name;
-	long pid;
-
-	if (!ll_read_tag(&t, &name, &pid)
-	    || !span_copy(ev->program, sizeof(ev->program), name))
+	if (!span_copy(ev->program, sizeof(ev->program), r->name))
 		return false;
 	if (strcmp(ev->program, "sm-mta") != 0 && strcmp(ev->program, "sendmail") != 0)
 		return false;
-	ev->pid = pid;
-	*s = t;
+	ev->pid = r->pid;
 	return true;
 }
 
@@ -650,27 +645,18 @@ static bool is_our_form(struct span s, struct sml_event *ev)
 	    || span_starts_with(s, "to=") || is_verify_line(span_first(s, 64), &rest);
 }
 
-static enum sml_kind parse(struct span s, struct sml_event *ev)
+static enum sml_kind parse(const struct logrec *r, struct sml_event *ev)
 {
-	bool too_long = s.n > SML_MAX_LINE;
-
-	(void)ll_skip_prefix(&s);
-	if (!read_tag(&s, ev))
+	if (!read_tag(r, ev))
 		return SML_EV_IGNORED;
-	if (too_long)
-		return is_our_form(s, ev) ? SML_EV_MALFORMED : SML_EV_IGNORED;
-	return read_message(s, ev);
+	if (r->size > SML_MAX_LINE)
+		return is_our_form(r->msg, ev) ? SML_EV_MALFORMED : SML_EV_IGNORED;
+	return read_message(r->msg, ev);
 }
 
-enum sml_kind sml_parse(const char *line, size_t len, struct sml_event *ev)
+/* What an unused line leaves in *ev: nothing, or for a malformed one its program and pid. */
+static enum sml_kind finish(enum sml_kind kind, struct sml_event *ev)
 {
-	struct span s = {line, len};
-	enum sml_kind kind;
-
-	memset(ev, 0, sizeof(*ev));
-	if (line == NULL)
-		s.n = 0;
-	kind = parse(s, ev);
 	if (kind == SML_EV_IGNORED || kind == SML_EV_MALFORMED) {
 		char program[sizeof(ev->program)];
 		long pid = ev->pid;
@@ -684,6 +670,20 @@ enum sml_kind sml_parse(const char *line, size_t len, struct sml_event *ev)
 	}
 	ev->kind = kind;
 	return kind;
+}
+
+enum sml_kind sml_parse_rec(const struct logrec *r, struct sml_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	return finish(parse(r, ev), ev);
+}
+
+enum sml_kind sml_parse(const char *line, size_t len, struct sml_event *ev)
+{
+	struct logrec r;
+
+	memset(ev, 0, sizeof(*ev));
+	return finish(ll_split_line(line, len, &r) ? parse(&r, ev) : SML_EV_IGNORED, ev);
 }
 
 /* ==== the correlator =================================================== */
@@ -1461,12 +1461,12 @@ void sml_set_skip(struct sml *p, sml_skip_fn skip, void *ctx)
 	p->skip_ctx = ctx;
 }
 
-enum sml_result sml_feed(struct sml *p, const char *line, size_t len, long long when,
+enum sml_result sml_feed_rec(struct sml *p, const struct logrec *r, long long when,
     sml_emit_fn emit, void *ctx)
 {
 	struct sml_event ev;
 
-	switch (sml_parse(line, len, &ev)) {
+	switch (sml_parse_rec(r, &ev)) {
 	case SML_EV_IGNORED:
 		return SML_IGNORED;
 	case SML_EV_MALFORMED:
@@ -1491,6 +1491,16 @@ enum sml_result sml_feed(struct sml *p, const char *line, size_t len, long long 
 		return on_delivery(p, &ev, when, emit, ctx);
 	}
 	abort();	/* broken invariant: sml_parse returned no known kind */
+}
+
+enum sml_result sml_feed(struct sml *p, const char *line, size_t len, long long when,
+    sml_emit_fn emit, void *ctx)
+{
+	struct logrec r;
+
+	if (!ll_split_line(line, len, &r))
+		return SML_IGNORED;
+	return sml_feed_rec(p, &r, when, emit, ctx);
 }
 
 void sml_forget(struct sml *p, long pid)

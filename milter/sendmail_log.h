@@ -73,6 +73,10 @@ struct sml_event {
  */
 enum sml_kind sml_parse(const char *line, size_t len, struct sml_event *ev);
 
+/* The same for a record (logline.h): a journal entry's tag and message. */
+struct logrec;
+enum sml_kind sml_parse_rec(const struct logrec *r, struct sml_event *ev);
+
 /* ---- the correlator -------------------------------------------------- */
 
 struct sml;
@@ -106,6 +110,9 @@ enum sml_result {
  * before about a certificate).
  */
 enum sml_result sml_feed(struct sml *p, const char *line, size_t len, long long when,
+    sml_emit_fn emit, void *ctx);
+/* The same for a record (logline.h). */
+enum sml_result sml_feed_rec(struct sml *p, const struct logrec *r, long long when,
     sml_emit_fn emit, void *ctx);
 
 /*

@@ -6,6 +6,8 @@
  *	default of every key, every value type, comments and quoting, and
  *	the exact "file:line: reason" text of every error.
  */
+#include "config.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -366,6 +368,44 @@ static void test_error_relative_path(void **state)
 	    "t.conf:1: datagram_socket: expected an absolute path or \"none\": \"tlsrpt.sock\"");
 	expect_error("pid_file ./x.pid\n", CONF_FOR_DAEMON,
 	    "t.conf:1: pid_file: expected an absolute path or \"none\": \"./x.pid\"");
+	expect_error("log_file mail.log\n", CONF_FOR_DAEMON,
+	    "t.conf:1: log_file: expected an absolute path, - (standard input), journal: or "
+	    "\"none\": \"mail.log\"");
+}
+
+/* log_file: a path, -, journal: (the system's) or journal:/directory. */
+static void test_log_file_sources(void **state)
+{
+	static const char *ok[] = {"/var/log/mail.log", "-", "journal:", "journal:/var/tmp/j"};
+	struct tlsrpt_conf c;
+	char text[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), "log_file %s\n", ok[i]);
+#ifdef HAVE_LIBSYSTEMD
+		parse_ok(text, &c);
+		assert_string_equal(c.log_file, ok[i]);
+		conf_free(&c);
+#else
+		if (strncmp(ok[i], "journal:", 8) != 0) {
+			parse_ok(text, &c);
+			conf_free(&c);
+		}
+#endif
+	}
+	parse_ok("log_file none\n", &c);
+	assert_string_equal(c.log_file, "");
+	conf_free(&c);
+#ifdef HAVE_LIBSYSTEMD
+	expect_error("log_file journal:var/j\n", CONF_FOR_DAEMON,
+	    "t.conf:1: log_file: expected journal: (the system journal) or journal:/directory: "
+	    "\"journal:var/j\"");
+#else
+	expect_error("log_file journal:\n", CONF_FOR_DAEMON,
+	    "t.conf:1: log_file: journal: needs a tlsrpt-milter built with libsystemd: "
+	    "\"journal:\"");
+#endif
 }
 
 static void test_error_out_of_range(void **state)
@@ -664,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_error_bad_mode),
 		cmocka_unit_test(test_error_bad_level_facility),
 		cmocka_unit_test(test_error_relative_path),
+		cmocka_unit_test(test_log_file_sources),
 		cmocka_unit_test(test_error_out_of_range),
 		cmocka_unit_test(test_range_edges_accepted),
 		cmocka_unit_test(test_error_syntax),

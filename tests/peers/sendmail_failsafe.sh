@@ -102,7 +102,7 @@ fs_setup() {	# fs_setup MCBODY MCTAIL [CONF-LINE...]
 	tl_conf "datagram_socket none" "socketmap_socket unix:$T/smap.sock" \
 	    "milter_socket unix:$T/milter.sock" "$@"
 	tl_start
-	e2e_wait_sockets "$T/smap.sock" "$T/milter.sock" || fail "the daemon's sockets did not appear"
+	_fs_wait_served || fail "the daemon's sockets did not appear"
 	FS_DAEMON_UP=yes
 
 	sendmail_unpack "$T/sendmail" || fail "$SM_WHY"
@@ -117,6 +117,14 @@ fs_setup() {	# fs_setup MCBODY MCTAIL [CONF-LINE...]
 	sendmail_run -L sm-mta -O QueueDirectory="$T/sm/mq-run" -O PidFile="$T/sm/run.pid" \
 	    -q1s > "$T/sm/run.log" 2>&1 || fail "the queue runner did not start: $(cat "$T/sm/run.log")"
 	printf 'From: <sender@sender.test>\nSubject: %%s\n\ntest message\n' > "$T/msg.fmt"
+}
+
+# The sockets, and the libmilter child that answers on the milter socket:
+# Sendmail gives a milter 1 s (the T= of the snippet) and then goes on
+# without it, so a submission made before the child runs is not counted.
+_fs_wait_served() {
+	e2e_wait_sockets "$T/smap.sock" "$T/milter.sock" &&
+	    tl_wait_for "$T/log" "milter_child_started"
 }
 
 fs_pids() {
@@ -141,8 +149,7 @@ fs_state() {	# fs_state STATE
 			rm -f "$T/smap.sock" "$T/milter.sock"
 			cat "$T/log" >> "$T/log.before"
 			tl_start
-			e2e_wait_sockets "$T/smap.sock" "$T/milter.sock" ||
-			    fail "the daemon's sockets did not appear after a restart"
+			_fs_wait_served || fail "the daemon's sockets did not appear after a restart"
 			FS_DAEMON_UP=yes
 		fi
 		;;

@@ -134,7 +134,11 @@ struct policymap_input {
 	pthread_mutex_t store_lock;
 	struct cache cache;
 	uint64_t counters[C_COUNT];	/* atomics */
-	uint64_t published[C_COUNT];	/* map thread only */
+	uint64_t published[C_COUNT];	/* under publish_lock */
+	/* publish_counters() runs on the map thread, or without a socket on
+	 * the policy map file's thread, and at the stop on the main thread:
+	 * without a socket the last two overlap, and would count twice */
+	pthread_mutex_t publish_lock;
 
 	/* policymap_set_change_hook(): told after each change of the cache */
 	void (*change_fn)(void *ctx);
@@ -661,6 +665,7 @@ struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid
 	in->endpoint = xstrdup(conf->policy_map_socket);
 	cache_init(&in->cache);
 	pthread_mutex_init(&in->store_lock, NULL);
+	pthread_mutex_init(&in->publish_lock, NULL);
 	in->store_path = xstrdup(conf->store_path);
 	in->busy_timeout_ms = (long)conf->store_busy_timeout_ms;
 	in->resolver = xstrdup(conf->resolver);
@@ -686,19 +691,21 @@ static void publish_counters(struct policymap_input *in)
 	long long now = (long long)time(NULL);
 	bool any = false;
 
+	pthread_mutex_lock(&in->publish_lock);
 	for (int i = 0; i < C_COUNT; i++) {
 		now_v[i] = __atomic_load_n(&in->counters[i], __ATOMIC_RELAXED);
 		any |= now_v[i] != in->published[i];
 	}
-	if (!any)
-		return;
-	pthread_mutex_lock(&in->batch->lock);
-	for (int i = 0; i < C_COUNT; i++)
-		if (now_v[i] > in->published[i])
-			aggregate_count(&in->batch->agg, now, counter_names[i],
-			    now_v[i] - in->published[i]);
-	pthread_mutex_unlock(&in->batch->lock);
-	memcpy(in->published, now_v, sizeof(now_v));
+	if (any) {
+		pthread_mutex_lock(&in->batch->lock);
+		for (int i = 0; i < C_COUNT; i++)
+			if (now_v[i] > in->published[i])
+				aggregate_count(&in->batch->agg, now, counter_names[i],
+				    now_v[i] - in->published[i]);
+		pthread_mutex_unlock(&in->batch->lock);
+		memcpy(in->published, now_v, sizeof(now_v));
+	}
+	pthread_mutex_unlock(&in->publish_lock);
 }
 
 /* ---- requests ---- */
@@ -913,6 +920,7 @@ void policymap_input_close(struct policymap_input *in)
 		return;		/* the detached fetch still uses the rest; the process ends now */
 	store_close(in->fetch_store);
 	pthread_mutex_destroy(&in->store_lock);
+	pthread_mutex_destroy(&in->publish_lock);
 	cache_free(&in->cache);
 	free(in->store_path);
 	free(in->resolver);

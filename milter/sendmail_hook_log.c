@@ -10,6 +10,17 @@
  *	The saved state, after the follower's checkpoint line: per hooked
  *	process a line "H<TAB>pid<TAB>last" followed by one line
  *	"I<TAB>..." (smm_conn_save) per open TLS session of it.
+ *
+ *	A hooked process closed for being quiet (or at the cap) leaves a
+ *	record of its pid in a second table ("gone", GONE_S, at most
+ *	max_pids): a quiet spell of log_session_timeout does not end a
+ *	Sendmail process (a DATA phase may take an hour), and the lines it
+ *	logs after it, its delivery line above all, are still its hook
+ *	lines' to report.  Handed to sendmail_log.c instead they would
+ *	count the session a second time, as "delivered in plain text"
+ *	(sendmail_log.c never saw the STARTTLS line).  The records are not
+ *	saved: a restart inside such a spell hands that process's last
+ *	lines to sendmail_log.c.
  */
 #include "sendmail_hook_log.h"
 
@@ -22,6 +33,7 @@
 #include "lru.h"
 
 #define HOOK_WORD "tlsrpt"
+#define GONE_S (6 * 3600)	/* a closed hooked process's later lines are superseded this long */
 
 struct hproc {
 	struct lru_node n;	/* first: a struct lru_node * is a struct hproc * */
@@ -29,9 +41,16 @@ struct hproc {
 	struct smm_conn *conn;
 };
 
+/* A hooked process closed while it may still log (see above). */
+struct gone {
+	struct lru_node n;	/* first */
+	long pid;
+};
+
 struct smh {
 	long long stale;
 	struct lru procs;
+	struct lru gone;
 	struct smm *smm;
 	struct strbuf scratch;	/* the map's answers, thrown away */
 	struct smh_stats st;
@@ -44,6 +63,7 @@ struct smh *smh_new(long long stale_after_s, size_t max_pids, smm_emit_fn emit,
 
 	h->stale = stale_after_s > 0 ? stale_after_s : 1;
 	lru_init(&h->procs, max_pids > 0 ? max_pids : 1);
+	lru_init(&h->gone, max_pids > 0 ? max_pids : 1);
 	h->smm = smm_new(emit, skip, ctx);
 	strbuf_init(&h->scratch);
 	return h;
@@ -69,6 +89,11 @@ void smh_free(struct smh *h)
 		hproc_free((struct hproc *)n, false, h->smm);
 	}
 	lru_free(&h->procs);
+	for (n = h->gone.oldest; n != NULL; n = next) {
+		next = n->newer;
+		free(n);
+	}
+	lru_free(&h->gone);
 	smm_free(h->smm);
 	strbuf_free(&h->scratch);
 	free(h);
@@ -81,8 +106,58 @@ static bool is_stale(const struct smh *h, long long last, long long now)
 	return now < 0 || now - last >= h->stale;
 }
 
+/* Remember that pid was hooked, last active at "last" (at the cap the oldest record goes). */
+static void bury(struct smh *h, long pid, long long last)
+{
+	struct gone *g = (struct gone *)lru_find(&h->gone, &pid, sizeof(pid));
+	struct lru_node *old;
+
+	if (g != NULL) {
+		lru_touch(&h->gone, &g->n, last);
+		return;
+	}
+	if ((old = lru_evictee(&h->gone)) != NULL) {
+		lru_remove(&h->gone, old);
+		free(old);
+	}
+	g = xcalloc(1, sizeof(*g));
+	g->pid = pid;
+	g->n.key = &g->pid;
+	g->n.keylen = sizeof(g->pid);
+	g->n.last = last;
+	lru_insert(&h->gone, &g->n);
+}
+
+/* Was pid a hooked process, closed less than GONE_S before "when"?  Forgets it if not. */
+static bool was_hooked(struct smh *h, long pid, long long when)
+{
+	struct gone *g = (struct gone *)lru_find(&h->gone, &pid, sizeof(pid));
+
+	if (g == NULL)
+		return false;
+	if (when >= 0 && when - g->n.last >= GONE_S) {
+		lru_remove(&h->gone, &g->n);
+		free(g);
+		return false;
+	}
+	if (when > g->n.last)
+		lru_touch(&h->gone, &g->n, when);
+	return true;
+}
+
+static void unbury(struct smh *h, long pid)
+{
+	struct lru_node *g = lru_find(&h->gone, &pid, sizeof(pid));
+
+	if (g != NULL) {
+		lru_remove(&h->gone, g);
+		free(g);
+	}
+}
+
 static void close_proc(struct smh *h, struct hproc *hp)
 {
+	bury(h, hp->pid, hp->n.last);
 	lru_remove(&h->procs, &hp->n);
 	hproc_free(hp, true, h->smm);
 }
@@ -175,6 +250,7 @@ static enum smh_result request(struct smh *h, long pid, struct span req, long lo
 	if (req.n > SMM_MAX_REQUEST)
 		return bad(h, why, whylen, "hook line longer than 4096 bytes");
 	if ((hp = find(h, pid, when)) == NULL) {
+		unbury(h, pid);
 		hp = add(h, pid, when);
 		first = true;
 	}
@@ -213,7 +289,7 @@ enum smh_result smh_feed_rec(struct smh *h, const struct logrec *r, long long wh
 	if (q == QID_SPLIT && span_starts_with(s, HOOK_WORD))
 		return bad(h, why, whylen, "hook line split by Sendmail (too long)");
 	hp = find(h, *pid, when);
-	if (hp == NULL)
+	if (hp == NULL && !was_hooked(h, *pid, when))
 		return SMH_OTHER;
 	h->st.superseded++;
 	return SMH_SUPERSEDED;
@@ -235,6 +311,12 @@ void smh_expire(struct smh *h, long long now)
 {
 	while (h->procs.oldest != NULL && is_stale(h, h->procs.oldest->last, now))
 		close_proc(h, (struct hproc *)h->procs.oldest);
+	while (now >= 0 && h->gone.oldest != NULL && now - h->gone.oldest->last >= GONE_S) {
+		struct lru_node *g = h->gone.oldest;
+
+		lru_remove(&h->gone, g);
+		free(g);
+	}
 }
 
 void smh_get_stats(const struct smh *h, struct smh_stats *st)

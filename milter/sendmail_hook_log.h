@@ -16,9 +16,12 @@
  *	(PID) stands for one socketmap connection: its lines go, in log
  *	order, through the correlator of sendmail_map.h (one result per TLS
  *	session and recipient domain; our own report mails skipped by queue
- *	id).  A process is over when it has been quiet for stale_after_s:
+ *	id).  A process is closed when it has been quiet for stale_after_s:
  *	what it still holds (a failed handshake without recipients) is
- *	emitted then.
+ *	emitted then.  Its pid is remembered as hooked for some hours more
+ *	(not across a restart): a Sendmail process may stay quiet that
+ *	long in the middle of a delivery, and its later lines are still
+ *	superseded.
  *
  *	Exactly once, with Sendmail's own STARTTLS lines in the same log:
  *	a process that logged a hook line is "hooked", and smh_feed()

@@ -6,7 +6,8 @@
  *	Sendmail 8.17 logs them (tests/t-e2e-failsafe-sendmail.sh): what is
  *	a hook line and what is not, the hooked processes whose other lines
  *	are superseded, unusable hook lines, report mails, expiry of quiet
- *	processes, the cap, and the saved state across a restart (a second
+ *	processes (a delivery line logged after a quiet spell is still
+ *	superseded: counted once), the cap, and the saved state across a restart (a second
  *	recipient of a session counted before the restart adds nothing, a
  *	held handshake failure is emitted once).  Every emitted result is
  *	checked exactly.
@@ -225,13 +226,55 @@ static void test_expire(void **state)
 	smh_expire(h, 1000 + STALE);
 	assert_string_equal(text(&g), "bad.test F validation-failure mx.bad.test TLS handshake "
 	    "failed 1000\n");
-	/* the pid is free again (reused by a process without the hook) */
-	assert_int_equal(feed(h, "sm-mta[40]: STARTTLS=client, relay=x.", 1400, &pid), SMH_OTHER);
+	/* the process may still be under way: its lines stay superseded for hours ... */
+	assert_int_equal(feed(h, "sm-mta[40]: STARTTLS=client, relay=x.", 1400, &pid), SMH_SUPERSEDED);
+	/* ... and then the pid is free again (reused by a process without the hook) */
+	assert_int_equal(feed(h, "sm-mta[40]: STARTTLS=client, relay=x.", 1400 + 6 * 3600, &pid),
+	    SMH_OTHER);
 	/* a stale process seen again is closed first, and hooked anew */
 	assert_int_equal(feed(h, SOFTWARE("41"), 2000, NULL), SMH_HOOKED);
 	assert_int_equal(feed(h, SOFTWARE("41"), 2000 + STALE, NULL), SMH_HOOKED);
 	assert_string_equal(text(&g), "bad.test F validation-failure mx.bad.test TLS handshake "
 	    "failed 1000\nbad.test F validation-failure mx.bad.test TLS handshake failed 2000\n");
+	smh_free(h);
+	strbuf_free(&g.text);
+}
+
+/*
+ * A delivery whose DATA phase outlasts log_session_timeout: the process is
+ * closed in the meantime, and its delivery line, logged later, must not go
+ * to sendmail_log.c, which would count the session again ("delivered in
+ * plain text": it never saw the STARTTLS line).
+ */
+static void test_quiet_delivery(void **state)
+{
+	struct got g;
+	struct smh *h = new_smh(&g, 100);
+	struct smh_stats st;
+
+	(void)state;
+	assert_int_equal(feed(h, STARTTLS, 1000, NULL), SMH_OTHER);
+	assert_int_equal(feed(h, SRV_OK, 1000, NULL), SMH_HOOKED);
+	assert_int_equal(feed(h, RCPT_OK("u@odb.test"), 1000, NULL), SMH_USED);
+	smh_expire(h, 1000 + STALE);
+	smh_get_stats(h, &st);
+	assert_int_equal(st.processes, 0);
+	assert_int_equal(feed(h, DELIVERY, 1000 + 600, NULL), SMH_SUPERSEDED);
+	assert_int_equal(feed(h, PFX "done; delay=00:10:00, ntries=1", 1000 + 601, NULL),
+	    SMH_SUPERSEDED);
+	/* the same process delivers again: hooked anew, its session counted once */
+	assert_int_equal(feed(h, SRV_OK, 1000 + 700, NULL), SMH_HOOKED);
+	assert_int_equal(feed(h, RCPT_OK("u@odb.test"), 1000 + 700, NULL), SMH_USED);
+	assert_string_equal(text(&g), "odb.test S mx.odb.test 127.0.0.13 1000\n"
+	    "odb.test S mx.odb.test 127.0.0.13 1700\n");
+	/* a stale process met by its own next line is remembered too */
+	assert_int_equal(feed(h, DELIVERY, 1700 + STALE + 1, NULL), SMH_SUPERSEDED);
+	smh_get_stats(h, &st);
+	assert_int_equal(st.superseded, 3);
+	assert_int_equal(st.map.sessions, 2);
+	/* the record of a closed process ends after some hours */
+	smh_expire(h, 1700 + STALE + 1 + 6 * 3600);
+	assert_int_equal(feed(h, DELIVERY, 1700 + STALE + 2 + 6 * 3600, NULL), SMH_OTHER);
 	smh_free(h);
 	strbuf_free(&g.text);
 }
@@ -325,6 +368,7 @@ int main(void)
 		cmocka_unit_test(test_bad_lines),
 		cmocka_unit_test(test_report_mail),
 		cmocka_unit_test(test_expire),
+		cmocka_unit_test(test_quiet_delivery),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_load_damaged),

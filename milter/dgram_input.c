@@ -70,6 +70,7 @@ struct dgram_input {
 	/* reader thread and its buffers */
 	pthread_t reader;
 	bool reader_running;
+	bool served;	/* started once: the socket file stays at the end */
 	struct heartbeat *reader_hb;
 	struct input_batch *reader_batch;	/* counters only */
 	char *bufs;
@@ -455,6 +456,7 @@ int dgram_input_start(struct dgram_input *in)
 		return -1;
 	}
 	in->reader_running = true;
+	in->served = true;
 	return 0;
 }
 
@@ -492,7 +494,7 @@ void dgram_input_close(struct dgram_input *in)
 		return;
 	if (in->fd >= 0)
 		close(in->fd);
-	listen_remove(in->path, "datagram");
+	listen_release(in->path, in->served, "datagram");
 	if (in->stop_fd >= 0)
 		close(in->stop_fd);
 	free(in->bufs);

@@ -224,9 +224,16 @@ bool listen_loopback_only(const char *endpoint)
 	return strcmp(h, "127.0.0.1") == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0;
 }
 
-void listen_remove(const char *path, const char *name)
+void listen_release(const char *path, bool served, const char *name)
 {
-	if (path != NULL && unlink(path) != 0 && errno != ENOENT)
+	if (path == NULL)
+		return;
+	if (served) {
+		log_msg(LOG_DEBUG, "%s_socket_kept path=%s (refuses connections until the next start)",
+		    name, path);
+		return;
+	}
+	if (unlink(path) != 0 && errno != ENOENT)
 		log_msg(LOG_NOTICE, "%s_socket_not_removed path=%s error=\"%s\"", name, path,
 		    strerror(errno));
 }

@@ -73,7 +73,14 @@ int listen_endpoint(const char *endpoint, const struct listen_spec *spec, char *
 /* A unix endpoint, or an inet one on a loopback address (or none). */
 bool listen_loopback_only(const char *endpoint);
 
-/* Remove the socket file at path (NULL: nothing); "<name>_socket_not_removed" when it stays. */
-void listen_remove(const char *path, const char *name);
+/*
+ * The end of a socket file at path (NULL: nothing).  One that was served
+ * stays: a client then meets "connection refused", which every hook takes
+ * as "no daemon, go on", whereas a missing file makes Sendmail's socket
+ * map defer the command-line deliveries; the next start removes it.  One
+ * that never served (the start failed) is removed, with
+ * "<name>_socket_not_removed" when it cannot be.
+ */
+void listen_release(const char *path, bool served, const char *name);
 
 #endif

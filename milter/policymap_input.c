@@ -151,6 +151,7 @@ struct policymap_input {
 	} fetchers[FETCH_THREADS];
 	int nfetchers;		/* started */
 	bool map_running;
+	bool served;	/* started once: the socket file stays at the end */
 	bool fetch_abandoned;	/* a fetch outlived the stop: leave what it uses */
 	struct log_limit proto_limit, bad_limit, refuse_limit, store_limit, queue_limit;
 };
@@ -851,6 +852,7 @@ int policymap_input_start(struct policymap_input *in, char *err, size_t errlen)
 		return -1;
 	}
 	in->map_running = true;
+	in->served = true;
 	log_msg(LOG_INFO, "policymap_listening endpoint=%s cached=%zu fetch_timeout_ms=%ld "
 	    "fetch_threads=%d", in->endpoint, in->cache.count, in->opts.timeout_ms, in->nfetchers);
 	return 0;
@@ -913,7 +915,7 @@ void policymap_input_close(struct policymap_input *in)
 	if (in == NULL)
 		return;
 	ns_server_free(in->srv);
-	listen_remove(in->path, "policymap");
+	listen_release(in->path, in->served, "policymap");
 	free(in->path);
 	free(in->endpoint);
 	if (in->fetch_abandoned)

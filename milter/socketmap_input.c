@@ -49,6 +49,7 @@ struct socketmap_input {
 	struct report_mails *rm;
 	struct smm *smm;
 	bool running;
+	bool served;	/* started once: the socket file stays at the end */
 	socketmap_policy_fn policy_fn;	/* socketmap_input_set_policy(), or NULL */
 	void *policy_ctx;
 
@@ -312,6 +313,7 @@ int socketmap_input_start(struct socketmap_input *in)
 		return -1;
 	}
 	in->running = true;
+	in->served = true;
 	log_msg(LOG_INFO, "socketmap_listening endpoint=%s", in->endpoint);
 	return 0;
 }
@@ -342,7 +344,7 @@ void socketmap_input_close(struct socketmap_input *in)
 	if (in == NULL)
 		return;
 	ns_server_free(in->srv);
-	listen_remove(in->path, "socketmap");
+	listen_release(in->path, in->served, "socketmap");
 	smm_free(in->smm);
 	free(in->path);
 	free(in->endpoint);

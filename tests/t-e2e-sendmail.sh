@@ -359,7 +359,9 @@ echo "d1@may.good.test,d1@verify.good.test down" | submit
 wait_receivers 19
 assert_grep 'rcpts=d1@verify.good.test,d1@may.good.test$' "$T/rcv/good/sessions.log" \
     "delivered with the daemon down (may and verify)"
-[ -S "$T/smap.sock" ] && fail "the socket was not removed at stop"
+# the stopped daemon kept its socket file: Sendmail met "connection
+# refused" (a missing file would defer command-line deliveries)
+[ -S "$T/smap.sock" ] || fail "the socket file was not kept at stop"
 
 echo "# done after $(($(date +%s) - T0)) s"
 tl_done

@@ -109,6 +109,22 @@ void log_close(void)
 	pthread_mutex_unlock(&log_lock);
 }
 
+void log_detach(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (syslog_opened)
+		closelog();
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_reopen(void)
+{
+	pthread_mutex_lock(&log_lock);
+	if (syslog_opened)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, log_facility);
+	pthread_mutex_unlock(&log_lock);
+}
+
 static void log_vmsg(int level, const char *fmt, va_list ap)
 {
 	char line[2048];

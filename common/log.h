@@ -21,6 +21,13 @@ void log_set_level(int level);
 void log_set_facility(int facility);
 int log_get_level(void);
 void log_close(void);
+/*
+ * Around closing every descriptor (a forked helper): log_detach() closes
+ * syslog's descriptor and log_reopen() opens it again; stderr logging is
+ * unaffected.
+ */
+void log_detach(void);
+void log_reopen(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -78,6 +78,7 @@
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1259,14 +1260,53 @@ static bool supervise_once(struct supervisor *s)
 	return false;
 }
 
+/*
+ * The supervisor keeps only what it and its child use: the standard
+ * descriptors, libmilter's listening socket and its end of the pair.
+ * Every other socket of the daemon (datagram, socketmap, policy map) must
+ * close with the daemon: held here, a killed daemon's socket would still
+ * queue connections that nobody answers, and an MTA would wait out its
+ * time-out instead of meeting "connection refused".
+ */
+static void close_inherited(const struct milter_input *in)
+{
+	int keep[2] = {in->listen_fd, in->child_fd};
+	struct rlimit rl;
+	unsigned int last = 65535, from = 3;
+
+	if (in->listen_fd < 0) {	/* libmilter's socket unknown: it must not go */
+		close(in->fd);
+		close(in->stop_fd);
+		return;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 3)
+		last = (unsigned int)rl.rlim_cur - 1;	/* valgrind's own lie above this */
+	if (keep[0] > keep[1]) {
+		int t = keep[0];
+
+		keep[0] = keep[1];
+		keep[1] = t;
+	}
+	log_detach();
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if ((unsigned int)keep[i] > from)
+			(void)close_range(from, (unsigned int)keep[i] - 1, 0);
+		from = (unsigned int)keep[i] + 1;
+	}
+	if (from <= last)
+		(void)close_range(from, last, 0);
+	log_reopen();
+}
+
 static void __attribute__((noreturn)) supervisor_main(struct milter_input *in)
 {
 	struct supervisor s = {.in = in, .stop_w = -1};
 	sigset_t set;
 
 	prctl(PR_SET_NAME, "tlsrpt-msuperv", 0, 0, 0);
-	close(in->fd);
-	close(in->stop_fd);
+	close_inherited(in);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

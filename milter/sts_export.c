@@ -13,6 +13,7 @@
 
 #include "sts_export.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -232,6 +233,44 @@ fail:
 	return -1;
 }
 
+/* "<name>.XXXXXX", mkostemp()'s pattern for name: a temporary file of ours. */
+static bool is_our_temp(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(entry, name, n) != 0 || entry[n] != '.' || strlen(entry + n + 1) != 6)
+		return false;
+	for (const char *p = entry + n + 1; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+			return false;
+	return true;
+}
+
+/*
+ * Temporary files a killed daemon left between mkostemp() and rename():
+ * nobody else writes "<path>.XXXXXX" files, and a directory that gathered
+ * one per crash would grow without end.
+ */
+static void remove_stale_temps(const struct sts_export *x)
+{
+	char *copy = xstrdup(x->path), *copy2 = xstrdup(x->path);
+	const char *dir = dirname(copy), *name = basename(copy2);
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (!is_our_temp(de->d_name, name))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			log_msg(LOG_NOTICE, "sts_export_stale_removed file=%s/%s (left by a daemon "
+			    "that was killed while writing)", dir, de->d_name);
+	}
+	if (d != NULL)
+		closedir(d);
+	free(copy);
+	free(copy2);
+}
+
 /* One export; under no lock.  force: write even when the content is unchanged. */
 static int export_now(struct sts_export *x, bool force, char *err, size_t errlen)
 {
@@ -396,6 +435,7 @@ int sts_export_start(struct sts_export *x, char *err, size_t errlen)
 {
 	int rc;
 
+	remove_stale_temps(x);
 	if (export_now(x, true, err, errlen) != 0)
 		return -1;
 	rc = pthread_create(&x->thread, NULL, export_main, x);

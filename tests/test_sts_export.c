@@ -137,6 +137,30 @@ static int teardown(void **state)
 	return rc;
 }
 
+/* A start removes the temporary files a killed daemon left, and nothing else. */
+static void stale_temps(void **state)
+{
+	static const char *const names[] = {"mta-sts.policy.Ab3dE9", "mta-sts.policy.x1",
+	    "mta-sts.policy.bak", "other.policy.Ab3dE9"};
+	struct fixture *f = *state;
+	char p[200], err[256] = "";
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", f->dir, names[i]);
+		FILE *fp = fopen(p, "w");
+
+		assert_non_null(fp);
+		fclose(fp);
+	}
+	assert_int_equal(sts_export_start(f->x, err, sizeof(err)), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", f->dir, names[i]);
+		assert_int_equal(stat(p, &st) == 0, i != 0);	/* only the mkostemp() name went */
+		unlink(p);
+	}
+}
+
 /* Sorted by line, only unexpired enforce policies, the value without "OK ". */
 static void format_content(void **state)
 {
@@ -257,6 +281,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(format_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(stale_temps, setup, teardown),
 		cmocka_unit_test_setup_teardown(write_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(discover, setup, teardown),
 		cmocka_unit_test_setup_teardown(seen_rate_limited, setup, teardown),

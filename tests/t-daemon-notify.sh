@@ -3,7 +3,7 @@
 # that tests/sd_peer.py reads.  READY=1 arrives once, after the
 # datagram and socketmap sockets exist (and a datagram sent right after
 # it is stored); SIGHUP gives RELOADING=1 then READY=1; SIGTERM
-# STOPPING=1; STATUS= says what was received and stored.  Without
+# STOPPING=1; STATUS= says what was stored and dropped.  Without
 # NOTIFY_SOCKET nothing changes (every other test).  A socket passed
 # for milter_socket (libmilter cannot take one) refuses the start.
 . "${top_srcdir:-.}/tests/lib.sh"
@@ -38,7 +38,7 @@ wait_note 'READY=1' || { TL_FAILED=1; echo "FAIL - no READY=1"; }
 assert_eq "READY=1 paths=present" "$(notes | grep READY)" "READY=1 once, after every socket exists"
 tl_send "$top_srcdir/tests/datagrams/success.json"
 wait_note 'STATUS=' || true
-assert_grep '^[0-9]* STATUS=serving; received 0, stored 0 session results, dropped 0$' "$T/notify.log" \
+assert_grep '^[0-9]* STATUS=serving; stored 0 session results, dropped 0$' "$T/notify.log" \
     "STATUS= at start"
 kill -HUP "$TL_PID"
 wait_note 'RELOADING=1' || true

@@ -174,25 +174,7 @@ assert_eq "0 yes" "$(journalctl -q -D "$JD_FILES" SYSLOG_IDENTIFIER=postfix/smtp
     [ "$(journalctl -q -D "$JD_FILES" SYSLOG_IDENTIFIER=postfix-out/smtp -o cat | wc -l)" -gt 25 ] &&
     echo yes)" "Postfix logged as postfix-out/smtp, under its syslog_name"
 
-preview() {
-	e2e_preview_json "$1" || return
-	e2e_preview_counts "$T/preview.$1"
-}
-expect() {	# expect KIND LEVEL -> "S F types": t-e2e-postfix.sh's
-	case $1/$2 in
-	good/*) echo "2 0 -" ;;
-	notls/*) echo "0 2 starttls-not-supported" ;;
-	*/may) echo "2 0 -" ;;
-	expired/*) echo "0 2 certificate-expired" ;;
-	selfsigned/*) echo "0 2 certificate-not-trusted" ;;
-	wronghost/*) echo "0 2 certificate-host-mismatch" ;;
-	esac
-}
-for k in $KINDS; do
-	for l in $LEVELS; do
-		e2e_check_sessions $l.$k.test "$(expect $k $l)"
-	done
-done
+e2e_check_kinds e2e_expect_postfix	# t-e2e-postfix.sh's counts
 assert_eq 0 "$(tl_sql "select count(*) from policy_day where domain not like '%.test'")" \
     "no other domains"
 

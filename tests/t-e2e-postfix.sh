@@ -221,30 +221,10 @@ wait_store 40 '%'
 tl_stop
 [ "$TL_RC" = 0 ] || fail "daemon exit status $TL_RC after SIGTERM"
 
-# "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of a
-# domain, summed over the test's days; "-" when there are no failures.
-preview() {
-	e2e_preview_json "$1" || return
-	e2e_preview_counts "$T/preview.$1"
-}
-
-# Expected per domain (RFC 8460 result types; every session of the log
-# follower has policy type no-policy-found): see the table below.
-expect() {	# expect KIND LEVEL -> "S F types"
-	case $1/$2 in
-	good/*) echo "2 0 -" ;;
-	notls/*) echo "0 2 starttls-not-supported" ;;
-	*/may|*/encrypt) echo "2 0 -" ;;
-	expired/*) echo "0 2 certificate-expired" ;;
-	selfsigned/*) echo "0 2 certificate-not-trusted" ;;
-	wronghost/*) echo "0 2 certificate-host-mismatch" ;;
-	esac
-}
-for k in $KINDS; do
-	for l in $LEVELS; do
-		e2e_check_sessions $l.$k.test "$(expect $k $l)"
-	done
-done
+# "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of each
+# domain, summed over the test's days (e2e.sh's preview; every session of
+# the log follower has policy type no-policy-found).
+e2e_check_kinds e2e_expect_postfix
 
 # Where the failures happened, as the reports will say it; and the reason
 # of a plain-text delivery (rule 6 of milter/postfix_sessions.c).
@@ -265,7 +245,7 @@ want= got=
 i=11
 for k in $KINDS; do
 	for l in $LEVELS; do
-		case $(expect $k $l) in
+		case $(e2e_expect_postfix $k $l) in
 		"2 0 -") ;;
 		*) want="$want $l.$k.test:mx.$k.test:127.0.0.$i"
 		   got="$got $l.$k.test:$(fdetail $l.$k.test receiving-mx-hostname receiving-ip | tr ' \n' ': ' | sed 's/ $//')" ;;

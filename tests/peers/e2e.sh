@@ -69,9 +69,21 @@
 #   e2e_preview_counts FILE [POLICY-TYPE]
 #	"SUCCESSES FAILURES type,type" of such a file, summed ("-" when
 #	there are no failures); with POLICY-TYPE, every policy must be one.
+#   preview DOMAIN
+#	"SUCCESSES FAILURES type,type" of e2e_preview_json DOMAIN (by
+#	e2e_preview_counts; every policy of type E2E_POLICY_TYPE when that
+#	is set).  The default; a test may define its own.
 #   e2e_check_sessions DOMAIN WANT
 #	asserts that the test's preview DOMAIN prints WANT; if not, shows
 #	the start of $T/preview.DOMAIN.
+#   e2e_check_kinds EXPECT
+#	e2e_check_sessions LEVEL.KIND.test for each KIND of $KINDS and
+#	LEVEL of $LEVELS, wanting what "EXPECT KIND LEVEL" prints.
+#   e2e_expect_postfix KIND LEVEL / e2e_expect_sendmail KIND
+#	"SUCCESSES FAILURES type,type" of a domain LEVEL.KIND.test that got
+#	two deliveries from Postfix (smtp_tls_policy_maps level LEVEL) or
+#	from Sendmail (hooked by a socket map or tlsrpt.mc) to the receiver
+#	KIND of e2e_receivers.
 
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/peers/netns.sh"
@@ -282,10 +294,47 @@ e2e_preview_json() {	# e2e_preview_json DOMAIN
 	return 0
 }
 
+preview() {	# preview DOMAIN
+	e2e_preview_json "$1" || return
+	e2e_preview_counts "$T/preview.$1" ${E2E_POLICY_TYPE:+"$E2E_POLICY_TYPE"}
+}
+
 e2e_check_sessions() {	# e2e_check_sessions DOMAIN WANT
 	_got=$(preview "$1")
 	assert_eq "$2" "$_got" "sessions of $1 (successes failures types)"
 	[ "$2" = "$_got" ] || sed 's/^/    /' "$T/preview.$1" | head -n 40
+}
+
+e2e_check_kinds() {	# e2e_check_kinds EXPECT
+	for _k in $KINDS; do
+		for _l in $LEVELS; do
+			e2e_check_sessions "$_l.$_k.test" "$("$1" "$_k" "$_l")"
+		done
+	done
+}
+
+# Postfix: a verified level fails on a certificate it cannot verify; may
+# and encrypt take any certificate; the notls receiver offers no STARTTLS.
+e2e_expect_postfix() {	# e2e_expect_postfix KIND LEVEL
+	case $1/$2 in
+	good/*) echo "2 0 -" ;;
+	notls/*) echo "0 2 starttls-not-supported" ;;
+	*/may|*/encrypt) echo "2 0 -" ;;
+	expired/*) echo "0 2 certificate-expired" ;;
+	selfsigned/*) echo "0 2 certificate-not-trusted" ;;
+	wronghost/*) echo "0 2 certificate-host-mismatch" ;;
+	esac
+}
+
+# Sendmail: the hook's verify= result for every level alike.
+e2e_expect_sendmail() {	# e2e_expect_sendmail KIND
+	case $1 in
+	good) echo "2 0 -" ;;
+	expired) echo "0 2 validation-failure" ;;
+	selfsigned) echo "0 2 certificate-not-trusted" ;;
+	wronghost) echo "0 2 certificate-host-mismatch" ;;
+	notls) echo "0 2 starttls-not-supported" ;;
+	esac
 }
 
 e2e_preview_counts() {	# e2e_preview_counts FILE [POLICY-TYPE]

@@ -40,13 +40,12 @@ KINDS="good expired selfsigned wronghost notls"
 LEVELS="may verify"
 
 e2e_require "network namespace, Sendmail" openssl dpkg dpkg-deb apt-get unshare mount journalctl
-need_package "command -v m4 >/dev/null 2>&1" m4
-need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
+sendmail_need_packages
 e2e_require_built
 grep -q '^#define HAVE_LIBSYSTEMD 1' "$top_builddir/config.h" || skip "built without libsystemd"
 
 e2e_stop_mta() {
-	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
+	e2e_stop_sendmail
 	journald_stop
 }
 e2e_dump() {
@@ -80,13 +79,9 @@ sm_in_logns /bin/sh -c '[ -S /dev/log ]' ||
 
 sendmail_unpack "$T/sendmail" || fail "$SM_WHY"
 echo "# Sendmail $SM_VERSION"
-for k in $KINDS; do
-	printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' $k
-done > "$T/access.txt"
 echo "define(\`confTIME_ZONE', \`USE_TZ')dnl" > "$T/mcbody"
 cp "$top_srcdir/contrib/sendmail/tlsrpt.mc" "$T/mctail"
-mkdir -p "$T/sm"
-cp "$T/access.txt" "$T/sm/access.txt"
+sendmail_verify_kinds "$T/sm" $KINDS
 SM_CAFILE="$T/pki/ca.crt" SM_EXEC="sm_in_logns" SM_LABEL=sm-mta
 sendmail_setup "$T/sm" "$T/mcbody" "$T/mctail" || fail "$SM_WHY"
 grep -q '^Ktlsrpt syslog -S -Linfo$' "$SM_CF" || fail "tlsrpt.mc did not make it into sendmail.cf"
@@ -101,45 +96,12 @@ assert_grep "log_started file=journal:$JD_FILES at=head (no saved position; log_
 sendmail_start || fail "$SM_WHY"
 echo "# Sendmail started after $(($(date +%s) - T0)) s"
 
-submit() {	# lines "RCPT[,RCPT...] SUBJECT" on standard input
-	e2e_in "$PY" -c '
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.2", 25, "sender.test", timeout=20)
-for line in sys.stdin:
-    rcpts, subj = line.split()
-    rcpts = rcpts.split(",")
-    msg = "From: <sender@sender.test>\r\nTo: %s\r\nSubject: %s\r\n\r\ntest message\r\n" % (
-        ", ".join(rcpts), subj)
-    s.sendmail("sender@sender.test", rcpts, msg)
-s.quit()
-' || fail "SMTP submission to Sendmail failed"
-}
-mail_of() {	# mail_of KIND...: the submit lines
-	for k in "$@"; do
-		echo "a1@may.$k.test,a1@verify.$k.test m1-$k"
-		echo "b1@may.$k.test,b2@may.$k.test m2-$k"
-		echo "c1@verify.$k.test m3-$k"
-	done
-}
 journal_mail() {	# the journal's facility-mail messages
 	journalctl -q -D "$JD_FILES" SYSLOG_FACILITY=2 -o cat 2>/dev/null
 }
 wait_logged() {	# wait_logged KIND...: every recipient has its stat= line (30 s)
-	n=0
-	while :; do
-		journal_mail > "$T/jmail"
-		m=0
-		for k in "$@"; do
-			for r in "a1@may.$k.test>" "a1@verify.$k.test>" "b1@may.$k.test>" \
-			    "b2@may.$k.test>" "c1@verify.$k.test>"; do
-				grep -F "$r" "$T/jmail" | grep -q ' stat=' || m=$((m + 1))
-			done
-		done
-		[ $m = 0 ] && return 0
-		n=$((n + 1))
-		[ $n -gt 300 ] && fail "$m recipients without a stat= line in the journal after 30 s"
-		sleep 0.1
-	done
+	# shellcheck disable=SC2046
+	sendmail_wait_stat journal_mail $(sendmail_kind_rcpts "$@")
 }
 wait_read() {	# the daemon has read every facility-mail entry (15 s)
 	n=0
@@ -154,7 +116,7 @@ wait_read() {	# the daemon has read every facility-mail entry (15 s)
 
 # ---- while the daemon runs ---------------------------------------------------
 DAY0=$(date -u +%Y-%m-%d)
-mail_of good expired selfsigned | submit
+sendmail_kind_mail good expired selfsigned | sendmail_submit
 wait_logged good expired selfsigned
 sleep 0.5	# the hook processes' last lines
 wait_read
@@ -164,7 +126,7 @@ first=$(tl_counter log.lines)
 echo "# first run read $first mail entries"
 
 # ---- while it is stopped -----------------------------------------------------
-mail_of wronghost notls | submit
+sendmail_kind_mail wronghost notls | sendmail_submit
 wait_logged wronghost notls
 sleep 0.5
 assert_eq yes "$([ "$(journal_mail | wc -l)" -gt "$first" ] && echo yes)" \

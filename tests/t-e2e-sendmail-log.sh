@@ -40,16 +40,13 @@ LEVELS="may verify"
 JSON="$top_builddir/tests/json_shape"
 
 e2e_require "network namespace, Sendmail" openssl dpkg dpkg-deb apt-get unshare mount
-need_package "command -v m4 >/dev/null 2>&1" m4
-need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
+sendmail_need_packages
 e2e_require_built
 [ -x "$JSON" ] || fail "tests/json_shape not built"
 
 SINK_PID=
 LOG="$T/maillog"
-e2e_stop_mta() {
-	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
-}
+e2e_stop_mta() { e2e_stop_sendmail; }
 e2e_dump() {
 	[ -f "$LOG" ] && { echo "---- captured log ----"; cat "$LOG"; }
 	[ -f "$LOG.raw" ] && { echo "---- not syslog-shaped ----"; cat "$LOG.raw"; }
@@ -87,62 +84,24 @@ sm_in_logns /bin/sh -c '[ -L /dev/log ] || [ -S /dev/log ]' ||
 # ---- Sendmail -------------------------------------------------------------
 sendmail_unpack "$T/sendmail" || fail "$SM_WHY"
 echo "# Sendmail $SM_VERSION"
-for k in $KINDS; do
-	printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' $k
-done > "$T/access.txt"
 echo "define(\`confTIME_ZONE', \`USE_TZ')dnl" > "$T/mcbody"
-mkdir -p "$T/sm"
-cp "$T/access.txt" "$T/sm/access.txt"
+sendmail_verify_kinds "$T/sm" $KINDS
 SM_CAFILE="$T/pki/ca.crt" SM_EXEC="sm_in_logns" SM_LABEL=sm-mta
 sendmail_setup "$T/sm" "$T/mcbody" || fail "$SM_WHY"
 grep -q '^O LogLevel=14' "$SM_CF" || fail "LogLevel 14 is not in sendmail.cf"
 sendmail_start || fail "$SM_WHY"
 echo "# Sendmail started after $(($(date +%s) - T0)) s"
 
-submit() {	# lines "RCPT[,RCPT...] SUBJECT" on standard input
-	e2e_in "$PY" -c '
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.2", 25, "sender.test", timeout=20)
-for line in sys.stdin:
-    rcpts, subj = line.split()
-    rcpts = rcpts.split(",")
-    msg = "From: <sender@sender.test>\r\nTo: %s\r\nSubject: %s\r\n\r\ntest message\r\n" % (
-        ", ".join(rcpts), subj)
-    s.sendmail("sender@sender.test", rcpts, msg)
-s.quit()
-' || fail "SMTP submission to Sendmail failed"
-}
 
-# every recipient of $RCPTS has a delivery line with stat= (bounded: 30 s)
-missing() {
-	_m=0
-	for _r in $RCPTS; do
-		grep -F "$_r" "$LOG" 2>/dev/null | grep -q ' stat=' || _m=$((_m + 1))
-	done
-	echo $_m
-}
-wait_logged() {
-	n=0
-	while [ "$(missing)" -gt 0 ]; do
-		n=$((n + 1))
-		[ $n -gt 300 ] && fail "$(missing) recipients without a stat= line after 30 s"
-		sleep 0.1
-	done
-}
+captured() { cat "$LOG" 2>/dev/null; }
 
 DAY0=$(date -u +%Y-%m-%d)
-RCPTS="a1@may.good.test>"
-echo "a1@may.good.test m0" | submit
-wait_logged
-for k in $KINDS; do
-	echo "a1@may.$k.test,a1@verify.$k.test m1-$k"
-	echo "b1@may.$k.test,b2@may.$k.test m2-$k"
-	echo "c1@verify.$k.test m3-$k"
-done | submit
-for k in $KINDS; do
-	RCPTS="$RCPTS a1@may.$k.test> a1@verify.$k.test> b1@may.$k.test> b2@may.$k.test> c1@verify.$k.test>"
-done
-wait_logged
+echo "a1@may.good.test m0" | sendmail_submit
+sendmail_wait_stat captured a1@may.good.test
+# shellcheck disable=SC2086
+sendmail_kind_mail $KINDS | sendmail_submit
+# shellcheck disable=SC2046,SC2086
+sendmail_wait_stat captured a1@may.good.test $(sendmail_kind_rcpts $KINDS)
 sleep 0.5	# lines after the last delivery line (none expected) would come now
 echo "# every recipient logged after $(($(date +%s) - T0)) s"
 sendmail_stop || fail "Sendmail did not stop"

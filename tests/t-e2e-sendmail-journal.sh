@@ -49,8 +49,7 @@ e2e_stop_mta() {
 	journald_stop
 }
 e2e_dump() {
-	[ -n "$JD_FILES" ] && { echo "---- journal (facility mail) ----";
-	    journalctl -q -D "$JD_FILES" SYSLOG_FACILITY=2 -o short-iso | tail -n 60; }
+	journald_dump
 	[ -f "$T/log" ] && grep -i 'sendmail\|log_' "$T/log" | tail -n 40
 }
 e2e_begin tlsrpt-smj
@@ -70,48 +69,26 @@ for k in $KINDS; do
 done
 
 # ---- journald, and Sendmail logging into it --------------------------------
-journald_start "$T/jd" || skip "$JD_WHY"
-echo "# journald $JD_PID, files in $JD_FILES"
-SM_LOGSOCK=$JD_SYSLOG
-sm_in_logns() { sendmail_in_logns "$@"; }
-sm_in_logns /bin/sh -c '[ -S /dev/log ]' ||
-    skip "cannot give Sendmail a private /dev/log (unshare -m / mount)"
+journald_for_mta
 
 sendmail_unpack "$T/sendmail" || fail "$SM_WHY"
 echo "# Sendmail $SM_VERSION"
 echo "define(\`confTIME_ZONE', \`USE_TZ')dnl" > "$T/mcbody"
 cp "$top_srcdir/contrib/sendmail/tlsrpt.mc" "$T/mctail"
 sendmail_verify_kinds "$T/sm" $KINDS
-SM_CAFILE="$T/pki/ca.crt" SM_EXEC="sm_in_logns" SM_LABEL=sm-mta
+SM_CAFILE="$T/pki/ca.crt" SM_EXEC=sendmail_in_logns SM_LABEL=sm-mta
 sendmail_setup "$T/sm" "$T/mcbody" "$T/mctail" || fail "$SM_WHY"
 grep -q '^Ktlsrpt syslog -S -Linfo$' "$SM_CF" || fail "tlsrpt.mc did not make it into sendmail.cf"
 
 # ---- tlsrpt-milter on the journal, as the sample configures it -------------
-tl_conf "datagram_socket none" "log_file journal:$JD_FILES" \
-    "organization_name \"tlsrpt-milter e2e test\"" "contact_info mailto:tlsrpt-admin@sender.test"
-tl_start
-assert_grep "log_started file=journal:$JD_FILES at=head (no saved position; log_start_at=end: $(
-    )the journal holds no mail entry yet)" "$T/log" "no mail entry yet: from the head, said so"
+journald_follow_start
 
 sendmail_start || fail "$SM_WHY"
 echo "# Sendmail started after $(($(date +%s) - T0)) s"
 
-journal_mail() {	# the journal's facility-mail messages
-	journalctl -q -D "$JD_FILES" SYSLOG_FACILITY=2 -o cat 2>/dev/null
-}
 wait_logged() {	# wait_logged KIND...: every recipient has its stat= line (30 s)
 	# shellcheck disable=SC2046
-	sendmail_wait_stat journal_mail $(sendmail_kind_rcpts "$@")
-}
-wait_read() {	# the daemon has read every facility-mail entry (15 s)
-	n=0
-	while :; do
-		want=$(journal_mail | wc -l)
-		[ "$(tl_counter log.lines)" = "$want" ] && return 0
-		n=$((n + 1))
-		[ $n -gt 150 ] && fail "log.lines $(tl_counter log.lines), the journal has $want mail entries"
-		sleep 0.1
-	done
+	sendmail_wait_stat journald_mail $(sendmail_kind_rcpts "$@")
 }
 
 # ---- while the daemon runs ---------------------------------------------------
@@ -119,32 +96,21 @@ DAY0=$(date -u +%Y-%m-%d)
 sendmail_kind_mail good expired selfsigned | sendmail_submit
 wait_logged good expired selfsigned
 sleep 0.5	# the hook processes' last lines
-wait_read
-tl_stop
-assert_eq 0 "$TL_RC" "first run: clean stop"
-first=$(tl_counter log.lines)
-echo "# first run read $first mail entries"
+journald_follow_stop first
 
 # ---- while it is stopped -----------------------------------------------------
 sendmail_kind_mail wronghost notls | sendmail_submit
 wait_logged wronghost notls
 sleep 0.5
-assert_eq yes "$([ "$(journal_mail | wc -l)" -gt "$first" ] && echo yes)" \
-    "the journal got entries while the daemon was stopped"
 
 # ---- started again: on from the saved cursor ----------------------------------
-tl_start
-assert_grep "log_resumed file=journal:$JD_FILES cursor_time=" "$T/log" "resumed at the saved cursor"
-wait_read
+journald_follow_resume
 sleep 1		# closing what went quiet (log_session_timeout) is not needed: each is complete
-tl_stop
-assert_eq 0 "$TL_RC" "second run: clean stop"
-echo "# Sendmail logged $(journal_mail | wc -l) mail entries, $(journal_mail | grep -c 'tlsrpt srv=') hook lines"
-assert_eq "$(journal_mail | wc -l)" "$(tl_counter log.lines)" "every mail entry read once over two runs"
-assert_eq "$(journal_mail | grep -c 'tlsrpt srv=')" "$(tl_counter log.sendmail_hook_lines)" \
+journald_follow_stop second
+echo "# Sendmail logged $(journald_mail | wc -l) mail entries, $(journald_mail | grep -c 'tlsrpt srv=') hook lines"
+journald_follow_checks
+assert_eq "$(journald_mail | grep -c 'tlsrpt srv=')" "$(tl_counter log.sendmail_hook_lines)" \
     "every hook line read once"
-assert_eq 0 "$(tl_counter log.parse_misses)" "no parse misses"
-assert_eq 0 "$(journalctl -q -D "$JD_FILES" -o cat | grep -c 'Suppressed')" "journald dropped nothing"
 
 E2E_POLICY_TYPE=no-policy-found
 e2e_check_kinds e2e_expect_sendmail	# t-e2e-sendmail.sh's counts: the same rules

@@ -98,3 +98,39 @@ tl_send() {
 	"$DGSEND" -s "$T/dg.sock" "$@" >/dev/null || { echo "FAIL: dgsend $*"; TL_FAILED=1; }
 }
 
+
+# The log follower's tests: a generated Postfix log with a known outcome
+# (tests/gen_maillog.py, 700 sessions, seed 7) in $T/all.log, the
+# expected per-domain counts in $T/expect; sets TOTAL (lines) and
+# DOMAINS.  Needs PY.
+tl_gen_maillog() {
+	$PY "$top_srcdir/tests/gen_maillog.py" --sessions 700 --seed 7 "$T/all.log" "$T/expect" ||
+		{ echo "FAIL: generator"; exit 1; }
+	TOTAL=$(wc -l < "$T/all.log")
+	DOMAINS=$(wc -l < "$T/expect")
+	echo "log: $TOTAL lines, $DOMAINS domains"
+}
+
+# What the store says, in the generator's format (result types by code).
+tl_domain_counts() {
+	tl_sql "select p.domain, sum(p.successes), sum(p.failures),
+	    coalesce((select group_concat(t, ' ') from (select distinct
+	      case f.result_type when 201 then 'starttls-not-supported'
+	        when 202 then 'certificate-host-mismatch' when 203 then 'certificate-not-trusted'
+	        when 204 then 'certificate-expired' when 205 then 'validation-failure'
+	        else f.result_type end as t
+	      from failure_day f join policy_day q on f.policy_id = q.id
+	      where q.domain = p.domain order by t)), '')
+	    from policy_day p group by p.domain order by p.domain" | tr '|' ' ' | sed 's/ *$//'
+}
+
+# Assert that the store holds exactly the counts of $T/expect; $1 names the case.
+tl_check_counts() {
+	tl_domain_counts > "$T/got"
+	sed 's/ *$//' "$T/expect" > "$T/want"
+	if cmp -s "$T/got" "$T/want"; then
+		assert_eq ok ok "$1: all $DOMAINS domains counted exactly"
+	else
+		assert_eq "" "$(diff "$T/want" "$T/got" | head -5)" "$1: store matches the expected counts"
+	fi
+}

@@ -152,24 +152,7 @@ assert_grep 'policy_map_socket=unix:' "$T/log" "the started line names the polic
 
 # The map as Postfix speaks it: netstrings "<name> <key>" on one connection.
 lookup() {	# lookup KEY... -> one answer per line
-	"$PY" - "$T/policy.sock" "$@" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-f = s.makefile("rb")
-for key in sys.argv[2:]:
-    req = ("postfix " + key).encode()
-    s.sendall(b"%d:%s," % (len(req), req))
-    n = b""
-    while not n.endswith(b":"):
-        c = f.read(1)
-        if not c:
-            sys.exit("connection closed")
-        n += c
-    body = f.read(int(n[:-1]))
-    f.read(1)
-    print(body.decode())
-PY
+	"$PY" "$top_srcdir/tests/netstring_client.py" ask "$T/policy.sock" postfix "$@"
 }
 
 # ---- prime the cache: the first lookups queue one fetch per domain ----------

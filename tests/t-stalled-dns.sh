@@ -245,25 +245,7 @@ tl_conf "store_path $T/pm.db" "policy_map_socket unix:$T/pm.sock" "policy_map_so
 tl_start
 assert_grep "fetch_threads=4" "$T/log" "the policy map has four fetch threads"
 lookup() {	# lookup KEY...: one answer per line
-	"$PY" - "$T/pm.sock" "$@" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-f = s.makefile("rb")
-for key in sys.argv[2:]:
-    req = ("postfix " + key).encode()
-    s.sendall(b"%d:%s," % (len(req), req))
-    n = b""
-    while not n.endswith(b":"):
-        c = f.read(1)
-        if not c:
-            sys.exit("connection closed")
-        n += c
-    body = f.read(int(n[:-1]))
-    f.read(1)
-    print(body.decode())
-PY
+	"$PY" "$top_srcdir/tests/netstring_client.py" ask "$T/pm.sock" postfix "$@"
 }
 t0=$(now_ms)
 got=$(lookup quiet.test stall.test hoststall.test good.test | paste -sd '|')

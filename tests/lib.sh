@@ -11,11 +11,17 @@ DGSEND="$top_builddir/tests/dgsend"
 command -v sqlite3 >/dev/null 2>&1 || { echo "SKIP: sqlite3 command not installed (Debian package sqlite3)"; exit 77; }
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-test.XXXXXX")
-# TLSRPT_VALGRIND=1 runs the daemon under valgrind; a memory error or a
-# definite leak makes it exit 99, which tl_stop reports as a failure.
-if [ -n "${TLSRPT_VALGRIND:-}" ]; then
-	MILTER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$T/valgrind.%p.log $MILTER"
-fi
+# tl_valgrind COMMAND: COMMAND, under valgrind when TLSRPT_VALGRIND=1; a
+# memory error or a definite leak makes it exit 99 (tl_stop reports that
+# of the daemon as a failure), its report in $T/valgrind.PID.log.
+tl_valgrind() {
+	if [ -n "${TLSRPT_VALGRIND:-}" ]; then
+		echo "valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$T/valgrind.%p.log $1"
+	else
+		echo "$1"
+	fi
+}
+MILTER=$(tl_valgrind "$MILTER")
 tl_cleanup() {
 	if [ -n "${TL_PID:-}" ] && kill -0 "$TL_PID" 2>/dev/null; then
 		kill -KILL "$TL_PID" 2>/dev/null
@@ -26,6 +32,30 @@ tl_cleanup() {
 	rm -rf "$T"
 }
 trap tl_cleanup EXIT
+
+# fail WHY: the test failed and cannot go on (the EXIT trap cleans up).
+fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
+
+# The EXIT trap of a test with servers of its own, installed as
+#   trap 'tl_peers_cleanup "TITLE:FILE:LINES ..." $PID...' EXIT
+# kills and waits for each PID; when the test failed, prints the
+# valgrind logs and the last LINES of each FILE; then tl_cleanup.
+tl_peers_cleanup() {	# tl_peers_cleanup TAILS PID...
+	_tails=$1
+	shift
+	for _pid in "$@"; do
+		kill "$_pid" 2>/dev/null
+		wait "$_pid" 2>/dev/null
+	done
+	if [ "$TL_FAILED" -ne 0 ]; then
+		cat "$T"/valgrind.*.log 2>/dev/null
+		for _t in $_tails; do
+			_f=${_t#*:}
+			echo "---- ${_t%%:*} log ----"; tail -n "${_f##*:}" "${_f%:*}" 2>/dev/null
+		done
+	fi
+	tl_cleanup
+}
 
 # Write $T/tlsrpt.conf: the test defaults, except keys given as arguments,
 # plus the "key value" lines given.

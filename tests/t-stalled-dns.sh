@@ -46,32 +46,20 @@ OWN_NETNS_MOUNTS=yes
 
 export TZ=UTC LC_ALL=C
 PY=/usr/bin/python3
-REPORT="$top_builddir/tlsrpt-report"
+REPORT=$(tl_valgrind "$top_builddir/tlsrpt-report")
 SLACK=1500	# ms allowed beyond a deadline: process start, TLS, SQLite
-if [ -n "${TLSRPT_VALGRIND:-}" ]; then
-	REPORT="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$T/valgrind.%p.log $REPORT"
-	SLACK=15000
-fi
+[ -n "${TLSRPT_VALGRIND:-}" ] && SLACK=15000
 WEB_PID=
 STS_PID=
 cleanup() {
-	for pid in $WEB_PID $STS_PID $STALL_PID $DNS_PID; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
 	for f in "$T"/*.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	if [ "$TL_FAILED" -ne 0 ]; then
-		cat "$T"/valgrind.*.log 2>/dev/null
-		echo "---- stalled_dns log ----"; tail -n 30 "$T/stall.log" 2>/dev/null
-		echo "---- unbound log ----"; tail -n 10 "$T/unbound.log" 2>/dev/null
-	fi
-	tl_cleanup
+	tl_peers_cleanup "stalled_dns:$T/stall.log:30 unbound:$T/unbound.log:10" \
+	    $WEB_PID $STS_PID $STALL_PID $DNS_PID
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 within() {	# within MS MAX WHAT: MS < MAX
 	assert_eq yes "$([ "$1" -lt "$2" ] && echo yes || echo "no: $1 ms")" "$3 (less than $2 ms)"

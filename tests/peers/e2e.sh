@@ -8,8 +8,8 @@
 # DNS_PID (unbound, from dns_start), DAY0 (set by the test: the UTC day
 # its mail began).
 #
-#   skip WHY / fail WHY
-#	print SKIP: / FAIL: and exit 77 / 1.
+#   skip WHY
+#	prints SKIP: WHY and exits 77 (fail WHY: lib.sh).
 #   need_package COMMAND-TEST PACKAGE
 #	a missing Debian package: installs it (as the deps script would)
 #	when the shell command COMMAND-TEST fails, else skips.
@@ -97,7 +97,6 @@ T0=$(date +%s)
 E2E_PIDS= DNS_PID=
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
 
 need_package() {	# need_package COMMAND-TEST PACKAGE
 	eval "$1" && return 0

@@ -56,11 +56,9 @@
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-[ -n "${TLSRPT_VALGRIND:-}" ] && { echo "SKIP: timings under valgrind mean nothing"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V 2>/dev/null | grep -q 'build: sanitizers' &&
-    { echo "SKIP: timings in a sanitizer build mean nothing"; exit 77; }
 . "$top_srcdir/tests/peers/e2e.sh"
 . "$top_srcdir/tests/peers/postfix.sh"
+e2e_require_timings
 
 e2e_require "network namespace, Postfix's system user" openssl dpkg apt-get
 e2e_require_built

@@ -40,10 +40,8 @@
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-[ -n "${TLSRPT_VALGRIND:-}" ] && { echo "SKIP: delivery timings under valgrind"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V 2>/dev/null | grep -q 'build: sanitizers' &&
-    { echo "SKIP: delivery timings in a sanitizer build"; exit 77; }
 . "$top_srcdir/tests/peers/e2e.sh"
+e2e_require_timings
 . "$top_srcdir/tests/peers/sendmail.sh"
 . "$top_srcdir/tests/peers/sendmail_failsafe.sh"
 

@@ -16,6 +16,10 @@
 #   e2e_require ROOT-WHY COMMAND...
 #	skips unless root ("needs root (ROOT-WHY)"), the commands, PY and
 #	unbound (installed when missing) are there.
+#   e2e_require_timings
+#	skips a test that measures delivery timings under valgrind
+#	(TLSRPT_VALGRIND) and in a sanitizer build (tlsrpt-milter -V says
+#	"build: sanitizers"): timings mean nothing there.
 #   e2e_require_built
 #	fails unless tlsrpt-report and tests/dns_lookup are built.
 #   e2e_begin NAME
@@ -112,6 +116,13 @@ e2e_require() {	# e2e_require ROOT-WHY COMMAND...
 	done
 	[ -x "$PY" ] || skip "/usr/bin/python3 not installed (Debian package python3)"
 	need_package "command -v unbound >/dev/null 2>&1" unbound
+}
+
+e2e_require_timings() {
+	[ -n "${TLSRPT_VALGRIND:-}" ] && skip "delivery timings under valgrind mean nothing"
+	"$top_builddir/tlsrpt-milter" -V 2>/dev/null | grep -q 'build: sanitizers' &&
+	    skip "delivery timings in a sanitizer build mean nothing"
+	return 0
 }
 
 e2e_require_built() {

@@ -78,14 +78,6 @@ PF_EXEC=e2e_in
 
 # ---- certificates, DNS, policy host, receiver ---------------------------
 e2e_pki
-printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:mta-sts.enf.test,DNS:mta-sts.mism.test\n' \
-    > "$T/pki/sts.ext"
-{
-	openssl req -new -newkey rsa:2048 -nodes -subj "/CN=mta-sts.enf.test" \
-	    -keyout "$T/pki/sts.key" -out "$T/pki/sts.csr" &&
-	openssl x509 -req -in "$T/pki/sts.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
-	    -CAcreateserial -sha256 -days 30 -extfile "$T/pki/sts.ext" -out "$T/pki/sts.crt"
-} >> "$T/pki/pki.log" 2>&1 || { cat "$T/pki/pki.log"; fail "could not make the policy host certificate"; }
 {
 	e2e_zone_head
 	echo "  local-data: 'mx.good.test. A 127.0.0.11'"
@@ -99,15 +91,11 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 	done
 } > "$T/zone"
 e2e_dns plain.test
-mkdir -p "$T/sts"
+e2e_policy_host 240 mta-sts.enf.test mta-sts.mism.test
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mx.good.test\r\nmax_age: 86400\r\n' \
     > "$T/sts/mta-sts.enf.test.txt"
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mx.elsewhere.test\r\nmax_age: 86400\r\n' \
     > "$T/sts/mta-sts.mism.test.txt"
-ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/sts_policy_server.py" \
-    --listen 127.0.0.20:443 --cert "$T/pki/sts.crt" --key "$T/pki/sts.key" \
-    --dir "$T/sts" --ready "$T/sts/ready" --lifetime 240 2>"$T/sts/stderr" &
-E2E_PIDS="$E2E_PIDS $!"
 e2e_receiver "$T/rcv" 127.0.0.11:25 mx.good.test 240 \
     --cert "$T/pki/good.crt" --key "$T/pki/good.key"
 e2e_wait_ready peer "$T/sts" "$T/rcv"

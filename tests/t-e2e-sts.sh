@@ -67,19 +67,6 @@ PF_EXEC=e2e_in
 
 # ---- certificates: the test PKI, plus one for every policy host ----------
 e2e_pki
-mkdir -p "$T/sts"
-san=
-for d in $DOMAINS; do
-	san="${san:+$san,}DNS:mta-sts.$d.sts.test"
-done
-printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = %s\n' \
-    "$san" > "$T/pki/sts.ext"
-{
-	openssl req -new -newkey rsa:2048 -nodes -subj "/CN=mta-sts.enforce.sts.test" \
-	    -keyout "$T/pki/sts.key" -out "$T/pki/sts.csr" &&
-	openssl x509 -req -in "$T/pki/sts.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
-	    -CAcreateserial -sha256 -days 30 -extfile "$T/pki/sts.ext" -out "$T/pki/sts.crt"
-} >> "$T/pki/pki.log" 2>&1 || { cat "$T/pki/pki.log"; fail "could not make the policy host certificate"; }
 
 # ---- DNS -------------------------------------------------------------------
 {
@@ -103,6 +90,10 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 e2e_dns enforce.sts.test
 
 # ---- the policies and their host ---------------------------------------------
+hosts=
+for d in $DOMAINS; do hosts="$hosts mta-sts.$d.sts.test"; done
+# shellcheck disable=SC2086
+e2e_policy_host 240 $hosts
 policy() {	# policy DOMAIN MODE PATTERN: the policy text as served
 	printf 'version: STSv1\r\nmode: %s\r\nmx: %s\r\nmax_age: 86400\r\n' "$2" "$3" \
 	    > "$T/sts/mta-sts.$1.sts.test.txt"
@@ -116,10 +107,6 @@ policy testexp testing mx.expired.test
 policy testmx testing '*.elsewhere.test'
 # fetcherr and nopolicy have no file: 404
 
-ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/sts_policy_server.py" \
-    --listen 127.0.0.20:443 --cert "$T/pki/sts.crt" --key "$T/pki/sts.key" \
-    --dir "$T/sts" --ready "$T/sts/ready" --lifetime 240 2>"$T/sts/stderr" &
-E2E_PIDS="$E2E_PIDS $!"
 e2e_receiver "$T/rcv" 127.0.0.11:25 mx.good.test 240 \
     --cert "$T/pki/good.crt" --key "$T/pki/good.key"
 e2e_receiver "$T/rcvx" 127.0.0.12:25 mx.expired.test 240 \

@@ -47,6 +47,12 @@
 #   e2e_receiver DIR LISTEN NAME LIFETIME TLS-ARG...
 #	starts tests/peers/tls_receiver.py in the namespace, in DIR (made
 #	here), ready file DIR/ready, errors in DIR/stderr.
+#   e2e_policy_host LIFETIME HOST...
+#	the MTA-STS policy host: a certificate of $T/pki for the HOSTs
+#	(pki_host, name sts), and tests/peers/sts_policy_server.py on
+#	127.0.0.20:443 in the namespace serving the files of $T/sts (made
+#	here), ready file $T/sts/ready, errors in $T/sts/stderr; fails
+#	when the certificate cannot be made.
 #   e2e_receivers LIFETIME KIND...
 #	e2e_receiver $T/rcv/KIND on 127.0.0.11:25, .12, ... named
 #	mx.KIND.test with the certificate KIND of $T/pki (none, and no
@@ -207,6 +213,18 @@ e2e_receiver() {	# e2e_receiver DIR LISTEN NAME LIFETIME TLS-ARG...
 	ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/tls_receiver.py" \
 	    --listen "$_listen" "$@" --dir "$_d" --ready "$_d/ready" \
 	    --lifetime "$_life" --name "$_name" 2>"$_d/stderr" &
+	E2E_PIDS="$E2E_PIDS $!"
+}
+
+e2e_policy_host() {	# e2e_policy_host LIFETIME HOST...
+	_life=$1
+	shift
+	pki_host "$T/pki" sts "$@" ||
+	    { cat "$T/pki/pki.log"; fail "could not make the policy host certificate"; }
+	mkdir -p "$T/sts"
+	ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/sts_policy_server.py" \
+	    --listen 127.0.0.20:443 --cert "$T/pki/sts.crt" --key "$T/pki/sts.key" \
+	    --dir "$T/sts" --ready "$T/sts/ready" --lifetime "$_life" 2>"$T/sts/stderr" &
 	E2E_PIDS="$E2E_PIDS $!"
 }
 

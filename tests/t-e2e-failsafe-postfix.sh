@@ -68,9 +68,7 @@ e2e_stop_mta() {
 	e2e_stop_postfix
 }
 e2e_dump() {
-	[ -f "$T/spool/maillog" ] || return 0
-	echo "---- Postfix log (smtp, milter and error lines) ----"
-	grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 40
+	e2e_dump_postfix
 	[ -f "$T/map" ] && { echo "---- policy map file ----"; cat "$T/map"; }
 }
 e2e_begin tlsrpt-fs

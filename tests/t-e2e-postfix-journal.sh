@@ -78,15 +78,8 @@ for k in $KINDS; do
 	echo "may.$k.test may" >> "$PF_CONF/tls_policy"
 	echo "verify.$k.test verify" >> "$PF_CONF/tls_policy"
 done
-for l in $LEVELS; do
-	echo "$l.notls.test notls:"
-done > "$PF_CONF/transport"
-cat >> "$PF_CONF/master.cf" <<'CF'
-notls     unix  -       -       n       -       1       smtp
-  -o smtp_connection_cache_on_demand=no
-CF
-postfix_conf "transport_maps = texthash:$PF_CONF/transport" "maillog_file =" \
-    "syslog_name = postfix-out" || fail "postconf -e failed"
+e2e_postfix_notls "$LEVELS"
+postfix_conf "maillog_file =" "syslog_name = postfix-out" || fail "postconf -e failed"
 
 # ---- tlsrpt-milter on the journal, as the sample configures it, before
 # Postfix (as the shipped unit orders them)

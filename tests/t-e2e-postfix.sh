@@ -39,9 +39,7 @@ e2e_require_built
 
 e2e_stop_mta() { e2e_stop_postfix; }
 e2e_dump() {
-	[ -f "$T/spool/maillog" ] || return 0
-	echo "---- Postfix log (smtp, milter and error lines) ----"
-	grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 60
+	e2e_dump_postfix
 	for k in $KINDS; do
 		[ -f "$T/rcv/$k/receiver.log" ] && sed "s/^/$k: /" "$T/rcv/$k/receiver.log" | tail -n 5
 	done
@@ -78,19 +76,10 @@ for k in $KINDS; do
 	# domain, which no test certificate names: name the MX instead
 	echo "secure.$k.test secure match=mx.$k.test" >> "$PF_CONF/tls_policy"
 done
-# The notls domains go through a transport with a single process and no
-# connection caching: one smtp process then delivers all 8 of their
-# messages one after the other, each over a new connection (the receiver
-# counts them), with no TLS line in between to separate the sessions.
-for l in $LEVELS; do
-	echo "$l.notls.test notls:"
-done > "$PF_CONF/transport"
-cat >> "$PF_CONF/master.cf" <<'CF'
-notls     unix  -       -       n       -       1       smtp
-  -o smtp_connection_cache_on_demand=no
-CF
-postfix_conf "transport_maps = texthash:$PF_CONF/transport" \
-    "smtpd_milters = unix:$T/milter.sock" "non_smtpd_milters = unix:$T/milter.sock" \
+# one smtp process delivers all 8 notls messages, each over a new
+# connection (the receiver counts them)
+e2e_postfix_notls "$LEVELS"
+postfix_conf "smtpd_milters = unix:$T/milter.sock" "non_smtpd_milters = unix:$T/milter.sock" \
     "milter_default_action = accept" "milter_connect_timeout = 5s" || fail "postconf -e failed"
 postfix_start || fail "$PF_WHY"
 

@@ -57,9 +57,7 @@ e2e_require_built
 
 e2e_stop_mta() { e2e_stop_postfix; }
 e2e_dump() {
-	[ -f "$T/spool/maillog" ] || return 0
-	echo "---- Postfix log (smtp and error lines) ----"
-	grep -E 'postfix/smtp\[|warning|error|fatal' "$T/spool/maillog" | tail -n 40
+	e2e_dump_postfix
 	[ -f "$T/sts/hits" ] && { echo "---- policy host hits ----"; cat "$T/sts/hits"; }
 }
 e2e_begin tlsrpt-sts

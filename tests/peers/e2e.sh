@@ -32,6 +32,14 @@
 #	tl_cleanup.  e2e_stop_mta and e2e_dump default to nothing.
 #   e2e_stop_postfix
 #	an e2e_stop_mta for the Postfix tests.
+#   e2e_dump_postfix
+#	for an e2e_dump of the Postfix tests: the last 60 smtp, milter,
+#	warning and error lines of $T/spool/maillog.
+#   e2e_postfix_notls LEVELS
+#	the domains LEVEL.notls.test go through the transport notls: one
+#	smtp process and no connection caching, so that it delivers their
+#	messages one after the other, each over a new connection, with no
+#	TLS line in between to separate the sessions (after postfix_setup).
 #   e2e_pki
 #	makes $T/pki (pki.sh's test PKI) and $T/dns, or fails.
 #   e2e_zone_head
@@ -142,6 +150,23 @@ e2e_stop_postfix() {
 	if [ -n "$PF_CONF" ]; then
 		postfix_stop || echo "# postfix stop timed out"
 	fi
+}
+
+e2e_dump_postfix() {
+	[ -f "$T/spool/maillog" ] || return 0
+	echo "---- Postfix log (smtp, milter and error lines) ----"
+	grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 60
+}
+
+e2e_postfix_notls() {	# e2e_postfix_notls LEVELS
+	for _l in $1; do
+		echo "$_l.notls.test notls:"
+	done > "$PF_CONF/transport"
+	cat >> "$PF_CONF/master.cf" <<'CF'
+notls     unix  -       -       n       -       1       smtp
+  -o smtp_connection_cache_on_demand=no
+CF
+	postfix_conf "transport_maps = texthash:$PF_CONF/transport" || fail "postconf -e failed"
 }
 
 e2e_cleanup() {

@@ -164,3 +164,26 @@ tl_check_counts() {
 		assert_eq "" "$(diff "$T/want" "$T/got" | head -5)" "$1: store matches the expected counts"
 	fi
 }
+
+# Tests of the systemd interfaces without systemd (tests/sd_peer.py): sets
+# PY and PEER; skips without python3 or in a build without libsystemd.
+tl_require_sd_peer() {
+	PY=/usr/bin/python3
+	PEER="$top_srcdir/tests/sd_peer.py"
+	[ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 not installed (Debian package python3)"; exit 77; }
+	"$top_builddir/tlsrpt-milter" -V | grep -q '^systemd: notify' ||
+		{ echo "SKIP: built without libsystemd (configure --without-systemd)"; exit 77; }
+}
+
+# tl_notify_peer [PATH...]: the NOTIFY_SOCKET peer on $T/notify.sock,
+# writing what it gets to $T/notify.log (with READY=1 whether the PATHs
+# exist); NPID its pid.  Waits (5 s) for its socket.
+tl_notify_peer() {
+	"$PY" "$PEER" notify "$T/notify.sock" "$T/notify.log" "$@" &
+	NPID=$!
+	_n=0
+	while [ ! -S "$T/notify.sock" ] && [ $_n -lt 100 ]; do
+		sleep 0.05
+		_n=$((_n + 1))
+	done
+}

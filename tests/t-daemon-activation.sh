@@ -11,11 +11,7 @@
 # the lookup is refused and the datagram lost.  A passed socket that is
 # not what the configuration says refuses the start.
 . "${top_srcdir:-.}/tests/lib.sh"
-PY=/usr/bin/python3
-[ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 not installed (Debian package python3)"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V | grep -q '^systemd: notify' ||
-	{ echo "SKIP: built without libsystemd (configure --without-systemd)"; exit 77; }
-PEER="$top_srcdir/tests/sd_peer.py"
+tl_require_sd_peer
 DG="$top_srcdir/tests/datagrams/success.json"
 APID=
 cleanup_act() { [ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null; }

@@ -1,7 +1,12 @@
 # The log follower benchmarks' frame (bench/logbench.sh,
 # bench/journalbench.sh); sourced after they have set B (the build
-# directory), T (their directory) and PID= (killed at exit).
+# directory) and S (the source directory).
 #
+#   follow_begin NAME SESSIONS
+#	makes T (removed at exit, the daemon killed then), sets TZ=UTC and
+#	generates $T/mail.log, a Postfix log of SESSIONS sessions
+#	(tests/gen_maillog.py, seed 3), with their expected counts in
+#	$T/expect; LINES is its number of lines.
 #   follow_conf LOG_FILE
 #	writes $T/tlsrpt.conf: the store in $T, no datagram socket, the
 #	daemon following LOG_FILE from the beginning as a Postfix log.
@@ -10,6 +15,15 @@
 #	(polled every 50 ms; after 300 s "NAME: did not finish", exit 1);
 #	sets T0 and T1 (the start and the end, seconds since the epoch) and
 #	RSS (the daemon's peak, kB), then stops it.
+
+follow_begin() {	# follow_begin NAME SESSIONS
+	T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-$1.XXXXXX")
+	PID=
+	trap 'kill $PID 2>/dev/null; rm -rf "$T"' EXIT
+	export TZ=UTC
+	/usr/bin/python3 "$S/tests/gen_maillog.py" --sessions "$2" --seed 3 "$T/mail.log" "$T/expect"
+	LINES=$(wc -l < "$T/mail.log")
+}
 
 follow_conf() {	# follow_conf LOG_FILE
 	cat > "$T/tlsrpt.conf" <<EOC

@@ -16,13 +16,8 @@ B=$1 S=$2 N=${3:-30000}
 JR=/lib/systemd/systemd-journal-remote
 [ -x $JR ] || JR=/usr/lib/systemd/systemd-journal-remote
 [ -x $JR ] || { echo "journalbench: systemd-journal-remote missing (Debian package systemd-journal-remote)"; exit 1; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-journalbench.XXXXXX")
-trap 'kill $PID 2>/dev/null; rm -rf "$T"' EXIT
-PID=
 . "$S/bench/follow.sh"
-export TZ=UTC
-/usr/bin/python3 "$S/tests/gen_maillog.py" --sessions "$N" --seed 3 "$T/mail.log" "$T/expect"
-LINES=$(wc -l < "$T/mail.log")
+follow_begin journalbench "$N"
 mkdir "$T/j"
 /usr/bin/python3 "$S/tests/maillog2export.py" --year "$(date -u -d @1795000000 +%Y)" --noise 5 \
     < "$T/mail.log" | "$JR" -o "$T/j/mail.journal" - 2>/dev/null

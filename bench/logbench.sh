@@ -10,13 +10,8 @@
 # every line was counted.  Compare with the target: 200,000 lines/s.
 set -u
 B=$1 S=$2 N=${3:-150000}
-T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-logbench.XXXXXX")
-trap 'kill $PID 2>/dev/null; rm -rf "$T"' EXIT
-PID=
 . "$S/bench/follow.sh"
-export TZ=UTC
-/usr/bin/python3 "$S/tests/gen_maillog.py" --sessions "$N" --seed 3 "$T/mail.log" "$T/expect"
-LINES=$(wc -l < "$T/mail.log")
+follow_begin logbench "$N"
 SIZE=$(wc -c < "$T/mail.log")
 follow_conf "$T/mail.log"
 # warm the page cache so the disk is not what is measured

@@ -53,18 +53,7 @@ e2e_dump() {
 e2e_begin tlsrpt-pfj
 
 # ---- certificates, DNS, receivers --------------------------------------
-e2e_pki
-{
-	e2e_zone_head
-	# shellcheck disable=SC2086
-	e2e_zone_kinds "$LEVELS" $KINDS
-} > "$T/zone"
-e2e_dns may.good.test
-# shellcheck disable=SC2086
-e2e_receivers 120 $KINDS
-for k in $KINDS; do
-	e2e_wait_ready receiver "$T/rcv/$k"
-done
+e2e_kind_peers 120
 
 # ---- journald, and Postfix logging into it ---------------------------------
 journald_for_mta

@@ -48,20 +48,7 @@ e2e_begin tlsrpt-pf
 PF_EXEC=e2e_in
 
 # ---- certificates, DNS, receivers --------------------------------------
-e2e_pki
-{
-	e2e_zone_head
-	# shellcheck disable=SC2086
-	e2e_zone_kinds "$LEVELS" $KINDS
-	e2e_zone_reports
-} > "$T/zone"
-e2e_dns may.good.test
-
-# shellcheck disable=SC2086
-e2e_receivers 150 $KINDS
-for k in $KINDS; do
-	e2e_wait_ready receiver "$T/rcv/$k"
-done
+e2e_kind_peers 150 e2e_zone_reports
 
 # ---- Postfix -------------------------------------------------------------
 postfix_unpack "$T/postfix" || fail "$PF_WHY"

@@ -56,18 +56,7 @@ e2e_dump() {
 e2e_begin tlsrpt-sml
 
 # ---- certificates, DNS, receivers --------------------------------------
-e2e_pki
-{
-	e2e_zone_head
-	# shellcheck disable=SC2086
-	e2e_zone_kinds "$LEVELS" $KINDS
-} > "$T/zone"
-e2e_dns may.good.test
-# shellcheck disable=SC2086
-e2e_receivers 60 $KINDS
-for k in $KINDS; do
-	e2e_wait_ready receiver "$T/rcv/$k"
-done
+e2e_kind_peers 60
 
 # ---- the syslog sink ----------------------------------------------------
 # SM_EXEC: in the network namespace, in a private mount namespace whose

@@ -65,6 +65,11 @@
 #	e2e_receiver $T/rcv/KIND on 127.0.0.11:25, .12, ... named
 #	mx.KIND.test with the certificate KIND of $T/pki (none, and no
 #	STARTTLS, for KIND notls).
+#   e2e_kind_peers LIFETIME [MORE-ZONE]
+#	the peers of the tests over $KINDS and $LEVELS: e2e_pki; the zone of
+#	e2e_zone_head, e2e_zone_kinds and what the command MORE-ZONE
+#	prints; unbound (e2e_dns may.good.test); e2e_receivers LIFETIME
+#	$KINDS, waited for until each is ready.
 #   e2e_wait_ready WHAT DIR...
 #	waits (10 s each) for DIR/ready; fails "WHAT BASENAME did not start".
 #   e2e_wait_sockets SOCKET...
@@ -265,6 +270,22 @@ e2e_receivers() {	# e2e_receivers LIFETIME KIND...
 			    --cert "$T/pki/$_k.crt" --key "$T/pki/$_k.key"
 		fi
 		_i=$((_i + 1))
+	done
+}
+
+e2e_kind_peers() {	# e2e_kind_peers LIFETIME [MORE-ZONE]
+	e2e_pki
+	{
+		e2e_zone_head
+		# shellcheck disable=SC2086
+		e2e_zone_kinds "$LEVELS" $KINDS
+		[ -z "${2:-}" ] || "$2"
+	} > "$T/zone"
+	e2e_dns may.good.test
+	# shellcheck disable=SC2086
+	e2e_receivers "$1" $KINDS
+	for _k in $KINDS; do
+		e2e_wait_ready receiver "$T/rcv/$_k"
 	done
 }
 

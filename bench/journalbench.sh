@@ -16,45 +16,23 @@ B=$1 S=$2 N=${3:-30000}
 JR=/lib/systemd/systemd-journal-remote
 [ -x $JR ] || JR=/usr/lib/systemd/systemd-journal-remote
 [ -x $JR ] || { echo "journalbench: systemd-journal-remote missing (Debian package systemd-journal-remote)"; exit 1; }
-T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-journalbench.XXXXXX")
-trap 'kill $PID 2>/dev/null; rm -rf "$T"' EXIT
-PID=
-export TZ=UTC
-/usr/bin/python3 "$S/tests/gen_maillog.py" --sessions "$N" --seed 3 "$T/mail.log" "$T/expect"
-LINES=$(wc -l < "$T/mail.log")
+. "$S/bench/follow.sh"
+follow_begin journalbench "$N"
 mkdir "$T/j"
 /usr/bin/python3 "$S/tests/maillog2export.py" --year "$(date -u -d @1795000000 +%Y)" --noise 5 \
     < "$T/mail.log" | "$JR" -o "$T/j/mail.journal" - 2>/dev/null
-cat > "$T/tlsrpt.conf" <<EOC
-store_path $T/store.db
-datagram_socket none
-pid_file none
-run_as_user $(id -un)
-log_file journal:$T/j
-log_start_at beginning
-log_format postfix
-log_level notice
-EOC
+follow_conf "journal:$T/j"
 cat "$T/j/mail.journal" > /dev/null	# the page cache, not the disk
-t0=$(date +%s.%N)
-"$B/tlsrpt-milter" -f -c "$T/tlsrpt.conf" 2>"$T/log" &
-PID=$!
-i=0
-while :; do
-	got=$(sqlite3 "$T/store.db" "select coalesce(sum(value),0) from input_counter where name='log.lines'" 2>/dev/null)
-	[ "$got" = "$LINES" ] && break
-	i=$((i + 1))
-	[ $i -gt 6000 ] && { echo "journalbench: did not finish in 300 s"; exit 1; }
-	sleep 0.05
-done
-t1=$(date +%s.%N)
-rss=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
-kill -TERM $PID; wait $PID; PID=
+all_read() {	# the committed log.lines counter is every mail entry
+	[ "$(sqlite3 "$T/store.db" "select coalesce(sum(value),0) from input_counter
+	    where name='log.lines'" 2>/dev/null)" = "$LINES" ]
+}
+follow_run journalbench all_read
 sqlite3 -batch -noheader "$T/store.db" "select domain, sum(successes), sum(failures) from policy_day
     group by domain order by domain" | tr '|' ' ' > "$T/got"
 awk '{print $1, $2, $3}' "$T/expect" > "$T/want"
 exact=no; cmp -s "$T/got" "$T/want" && exact=yes
-awk -v l="$LINES" -v a="$t0" -v b="$t1" -v r="$rss" -v e="$exact" 'BEGIN {
+awk -v l="$LINES" -v a="$T0" -v b="$T1" -v r="$RSS" -v e="$exact" 'BEGIN {
 	d = b - a
 	printf "journal follower: %d mail entries (and %d others) in %.2f s = %.0f entries/s, peak RSS %.1f MB, counts exact: %s\n",
 	    l, int(l / 5), d, l / d, r / 1024, e

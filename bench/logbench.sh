@@ -10,42 +10,19 @@
 # every line was counted.  Compare with the target: 200,000 lines/s.
 set -u
 B=$1 S=$2 N=${3:-150000}
-T=$(mktemp -d "${TMPDIR:-/tmp}/tlsrpt-logbench.XXXXXX")
-trap 'kill $PID 2>/dev/null; rm -rf "$T"' EXIT
-PID=
-export TZ=UTC
-/usr/bin/python3 "$S/tests/gen_maillog.py" --sessions "$N" --seed 3 "$T/mail.log" "$T/expect"
-LINES=$(wc -l < "$T/mail.log")
+. "$S/bench/follow.sh"
+follow_begin logbench "$N"
 SIZE=$(wc -c < "$T/mail.log")
-cat > "$T/tlsrpt.conf" <<EOF
-store_path $T/store.db
-datagram_socket none
-pid_file none
-run_as_user $(id -un)
-log_file $T/mail.log
-log_start_at beginning
-log_format postfix
-log_level notice
-EOF
+follow_conf "$T/mail.log"
 # warm the page cache so the disk is not what is measured
 cat "$T/mail.log" > /dev/null
-t0=$(date +%s.%N)
-"$B/tlsrpt-milter" -f -c "$T/tlsrpt.conf" 2>"$T/log" &
-PID=$!
-i=0
-while :; do
-	off=$(sqlite3 "$T/store.db" "select value from state where name='log:$T/mail.log'" 2>/dev/null |
-	    head -1 | cut -d' ' -f5)
-	[ "$off" = "$SIZE" ] && break
-	i=$((i + 1))
-	[ $i -gt 6000 ] && { echo "logbench: did not finish in 300 s"; exit 1; }
-	sleep 0.05
-done
-t1=$(date +%s.%N)
-rss=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
-kill -TERM $PID; wait $PID; PID=
+at_end() {	# the committed position is the end of the file
+	[ "$(sqlite3 "$T/store.db" "select value from state where name='log:$T/mail.log'" 2>/dev/null |
+	    head -1 | cut -d' ' -f5)" = "$SIZE" ]
+}
+follow_run logbench at_end
 counted=$(sqlite3 "$T/store.db" "select sum(value) from input_counter where name='log.lines'")
-awk -v l="$LINES" -v s="$SIZE" -v a="$t0" -v b="$t1" -v r="$rss" -v c="$counted" 'BEGIN {
+awk -v l="$LINES" -v s="$SIZE" -v a="$T0" -v b="$T1" -v r="$RSS" -v c="$counted" 'BEGIN {
 	d = b - a
 	printf "log follower: %d lines (%.0f MB) in %.2f s = %.0f lines/s (target 200000: %s), peak RSS %.1f MB, lines counted %d\n",
 	    l, s / 1048576, d, l / d, (l / d >= 200000 ? "met" : "NOT met"), r / 1024, c

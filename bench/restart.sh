@@ -32,42 +32,6 @@ T=$(mktemp -d /tmp/tlsrpt-restart.XXXXXX)
 trap 'for p in $(cat "$T"/*.pid 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done; rm -rf "$T"' EXIT
 me=$(id -un)
 
-cat > "$T/lookups.py" <<'PY'
-import socket, sys, time
-path, secs = sys.argv[1], float(sys.argv[2])
-req = b"tlsrpt srv= mx.bench.test addr= 10.3.3.3 verify= OK ver= TLSv1.3"
-ok = failed = 0
-slowest = 0
-answered = []          # (time asked, time answered) of good lookups
-t0 = time.time()
-while time.time() - t0 < secs:
-    t = time.time()
-    try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        s.connect(path)
-        s.sendall(b"%d:%s," % (len(req), req))
-        data = b""
-        while not data.endswith(b","):
-            chunk = s.recv(4096)
-            if not chunk:
-                raise OSError("EOF")
-            data += chunk
-        ok += 1
-        answered.append((t, time.time()))
-    except OSError:
-        failed += 1
-    finally:
-        s.close()
-    slowest = max(slowest, time.time() - t)
-    time.sleep(max(0, 0.02 - (time.time() - t)))
-# the outage: the longest time without an answer (20 ms apart otherwise)
-times = sorted(a for q, a in answered)
-gap = max((b - a for a, b in zip(times, times[1:])), default=0) * 1000
-print("lookups_ok=%d lookups_failed=%d served_again_after_ms=%.0f slowest_lookup_ms=%.0f"
-      % (ok, failed, gap, slowest * 1000))
-PY
-
 conf() {
 	cat > "$T/c.conf" <<CONF
 store_path $T/s.db
@@ -102,7 +66,8 @@ run() {	# run MODE RATE
 	wait_started 1
 	"$B/bench/dgbench" -s "$T/dg.sock" -r "$rate" -t 8 -D 100 > "$T/dg.out" &
 	dg=$!
-	python3 "$T/lookups.py" "$T/smap.sock" 8 > "$T/lk.out" &
+	# the outage: served_again_after_ms, the longest time without an answer
+	python3 "$S/tests/netstring_client.py" lookups "$T/smap.sock" 8s > "$T/lk.out" &
 	lk=$!
 	sleep 3
 	kill -KILL "$(cat "$T/daemon.pid")"
@@ -122,7 +87,7 @@ run() {	# run MODE RATE
 	stored=$(sqlite3 "$T/s.db" "select coalesce(sum(value),0) from input_counter where name='datagram.accepted'")
 	printf '%-9s rate=%5s/s qlen=%s datagrams: offered=%s lost_at_send=%s lost_in_daemon=%s | %s\n' \
 	    "$mode" "$rate" "$(cat /proc/sys/net/unix/max_dgram_qlen)" "$((sent + lost))" "$lost" \
-	    "$((sent - stored))" "$(cat "$T/lk.out")"
+	    "$((sent - stored))" "lookups: $(sed 's/ last=.*//' "$T/lk.out")"
 }
 
 echo "tlsrpt-milter: kill -9 at 3 s, restart after ${RESTART_MS} ms, 8 s per run, $(nproc) cores"

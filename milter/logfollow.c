@@ -230,6 +230,17 @@ static void emit_hook(void *ctx, const struct tlsrpt_session *s, const char *mx,
 	lf->hint_mx = lf->hint_ip = NULL;
 }
 
+/*
+ * Every correlator closes the sessions that went stale by log time now
+ * (-1: all of them, at the end of the input).
+ */
+static void expire_sessions(struct logfollow *lf, long long now)
+{
+	pfs_expire(lf->pfs, now, emit, lf);
+	sml_expire(lf->sml, now, emit, lf);
+	smh_expire(lf->smh, now);
+}
+
 static bool skip_report_mail(void *ctx, const char *queue_id)
 {
 	struct logfollow *lf = ctx;
@@ -512,11 +523,8 @@ static int read_some(struct logfollow *lf)
 	lf->buflen -= used;
 	lf->offset += (long long)used;
 	/* processes that never log again are closed by log time, not only when idle */
-	if (lf->last_when > 0) {
-		pfs_expire(lf->pfs, lf->last_when, emit, lf);
-		sml_expire(lf->sml, lf->last_when, emit, lf);
-		smh_expire(lf->smh, lf->last_when);
-	}
+	if (lf->last_when > 0)
+		expire_sessions(lf, lf->last_when);
 	return 1;
 }
 
@@ -627,9 +635,7 @@ static void quiet(struct logfollow *lf, long long *last_cp)
 		return;
 	now = lf->last_when > 0 ? lf->last_when + ((long long)time(NULL) - lf->last_wall)
 	    : (long long)time(NULL);
-	pfs_expire(lf->pfs, now, emit, lf);
-	sml_expire(lf->sml, now, emit, lf);
-	smh_expire(lf->smh, now);
+	expire_sessions(lf, now);
 	checkpoint(lf);
 	*last_cp = monotonic_ms();
 }
@@ -676,6 +682,27 @@ static void wait_for_room(struct logfollow *lf)
 	log_msg(LOG_INFO, "log_follow_resumed file=%s %s", lf->label, where(lf, w, sizeof(w)));
 }
 
+/*
+ * A checkpoint serialises every open session: while a backlog is read,
+ * take one per CHECKPOINT_MS (or when the chunks' results grow large),
+ * not one per chunk.
+ */
+static bool checkpoint_due(struct logfollow *lf, long long last_cp)
+{
+	return lf->stop || monotonic_ms() - last_cp >= CHECKPOINT_MS ||
+	    aggregate_keys(&lf->local) >= CHECKPOINT_KEYS;
+}
+
+/* Commit what the chunks read since the last checkpoint. */
+static void commit_read(struct logfollow *lf, long long *last_cp)
+{
+	if (!checkpoint(lf))
+		wait_for_room(lf);
+	lf->dirty = false;
+	*last_cp = monotonic_ms();
+	check_tls_logging(lf);
+}
+
 /* ---- the journal ---- */
 
 /* One entry: its fields are the record, its time stamp the time. */
@@ -703,11 +730,8 @@ static int read_entries(struct logfollow *lf, int *err)
 			break;
 		handle_entry(lf, &e);
 	}
-	if (n > 0 && lf->last_when > 0) {
-		pfs_expire(lf->pfs, lf->last_when, emit, lf);
-		sml_expire(lf->sml, lf->last_when, emit, lf);
-		smh_expire(lf->smh, lf->last_when);
-	}
+	if (n > 0 && lf->last_when > 0)
+		expire_sessions(lf, lf->last_when);
 	*err = r < 0 ? r : 0;
 	return n;
 }
@@ -733,17 +757,11 @@ static void follow_journal(struct logfollow *lf)
 		}
 		if (n > 0) {
 			lf->dirty = true;
-			if (!lf->stop && err == 0 && monotonic_ms() - last_cp < CHECKPOINT_MS &&
-			    aggregate_keys(&lf->local) < CHECKPOINT_KEYS)
+			if (err == 0 && !checkpoint_due(lf, last_cp))
 				continue;
 		}
-		if (lf->dirty) {
-			if (!checkpoint(lf))
-				wait_for_room(lf);
-			lf->dirty = false;
-			last_cp = monotonic_ms();
-			check_tls_logging(lf);
-		}
+		if (lf->dirty)
+			commit_read(lf, &last_cp);
 		if (lf->stop)
 			break;
 		if (n > 0 && err == 0)
@@ -786,20 +804,10 @@ static void *follow(void *arg)
 		}
 		r = read_some(lf);
 		if (r > 0) {
-			/*
-			 * A checkpoint serialises every open session: while a
-			 * backlog is read, take one per CHECKPOINT_MS (or when the
-			 * chunks' results grow large), not one per chunk.
-			 */
 			lf->dirty = true;
-			if (!lf->stop && monotonic_ms() - last_cp < CHECKPOINT_MS &&
-			    aggregate_keys(&lf->local) < CHECKPOINT_KEYS)
+			if (!checkpoint_due(lf, last_cp))
 				continue;
-			if (!checkpoint(lf))
-				wait_for_room(lf);
-			lf->dirty = false;
-			last_cp = monotonic_ms();
-			check_tls_logging(lf);
+			commit_read(lf, &last_cp);
 			if (lf->stop)
 				break;
 			continue;
@@ -824,22 +832,15 @@ static void *follow(void *arg)
 		if (lf->path == NULL) {
 			handle_lines(lf, true);
 			lf->buflen = 0;
-			pfs_expire(lf->pfs, -1, emit, lf);
-			sml_expire(lf->sml, -1, emit, lf);
-			smh_expire(lf->smh, -1);
+			expire_sessions(lf, -1);
 			checkpoint(lf);
 			lf->ended = true;
 			log_msg(LOG_NOTICE, "log_input_ended (standard input closed; stopping)");
 			kill(getpid(), SIGTERM);
 			break;
 		}
-		if (lf->dirty) {	/* caught up: commit what the last chunks read */
-			if (!checkpoint(lf))
-				wait_for_room(lf);
-			lf->dirty = false;
-			last_cp = monotonic_ms();
-			check_tls_logging(lf);
-		}
+		if (lf->dirty)	/* caught up: commit what the last chunks read */
+			commit_read(lf, &last_cp);
 		if (follow_rotation(lf, &renamed_at_ms))
 			continue;
 		quiet(lf, &last_cp);

@@ -688,24 +688,9 @@ struct policymap_input *policymap_input_open(const struct tlsrpt_conf *conf, uid
 
 static void publish_counters(struct policymap_input *in)
 {
-	uint64_t now_v[C_COUNT];
-	long long now = (long long)time(NULL);
-	bool any = false;
-
+	/* the file thread's tick and the stop both publish */
 	pthread_mutex_lock(&in->publish_lock);
-	for (int i = 0; i < C_COUNT; i++) {
-		now_v[i] = __atomic_load_n(&in->counters[i], __ATOMIC_RELAXED);
-		any |= now_v[i] != in->published[i];
-	}
-	if (any) {
-		pthread_mutex_lock(&in->batch->lock);
-		for (int i = 0; i < C_COUNT; i++)
-			if (now_v[i] > in->published[i])
-				aggregate_count(&in->batch->agg, now, counter_names[i],
-				    now_v[i] - in->published[i]);
-		pthread_mutex_unlock(&in->batch->lock);
-		memcpy(in->published, now_v, sizeof(now_v));
-	}
+	input_batch_publish_counters(in->batch, counter_names, in->counters, in->published, C_COUNT);
 	pthread_mutex_unlock(&in->publish_lock);
 }
 
@@ -985,10 +970,7 @@ void policymap_input_tick(struct policymap_input *in)
 
 unsigned long long policymap_counter(struct policymap_input *in, const char *name)
 {
-	for (int i = 0; i < C_COUNT; i++)
-		if (strcmp(counter_names[i], name) == 0)
-			return (unsigned long long)__atomic_load_n(&in->counters[i], __ATOMIC_RELAXED);
-	return ~0ULL;
+	return named_counter_value(counter_names, in->counters, C_COUNT, name);
 }
 
 size_t policymap_cache_count(struct policymap_input *in)

@@ -306,23 +306,9 @@ static int export_now(struct sts_export *x, bool force, char *err, size_t errlen
 
 static void publish_counters(struct sts_export *x)
 {
-	uint64_t v[C_COUNT];
-	long long now = (long long)time(NULL);
-	bool any = false;
-
-	for (int i = 0; i < C_COUNT; i++) {
-		v[i] = __atomic_load_n(&x->counters[i], __ATOMIC_RELAXED);
-		any |= v[i] != x->published[i];
-	}
-	if (any && x->batch != NULL) {
-		pthread_mutex_lock(&x->batch->lock);
-		for (int i = 0; i < C_COUNT; i++)
-			if (v[i] > x->published[i])
-				aggregate_count(&x->batch->agg, now, counter_names[i],
-				    v[i] - x->published[i]);
-		pthread_mutex_unlock(&x->batch->lock);
-		memcpy(x->published, v, sizeof(v));
-	}
+	if (x->batch != NULL)
+		input_batch_publish_counters(x->batch, counter_names, x->counters, x->published,
+		    C_COUNT);
 	policymap_input_tick(x->pm);
 }
 
@@ -518,8 +504,5 @@ int sts_export_write(struct sts_export *x, char *err, size_t errlen)
 
 unsigned long long sts_export_counter(struct sts_export *x, const char *name)
 {
-	for (int i = 0; i < C_COUNT; i++)
-		if (strcmp(counter_names[i], name) == 0)
-			return (unsigned long long)__atomic_load_n(&x->counters[i], __ATOMIC_RELAXED);
-	return ~0ULL;
+	return named_counter_value(counter_names, x->counters, C_COUNT, name);
 }

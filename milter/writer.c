@@ -226,6 +226,38 @@ int writer_start(struct writer *w)
 	return 0;
 }
 
+void input_batch_publish_counters(struct input_batch *b, const char *const *names,
+    const uint64_t *count, uint64_t *published, size_t n)
+{
+	long long now = (long long)time(NULL);
+	bool locked = false;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = __atomic_load_n(&count[i], __ATOMIC_RELAXED);
+
+		if (v == published[i])
+			continue;
+		if (!locked) {
+			pthread_mutex_lock(&b->lock);
+			locked = true;
+		}
+		if (v > published[i])
+			aggregate_count(&b->agg, now, names[i], v - published[i]);
+		published[i] = v;
+	}
+	if (locked)
+		pthread_mutex_unlock(&b->lock);
+}
+
+unsigned long long named_counter_value(const char *const *names, const uint64_t *count,
+    size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return (unsigned long long)__atomic_load_n(&count[i], __ATOMIC_RELAXED);
+	return ~0ULL;
+}
+
 int writer_stop(struct writer *w)
 {
 	/* bounded: a store that stays locked still lets a stop finish */

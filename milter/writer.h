@@ -63,6 +63,19 @@ void writer_poke_if_due(struct writer *w, struct input_batch *b);
 /* True while inputs should drop rather than batch (memory limit reached). */
 bool writer_batch_full(struct writer *w, struct input_batch *b);
 
+/*
+ * Named counters of an input: count[i] is counter names[i], bumped by any
+ * of its threads with __atomic_fetch_add.  One thread publishes them now
+ * and then: input_batch_publish_counters() adds each one's increase since
+ * the last publication (published[], that thread's copy) to the batch.
+ * named_counter_value() is count[i] of the counter name, or ~0ULL when
+ * names[] has no such name.
+ */
+void input_batch_publish_counters(struct input_batch *b, const char *const *names,
+    const uint64_t *count, uint64_t *published, size_t n);
+unsigned long long named_counter_value(const char *const *names, const uint64_t *count,
+    size_t n, const char *name);
+
 /* Final flush and join: call after every input has stopped adding. */
 int writer_stop(struct writer *w);
 

@@ -11,49 +11,17 @@
 # the lookup is refused and the datagram lost.  A passed socket that is
 # not what the configuration says refuses the start.
 . "${top_srcdir:-.}/tests/lib.sh"
-PY=/usr/bin/python3
-[ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 not installed (Debian package python3)"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V | grep -q '^systemd: notify' ||
-	{ echo "SKIP: built without libsystemd (configure --without-systemd)"; exit 77; }
-PEER="$top_srcdir/tests/sd_peer.py"
+tl_require_sd_peer
 DG="$top_srcdir/tests/datagrams/success.json"
 APID=
 cleanup_act() { [ -n "$APID" ] && kill "$APID" 2>/dev/null && wait "$APID" 2>/dev/null; }
 trap 'cleanup_act; tl_cleanup' EXIT
 
-# lookup.py SOCKET N [REQUEST]: N lookups, a new connection each, as
-# Sendmail's delivery processes make them; prints ok, failed, slowest ms
-cat > "$T/lookup.py" <<'PYEOF'
-import socket, sys, time
-path, n = sys.argv[1], int(sys.argv[2])
-req = (sys.argv[3] if len(sys.argv) > 3 else
-       "tlsrpt srv= mx.act.test addr= 10.2.2.2 verify= OK ver= TLSv1.3").encode()
-ok = failed = 0
-slowest = 0
-for _ in range(n):
-    t = time.monotonic()
-    try:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(10)
-        s.connect(path)
-        s.sendall(b"%d:%s," % (len(req), req))
-        data = b""
-        while not data.endswith(b","):
-            chunk = s.recv(4096)
-            if not chunk:
-                raise OSError("EOF")
-            data += chunk
-        s.close()
-        ok += 1
-        last = data.decode()
-    except OSError as e:
-        failed += 1
-        last = type(e).__name__
-    slowest = max(slowest, int((time.monotonic() - t) * 1000))
-print("ok=%d failed=%d slowest_ms=%d last=%s" % (ok, failed, slowest, last))
-PYEOF
-look() { "$PY" "$T/lookup.py" "$@" | sed 's/ slowest_ms=[0-9]*//'; }
-slowest() { "$PY" "$T/lookup.py" "$@" | sed 's/.*slowest_ms=\([0-9]*\).*/\1/'; }
+# SOCKET N [REQUEST]: N lookups, a new connection each, as Sendmail's
+# delivery processes make them (tests/netstring_client.py)
+lookups() { "$PY" "$top_srcdir/tests/netstring_client.py" lookups "$@"; }
+look() { lookups "$@" | sed 's/ slowest_ms=[0-9]* served_again_after_ms=[0-9]*//'; }
+slowest() { lookups "$@" | sed 's/.*slowest_ms=\([0-9]*\).*/\1/'; }
 
 tl_conf "socketmap_socket unix:$T/smap.sock" "policy_map_socket unix:$T/pmap.sock" \
     "resolver 127.0.0.1:9"

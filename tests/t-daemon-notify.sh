@@ -7,29 +7,16 @@
 # NOTIFY_SOCKET nothing changes (every other test).  A socket passed
 # for milter_socket (libmilter cannot take one) refuses the start.
 . "${top_srcdir:-.}/tests/lib.sh"
-PY=/usr/bin/python3
-[ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 not installed (Debian package python3)"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V | grep -q '^systemd: notify' ||
-	{ echo "SKIP: built without libsystemd (configure --without-systemd)"; exit 77; }
-PEER="$top_srcdir/tests/sd_peer.py"
+tl_require_sd_peer
 NPID=
 cleanup_peer() { [ -n "$NPID" ] && kill "$NPID" 2>/dev/null; }
 trap 'cleanup_peer; tl_cleanup' EXIT
 
 # notifications so far, without the time stamps
 notes() { sed 's/^[0-9]* //' "$T/notify.log"; }
-wait_note() {	# wait_note PATTERN: at most ~10 s
-	n=0
-	while ! grep -q -- "$1" "$T/notify.log" 2>/dev/null; do
-		n=$((n + 1))
-		[ $n -gt 200 ] && return 1
-		sleep 0.05
-	done
-}
+wait_note() { tl_wait_for "$T/notify.log" "$1"; }	# wait_note PATTERN: at most ~10 s
 
-"$PY" "$PEER" notify "$T/notify.sock" "$T/notify.log" "$T/dg.sock" "$T/smap.sock" &
-NPID=$!
-n=0; while [ ! -S "$T/notify.sock" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+tl_notify_peer "$T/dg.sock" "$T/smap.sock"
 tl_conf "socketmap_socket unix:$T/smap.sock"
 export NOTIFY_SOCKET="$T/notify.sock"
 tl_start

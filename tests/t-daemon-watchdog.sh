@@ -12,10 +12,7 @@
 #    daemon WatchdogSec later; thawed, they resume and nothing is lost.
 # Needs root, a loop device, mkfs.ext4 and fsfreeze, else skipped.
 . "${top_srcdir:-.}/tests/lib.sh"
-PY=/usr/bin/python3
-[ -x "$PY" ] || { echo "SKIP: /usr/bin/python3 not installed (Debian package python3)"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V | grep -q '^systemd: notify' ||
-	{ echo "SKIP: built without libsystemd (configure --without-systemd)"; exit 77; }
+tl_require_sd_peer
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (loop mount, fsfreeze)"; exit 77; }
 # valgrind runs one thread at a time: a thread blocked in a page fault on
 # the frozen store stalls them all, so the timings measure valgrind
@@ -24,7 +21,6 @@ PY=/usr/bin/python3
 for c in mkfs.ext4 fsfreeze mount umount; do
 	command -v $c >/dev/null 2>&1 || { echo "SKIP: $c not installed (Debian packages e2fsprogs, util-linux)"; exit 77; }
 done
-PEER="$top_srcdir/tests/sd_peer.py"
 NPID= MNT="$T/mnt" FROZEN=
 cleanup_wd() {
 	[ -n "$FROZEN" ] && fsfreeze -u "$MNT" 2>/dev/null
@@ -43,9 +39,7 @@ sql() { sqlite3 -batch -noheader "$STORE" "$1"; }
 now_ms() { "$PY" -c 'import time; print(int(time.monotonic() * 1000))'; }
 pings() { grep -c 'WATCHDOG=1' "$T/notify.log"; }
 
-"$PY" "$PEER" notify "$T/notify.sock" "$T/notify.log" &
-NPID=$!
-n=0; while [ ! -S "$T/notify.sock" ] && [ $n -lt 100 ]; do sleep 0.05; n=$((n + 1)); done
+tl_notify_peer
 tl_conf "store_path $STORE"
 export NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=2000000
 tl_start

@@ -56,11 +56,9 @@
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-[ -n "${TLSRPT_VALGRIND:-}" ] && { echo "SKIP: timings under valgrind mean nothing"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V 2>/dev/null | grep -q 'build: sanitizers' &&
-    { echo "SKIP: timings in a sanitizer build mean nothing"; exit 77; }
 . "$top_srcdir/tests/peers/e2e.sh"
 . "$top_srcdir/tests/peers/postfix.sh"
+e2e_require_timings
 
 e2e_require "network namespace, Postfix's system user" openssl dpkg apt-get
 e2e_require_built
@@ -70,9 +68,7 @@ e2e_stop_mta() {
 	e2e_stop_postfix
 }
 e2e_dump() {
-	[ -f "$T/spool/maillog" ] || return 0
-	echo "---- Postfix log (smtp, milter and error lines) ----"
-	grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 40
+	e2e_dump_postfix
 	[ -f "$T/map" ] && { echo "---- policy map file ----"; cat "$T/map"; }
 }
 e2e_begin tlsrpt-fs
@@ -80,14 +76,6 @@ PF_EXEC=e2e_in
 
 # ---- certificates, DNS, policy host, receiver ---------------------------
 e2e_pki
-printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:mta-sts.enf.test,DNS:mta-sts.mism.test\n' \
-    > "$T/pki/sts.ext"
-{
-	openssl req -new -newkey rsa:2048 -nodes -subj "/CN=mta-sts.enf.test" \
-	    -keyout "$T/pki/sts.key" -out "$T/pki/sts.csr" &&
-	openssl x509 -req -in "$T/pki/sts.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
-	    -CAcreateserial -sha256 -days 30 -extfile "$T/pki/sts.ext" -out "$T/pki/sts.crt"
-} >> "$T/pki/pki.log" 2>&1 || { cat "$T/pki/pki.log"; fail "could not make the policy host certificate"; }
 {
 	e2e_zone_head
 	echo "  local-data: 'mx.good.test. A 127.0.0.11'"
@@ -101,15 +89,11 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 	done
 } > "$T/zone"
 e2e_dns plain.test
-mkdir -p "$T/sts"
+e2e_policy_host 240 mta-sts.enf.test mta-sts.mism.test
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mx.good.test\r\nmax_age: 86400\r\n' \
     > "$T/sts/mta-sts.enf.test.txt"
 printf 'version: STSv1\r\nmode: enforce\r\nmx: mx.elsewhere.test\r\nmax_age: 86400\r\n' \
     > "$T/sts/mta-sts.mism.test.txt"
-ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/sts_policy_server.py" \
-    --listen 127.0.0.20:443 --cert "$T/pki/sts.crt" --key "$T/pki/sts.key" \
-    --dir "$T/sts" --ready "$T/sts/ready" --lifetime 240 2>"$T/sts/stderr" &
-E2E_PIDS="$E2E_PIDS $!"
 e2e_receiver "$T/rcv" 127.0.0.11:25 mx.good.test 240 \
     --cert "$T/pki/good.crt" --key "$T/pki/good.key"
 e2e_wait_ready peer "$T/sts" "$T/rcv"

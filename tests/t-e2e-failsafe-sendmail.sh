@@ -40,21 +40,18 @@
 
 : "${top_builddir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_srcdir:=$top_builddir}"
-[ -n "${TLSRPT_VALGRIND:-}" ] && { echo "SKIP: delivery timings under valgrind"; exit 77; }
-"$top_builddir/tlsrpt-milter" -V 2>/dev/null | grep -q 'build: sanitizers' &&
-    { echo "SKIP: delivery timings in a sanitizer build"; exit 77; }
 . "$top_srcdir/tests/peers/e2e.sh"
+e2e_require_timings
 . "$top_srcdir/tests/peers/sendmail.sh"
 . "$top_srcdir/tests/peers/sendmail_failsafe.sh"
 
 e2e_require "network namespace, Sendmail" openssl dpkg dpkg-deb apt-get unshare mount
-need_package "command -v m4 >/dev/null 2>&1" m4
-need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
+sendmail_need_packages
 e2e_require_built
 
 export TZ=UTC
 e2e_stop_mta() {
-	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
+	e2e_stop_sendmail
 	[ -f "$T/sm/run.pid" ] && kill "$(head -n 1 "$T/sm/run.pid")" 2>/dev/null
 	for _pid in $(fs_pids); do kill -CONT "$_pid" 2>/dev/null; done
 }
@@ -129,13 +126,7 @@ assert_grep 'notice: started' "$T/log" "restart: the daemon came back"
 
 # ---- our own report mail, and an ordinary one, with the daemon healthy ----
 fs_state healthy
-e2e_in "$PY" -c '
-import smtplib
-s = smtplib.SMTP("127.0.0.2", 25, "sender.test", timeout=20)
-for rcpt, hdr in (("tlsrpt@bd.test", "TLS-Report-Domain: bd.test\r\n"), ("v@bd.test", "")):
-    s.sendmail("sender@sender.test", [rcpt], "From: <sender@sender.test>\r\nSubject: last\r\n%s\r\ntest\r\n" % hdr)
-s.quit()
-' || fail "SMTP submission of the report mail failed"
+printf '%s\n' "tlsrpt@bd.test last TLS-Report-Domain: bd.test" "v@bd.test last" | sendmail_submit
 n=0
 while [ "$(grep -l '^Subject: last' "$T"/rcv/bd/mail.*.eml 2>/dev/null | wc -l)" -lt 2 ] && [ $n -lt 100 ]; do
 	n=$((n + 1)); sleep 0.1

@@ -47,34 +47,17 @@ e2e_stop_mta() {
 	journald_stop
 }
 e2e_dump() {
-	[ -n "$JD_FILES" ] && { echo "---- journal (facility mail) ----";
-	    journalctl -q -D "$JD_FILES" SYSLOG_FACILITY=2 -o short-iso | tail -n 60; }
+	journald_dump
 	[ -f "$T/log" ] && grep 'log_' "$T/log" | tail -n 20
 }
 e2e_begin tlsrpt-pfj
 
 # ---- certificates, DNS, receivers --------------------------------------
-e2e_pki
-{
-	e2e_zone_head
-	# shellcheck disable=SC2086
-	e2e_zone_kinds "$LEVELS" $KINDS
-} > "$T/zone"
-e2e_dns may.good.test
-# shellcheck disable=SC2086
-e2e_receivers 120 $KINDS
-for k in $KINDS; do
-	e2e_wait_ready receiver "$T/rcv/$k"
-done
+e2e_kind_peers 120
 
 # ---- journald, and Postfix logging into it ---------------------------------
-journald_start "$T/jd" || skip "$JD_WHY"
-echo "# journald $JD_PID, files in $JD_FILES"
-SM_LOGSOCK=$JD_SYSLOG
-pf_in_logns() { sendmail_in_logns "$@"; }
-pf_in_logns /bin/sh -c '[ -S /dev/log ]' ||
-    skip "cannot give Postfix a private /dev/log (unshare -m / mount)"
-PF_EXEC=pf_in_logns
+journald_for_mta
+PF_EXEC=sendmail_in_logns
 
 postfix_unpack "$T/postfix" || fail "$PF_WHY"
 echo "# Postfix $PF_VERSION"
@@ -84,23 +67,12 @@ for k in $KINDS; do
 	echo "may.$k.test may" >> "$PF_CONF/tls_policy"
 	echo "verify.$k.test verify" >> "$PF_CONF/tls_policy"
 done
-for l in $LEVELS; do
-	echo "$l.notls.test notls:"
-done > "$PF_CONF/transport"
-cat >> "$PF_CONF/master.cf" <<'CF'
-notls     unix  -       -       n       -       1       smtp
-  -o smtp_connection_cache_on_demand=no
-CF
-postfix_conf "transport_maps = texthash:$PF_CONF/transport" "maillog_file =" \
-    "syslog_name = postfix-out" || fail "postconf -e failed"
+e2e_postfix_notls "$LEVELS"
+postfix_conf "maillog_file =" "syslog_name = postfix-out" || fail "postconf -e failed"
 
 # ---- tlsrpt-milter on the journal, as the sample configures it, before
 # Postfix (as the shipped unit orders them)
-tl_conf "datagram_socket none" "log_file journal:$JD_FILES" \
-    "organization_name \"tlsrpt-milter e2e test\"" "contact_info mailto:tlsrpt-admin@sender.test"
-tl_start
-assert_grep "log_started file=journal:$JD_FILES at=head (no saved position; log_start_at=end: $(
-    )the journal holds no mail entry yet)" "$T/log" "no mail entry yet: from the head, said so"
+journald_follow_start
 postfix_start || fail "$PF_WHY"
 
 NMSG=0
@@ -120,9 +92,6 @@ mail_of() {	# mail_of KIND...
 		sendmsg "m4 $k" "d1@verify.$k.test"
 	done
 }
-journal_mail() {	# the journal's facility-mail messages
-	journalctl -q -D "$JD_FILES" SYSLOG_FACILITY=2 -o cat 2>/dev/null
-}
 wait_status() {	# wait_status N: N status= lines of the smtp client (30 s)
 	n=0
 	while [ "$(journalctl -q -D "$JD_FILES" SYSLOG_IDENTIFIER=postfix-out/smtp -o cat 2>/dev/null |
@@ -132,67 +101,28 @@ wait_status() {	# wait_status N: N status= lines of the smtp client (30 s)
 		sleep 0.1
 	done
 }
-wait_read() {	# the daemon has read every facility-mail entry (15 s)
-	n=0
-	while :; do
-		want=$(journal_mail | wc -l)
-		[ "$(tl_counter log.lines)" = "$want" ] && return 0
-		n=$((n + 1))
-		[ $n -gt 150 ] && fail "log.lines $(tl_counter log.lines), the journal has $want mail entries"
-		sleep 0.1
-	done
-}
 
 # ---- while the daemon runs ---------------------------------------------------
 DAY0=$(date -u +%Y-%m-%d)
 mail_of good expired selfsigned
 wait_status 15
 sleep 0.5
-wait_read
-tl_stop
-assert_eq 0 "$TL_RC" "first run: clean stop"
-first=$(tl_counter log.lines)
-echo "# first run read $first mail entries"
+journald_follow_stop first
 
 # ---- while it is stopped -----------------------------------------------------
 mail_of wronghost notls
 wait_status 25
 sleep 0.5
-assert_eq yes "$([ "$(journal_mail | wc -l)" -gt "$first" ] && echo yes)" \
-    "the journal got entries while the daemon was stopped"
 
 # ---- started again -------------------------------------------------------------
-tl_start
-assert_grep "log_resumed file=journal:$JD_FILES cursor_time=" "$T/log" "resumed at the saved cursor"
-wait_read
-tl_stop
-assert_eq 0 "$TL_RC" "second run: clean stop"
-assert_eq "$(journal_mail | wc -l)" "$(tl_counter log.lines)" "every mail entry read once over two runs"
-assert_eq 0 "$(tl_counter log.parse_misses)" "no parse misses"
-assert_eq 0 "$(journalctl -q -D "$JD_FILES" -o cat | grep -c 'Suppressed')" "journald dropped nothing"
+journald_follow_resume
+journald_follow_stop second
+journald_follow_checks
 assert_eq "0 yes" "$(journalctl -q -D "$JD_FILES" SYSLOG_IDENTIFIER=postfix/smtp -o cat | wc -l) $(
     [ "$(journalctl -q -D "$JD_FILES" SYSLOG_IDENTIFIER=postfix-out/smtp -o cat | wc -l)" -gt 25 ] &&
     echo yes)" "Postfix logged as postfix-out/smtp, under its syslog_name"
 
-preview() {
-	e2e_preview_json "$1" || return
-	e2e_preview_counts "$T/preview.$1"
-}
-expect() {	# expect KIND LEVEL -> "S F types": t-e2e-postfix.sh's
-	case $1/$2 in
-	good/*) echo "2 0 -" ;;
-	notls/*) echo "0 2 starttls-not-supported" ;;
-	*/may) echo "2 0 -" ;;
-	expired/*) echo "0 2 certificate-expired" ;;
-	selfsigned/*) echo "0 2 certificate-not-trusted" ;;
-	wronghost/*) echo "0 2 certificate-host-mismatch" ;;
-	esac
-}
-for k in $KINDS; do
-	for l in $LEVELS; do
-		e2e_check_sessions $l.$k.test "$(expect $k $l)"
-	done
-done
+e2e_check_kinds e2e_expect_postfix	# t-e2e-postfix.sh's counts
 assert_eq 0 "$(tl_sql "select count(*) from policy_day where domain not like '%.test'")" \
     "no other domains"
 

@@ -39,9 +39,7 @@ e2e_require_built
 
 e2e_stop_mta() { e2e_stop_postfix; }
 e2e_dump() {
-	[ -f "$T/spool/maillog" ] || return 0
-	echo "---- Postfix log (smtp, milter and error lines) ----"
-	grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 60
+	e2e_dump_postfix
 	for k in $KINDS; do
 		[ -f "$T/rcv/$k/receiver.log" ] && sed "s/^/$k: /" "$T/rcv/$k/receiver.log" | tail -n 5
 	done
@@ -50,20 +48,7 @@ e2e_begin tlsrpt-pf
 PF_EXEC=e2e_in
 
 # ---- certificates, DNS, receivers --------------------------------------
-e2e_pki
-{
-	e2e_zone_head
-	# shellcheck disable=SC2086
-	e2e_zone_kinds "$LEVELS" $KINDS
-	e2e_zone_reports
-} > "$T/zone"
-e2e_dns may.good.test
-
-# shellcheck disable=SC2086
-e2e_receivers 150 $KINDS
-for k in $KINDS; do
-	e2e_wait_ready receiver "$T/rcv/$k"
-done
+e2e_kind_peers 150 e2e_zone_reports
 
 # ---- Postfix -------------------------------------------------------------
 postfix_unpack "$T/postfix" || fail "$PF_WHY"
@@ -78,19 +63,10 @@ for k in $KINDS; do
 	# domain, which no test certificate names: name the MX instead
 	echo "secure.$k.test secure match=mx.$k.test" >> "$PF_CONF/tls_policy"
 done
-# The notls domains go through a transport with a single process and no
-# connection caching: one smtp process then delivers all 8 of their
-# messages one after the other, each over a new connection (the receiver
-# counts them), with no TLS line in between to separate the sessions.
-for l in $LEVELS; do
-	echo "$l.notls.test notls:"
-done > "$PF_CONF/transport"
-cat >> "$PF_CONF/master.cf" <<'CF'
-notls     unix  -       -       n       -       1       smtp
-  -o smtp_connection_cache_on_demand=no
-CF
-postfix_conf "transport_maps = texthash:$PF_CONF/transport" \
-    "smtpd_milters = unix:$T/milter.sock" "non_smtpd_milters = unix:$T/milter.sock" \
+# one smtp process delivers all 8 notls messages, each over a new
+# connection (the receiver counts them)
+e2e_postfix_notls "$LEVELS"
+postfix_conf "smtpd_milters = unix:$T/milter.sock" "non_smtpd_milters = unix:$T/milter.sock" \
     "milter_default_action = accept" "milter_connect_timeout = 5s" || fail "postconf -e failed"
 postfix_start || fail "$PF_WHY"
 
@@ -221,30 +197,10 @@ wait_store 40 '%'
 tl_stop
 [ "$TL_RC" = 0 ] || fail "daemon exit status $TL_RC after SIGTERM"
 
-# "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of a
-# domain, summed over the test's days; "-" when there are no failures.
-preview() {
-	e2e_preview_json "$1" || return
-	e2e_preview_counts "$T/preview.$1"
-}
-
-# Expected per domain (RFC 8460 result types; every session of the log
-# follower has policy type no-policy-found): see the table below.
-expect() {	# expect KIND LEVEL -> "S F types"
-	case $1/$2 in
-	good/*) echo "2 0 -" ;;
-	notls/*) echo "0 2 starttls-not-supported" ;;
-	*/may|*/encrypt) echo "2 0 -" ;;
-	expired/*) echo "0 2 certificate-expired" ;;
-	selfsigned/*) echo "0 2 certificate-not-trusted" ;;
-	wronghost/*) echo "0 2 certificate-host-mismatch" ;;
-	esac
-}
-for k in $KINDS; do
-	for l in $LEVELS; do
-		e2e_check_sessions $l.$k.test "$(expect $k $l)"
-	done
-done
+# "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of each
+# domain, summed over the test's days (e2e.sh's preview; every session of
+# the log follower has policy type no-policy-found).
+e2e_check_kinds e2e_expect_postfix
 
 # Where the failures happened, as the reports will say it; and the reason
 # of a plain-text delivery (rule 6 of milter/postfix_sessions.c).
@@ -265,7 +221,7 @@ want= got=
 i=11
 for k in $KINDS; do
 	for l in $LEVELS; do
-		case $(expect $k $l) in
+		case $(e2e_expect_postfix $k $l) in
 		"2 0 -") ;;
 		*) want="$want $l.$k.test:mx.$k.test:127.0.0.$i"
 		   got="$got $l.$k.test:$(fdetail $l.$k.test receiving-mx-hostname receiving-ip | tr ' \n' ': ' | sed 's/ $//')" ;;

@@ -40,16 +40,13 @@ LEVELS="may verify"
 JSON="$top_builddir/tests/json_shape"
 
 e2e_require "network namespace, Sendmail" openssl dpkg dpkg-deb apt-get unshare mount
-need_package "command -v m4 >/dev/null 2>&1" m4
-need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
+sendmail_need_packages
 e2e_require_built
 [ -x "$JSON" ] || fail "tests/json_shape not built"
 
 SINK_PID=
 LOG="$T/maillog"
-e2e_stop_mta() {
-	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
-}
+e2e_stop_mta() { e2e_stop_sendmail; }
 e2e_dump() {
 	[ -f "$LOG" ] && { echo "---- captured log ----"; cat "$LOG"; }
 	[ -f "$LOG.raw" ] && { echo "---- not syslog-shaped ----"; cat "$LOG.raw"; }
@@ -59,18 +56,7 @@ e2e_dump() {
 e2e_begin tlsrpt-sml
 
 # ---- certificates, DNS, receivers --------------------------------------
-e2e_pki
-{
-	e2e_zone_head
-	# shellcheck disable=SC2086
-	e2e_zone_kinds "$LEVELS" $KINDS
-} > "$T/zone"
-e2e_dns may.good.test
-# shellcheck disable=SC2086
-e2e_receivers 60 $KINDS
-for k in $KINDS; do
-	e2e_wait_ready receiver "$T/rcv/$k"
-done
+e2e_kind_peers 60
 
 # ---- the syslog sink ----------------------------------------------------
 # SM_EXEC: in the network namespace, in a private mount namespace whose
@@ -87,62 +73,24 @@ sm_in_logns /bin/sh -c '[ -L /dev/log ] || [ -S /dev/log ]' ||
 # ---- Sendmail -------------------------------------------------------------
 sendmail_unpack "$T/sendmail" || fail "$SM_WHY"
 echo "# Sendmail $SM_VERSION"
-for k in $KINDS; do
-	printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' $k
-done > "$T/access.txt"
 echo "define(\`confTIME_ZONE', \`USE_TZ')dnl" > "$T/mcbody"
-mkdir -p "$T/sm"
-cp "$T/access.txt" "$T/sm/access.txt"
+sendmail_verify_kinds "$T/sm" $KINDS
 SM_CAFILE="$T/pki/ca.crt" SM_EXEC="sm_in_logns" SM_LABEL=sm-mta
 sendmail_setup "$T/sm" "$T/mcbody" || fail "$SM_WHY"
 grep -q '^O LogLevel=14' "$SM_CF" || fail "LogLevel 14 is not in sendmail.cf"
 sendmail_start || fail "$SM_WHY"
 echo "# Sendmail started after $(($(date +%s) - T0)) s"
 
-submit() {	# lines "RCPT[,RCPT...] SUBJECT" on standard input
-	e2e_in "$PY" -c '
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.2", 25, "sender.test", timeout=20)
-for line in sys.stdin:
-    rcpts, subj = line.split()
-    rcpts = rcpts.split(",")
-    msg = "From: <sender@sender.test>\r\nTo: %s\r\nSubject: %s\r\n\r\ntest message\r\n" % (
-        ", ".join(rcpts), subj)
-    s.sendmail("sender@sender.test", rcpts, msg)
-s.quit()
-' || fail "SMTP submission to Sendmail failed"
-}
 
-# every recipient of $RCPTS has a delivery line with stat= (bounded: 30 s)
-missing() {
-	_m=0
-	for _r in $RCPTS; do
-		grep -F "$_r" "$LOG" 2>/dev/null | grep -q ' stat=' || _m=$((_m + 1))
-	done
-	echo $_m
-}
-wait_logged() {
-	n=0
-	while [ "$(missing)" -gt 0 ]; do
-		n=$((n + 1))
-		[ $n -gt 300 ] && fail "$(missing) recipients without a stat= line after 30 s"
-		sleep 0.1
-	done
-}
+captured() { cat "$LOG" 2>/dev/null; }
 
 DAY0=$(date -u +%Y-%m-%d)
-RCPTS="a1@may.good.test>"
-echo "a1@may.good.test m0" | submit
-wait_logged
-for k in $KINDS; do
-	echo "a1@may.$k.test,a1@verify.$k.test m1-$k"
-	echo "b1@may.$k.test,b2@may.$k.test m2-$k"
-	echo "c1@verify.$k.test m3-$k"
-done | submit
-for k in $KINDS; do
-	RCPTS="$RCPTS a1@may.$k.test> a1@verify.$k.test> b1@may.$k.test> b2@may.$k.test> c1@verify.$k.test>"
-done
-wait_logged
+echo "a1@may.good.test m0" | sendmail_submit
+sendmail_wait_stat captured a1@may.good.test
+# shellcheck disable=SC2086
+sendmail_kind_mail $KINDS | sendmail_submit
+# shellcheck disable=SC2046,SC2086
+sendmail_wait_stat captured a1@may.good.test $(sendmail_kind_rcpts $KINDS)
 sleep 0.5	# lines after the last delivery line (none expected) would come now
 echo "# every recipient logged after $(($(date +%s) - T0)) s"
 sendmail_stop || fail "Sendmail did not stop"
@@ -182,16 +130,13 @@ assert_eq 0 "$(tl_counter log.unstamped_lines)" "log.unstamped_lines"
 assert_grep "log_stopped file=$LOG offset=$(wc -c < "$LOG") open_sessions=[0-9]* emitted_success=9 emitted_failure=12 " \
 	"$T/log" "log_stopped: the Sendmail correlator's own totals (9 successful, 12 failed)"
 
-preview() {
-	e2e_preview_json "$1" || return
-	e2e_preview_counts "$T/preview.$1" no-policy-found
-}
+E2E_POLICY_TYPE=no-policy-found
 # "SUCCESSES FAILURES type" as sendmail_log.c's rules make them of the
 # lines LogLevel 14 gives: two sessions per domain (m1 and m2, or m1 and
 # m3; the may.good.test m0 makes three there).
-expect() {	# expect LEVEL KIND
-	case $2 in
-	good) [ "$1" = may ] && echo "3 0 -" || echo "2 0 -" ;;
+expect() {	# expect KIND LEVEL
+	case $1 in
+	good) [ "$2" = may ] && echo "3 0 -" || echo "2 0 -" ;;
 	expired) echo "0 2 certificate-expired" ;;
 	selfsigned) echo "0 2 certificate-not-trusted" ;;
 	# no AltName lines below LogLevel 15 (rule 2): the name is not seen
@@ -199,11 +144,7 @@ expect() {	# expect LEVEL KIND
 	notls) echo "0 2 starttls-not-supported" ;;
 	esac
 }
-for k in $KINDS; do
-	for l in $LEVELS; do
-		e2e_check_sessions $l.$k.test "$(expect $l $k)"
-	done
-done
+e2e_check_kinds expect
 # one report each, checked field by field
 for d in may.expired.test verify.notls.test; do
 	e2e_in "$REPORT" -c "$T/tlsrpt.conf" --json preview $d --day "$DAY0" > "$T/one.$d" 2>&1 ||

@@ -46,14 +46,11 @@ KINDS="good expired selfsigned wronghost notls"
 LEVELS="may verify"
 
 e2e_require "network namespace, Sendmail" openssl dpkg dpkg-deb apt-get unshare
-need_package "command -v m4 >/dev/null 2>&1" m4
-need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
+sendmail_need_packages
 e2e_require_built
 
 HOLD_PID=
-e2e_stop_mta() {
-	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
-}
+e2e_stop_mta() { e2e_stop_sendmail; }
 e2e_dump() {
 	for k in $KINDS; do
 		[ -f "$T/rcv/$k/sessions.log" ] && sed "s/^/$k: /" "$T/rcv/$k/sessions.log"
@@ -207,9 +204,6 @@ assert_eq "held 21:OK validation-failure," "$(head -n 1 "$T/raw.hold")" "raw cli
 # ---- Sendmail -------------------------------------------------------------
 sendmail_unpack "$T/sendmail" || fail "$SM_WHY"
 echo "# Sendmail $SM_VERSION"
-for k in $KINDS; do
-	printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' $k
-done > "$T/smconf.access"
 echo "INPUT_MAIL_FILTER(\`tlsrpt', \`S=local:$T/milter.sock, F=, T=C:1s;S:1s;R:1s;E:1s')dnl" \
     > "$T/mcbody"
 # as README.md says: after the MAILER lines
@@ -217,29 +211,12 @@ echo "INPUT_MAIL_FILTER(\`tlsrpt', \`S=local:$T/milter.sock, F=, T=C:1s;S:1s;R:1
 	echo "define(\`TLSRPT_SOCKET', \`local:$T/smap.sock')dnl"
 	cat "$top_srcdir/contrib/sendmail/tlsrpt-socketmap.mc"
 } > "$T/mctail"
-mkdir -p "$T/sm"
-cp "$T/smconf.access" "$T/sm/access.txt"
+sendmail_verify_kinds "$T/sm" $KINDS
 SM_CAFILE="$T/pki/ca.crt" SM_EXEC="e2e_in"
 sendmail_setup "$T/sm" "$T/mcbody" "$T/mctail" || fail "$SM_WHY"
 grep -q '^Ktlsrpt socket -f -d1 -T<TMPF> local:' "$SM_CF" || fail "tlsrpt-socketmap.mc did not make it into sendmail.cf"
 sendmail_start || fail "$SM_WHY"
 echo "# Sendmail started after $(($(date +%s) - T0)) s"
-
-# Submit over SMTP to the daemon (one connection, any number of messages).
-# Each line of standard input: RCPT[,RCPT...] SUBJECT [HEADER: VALUE]
-submit() {
-	e2e_in "$PY" -c '
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.2", 25, "sender.test", timeout=20)
-for n, line in enumerate(sys.stdin):
-    rcpts, subj, hdr = (line.strip().split(" ", 2) + [""])[:3]
-    rcpts = rcpts.split(",")
-    msg = "From: <sender@sender.test>\r\nTo: %s\r\nSubject: %s\r\n%s\r\ntest message\r\n" % (
-        ", ".join(rcpts), subj, hdr + "\r\n" if hdr else "")
-    s.sendmail("sender@sender.test", rcpts, msg)
-s.quit()
-' || fail "SMTP submission to Sendmail failed"
-}
 
 # The receivers log a line per connection when it closes: wait (bounded).
 rcv_lines() {
@@ -255,12 +232,9 @@ wait_receivers() {	# wait_receivers TOTAL_CONNECTIONS
 }
 
 # ---- part 1: the mail -----------------------------------------------------
-for k in $KINDS; do
-	echo "a1@may.$k.test,a1@verify.$k.test m1-$k"
-	echo "b1@may.$k.test,b2@may.$k.test m2-$k"
-	echo "c1@verify.$k.test m3-$k"
-done | submit
-echo "w1@may.wild.test,w2@may.wild.test m4-wild" | submit
+# shellcheck disable=SC2086
+sendmail_kind_mail $KINDS | sendmail_submit
+echo "w1@may.wild.test,w2@may.wild.test m4-wild" | sendmail_submit
 echo "# submitted after $(($(date +%s) - T0)) s"
 wait_receivers 16
 echo "# 16 messages delivered or deferred after $(($(date +%s) - T0)) s"
@@ -291,27 +265,10 @@ e2e_wait_store 22
 
 # "SUCCESSES FAILURES type,type" of the RFC 8460 report preview of a
 # domain (every policy no-policy-found), summed over the test's days;
-# "-" when there are no failures.
-preview() {
-	e2e_preview_json "$1" || return
-	e2e_preview_counts "$T/preview.$1" no-policy-found
-}
-
-# Expected per domain: two sessions each (m1 and m2, or m1 and m3).
-expect() {	# expect KIND -> "S F types"
-	case $1 in
-	good) echo "2 0 -" ;;
-	expired) echo "0 2 validation-failure" ;;
-	selfsigned) echo "0 2 certificate-not-trusted" ;;
-	wronghost) echo "0 2 certificate-host-mismatch" ;;
-	notls) echo "0 2 starttls-not-supported" ;;
-	esac
-}
-for k in $KINDS; do
-	for l in $LEVELS; do
-		e2e_check_sessions $l.$k.test "$(expect $k)"
-	done
-done
+# "-" when there are no failures.  Two sessions each (m1 and m2, or m1
+# and m3).
+E2E_POLICY_TYPE=no-policy-found
+e2e_check_kinds e2e_expect_sendmail
 # the failure details name the receiving MX and address
 assert_eq "mx.wronghost.test 127.0.0.14" \
     "$(tl_sql "select distinct f.mx_name || ' ' || f.receiving_ip from failure_day f
@@ -332,9 +289,9 @@ assert_eq 1022 "$(tl_counter socketmap.connections_evicted)" "socketmap.connecti
 assert_eq 0 "$(grep -c 'socketmap_key_folded' "$T/log")" "keys keep their case (-f)"
 
 # ---- part 2: our own report mail is not counted ----------------------------
-echo "tlsrpt@reports.test report TLS-Report-Domain: may.good.test" | submit
+echo "tlsrpt@reports.test report TLS-Report-Domain: may.good.test" | sendmail_submit
 wait_receivers 17
-echo "u@reports.test ordinary" | submit
+echo "u@reports.test ordinary" | sendmail_submit
 wait_receivers 18
 e2e_wait_store 23
 assert_eq "1 0 -" "$(preview reports.test)" "reports.test: the report mail is not counted, the next one is"
@@ -355,7 +312,7 @@ assert_grep 'socketmap_stopped requests=50 sessions=24 successes=7 failures=17 u
     "$T/log" "the daemon's closing socketmap line"
 
 # ---- part 3: the daemon is down, mail still flows --------------------------
-echo "d1@may.good.test,d1@verify.good.test down" | submit
+echo "d1@may.good.test,d1@verify.good.test down" | sendmail_submit
 wait_receivers 19
 assert_grep 'rcpts=d1@verify.good.test,d1@may.good.test$' "$T/rcv/good/sessions.log" \
     "delivered with the daemon down (may and verify)"

@@ -57,9 +57,7 @@ e2e_require_built
 
 e2e_stop_mta() { e2e_stop_postfix; }
 e2e_dump() {
-	[ -f "$T/spool/maillog" ] || return 0
-	echo "---- Postfix log (smtp and error lines) ----"
-	grep -E 'postfix/smtp\[|warning|error|fatal' "$T/spool/maillog" | tail -n 40
+	e2e_dump_postfix
 	[ -f "$T/sts/hits" ] && { echo "---- policy host hits ----"; cat "$T/sts/hits"; }
 }
 e2e_begin tlsrpt-sts
@@ -67,19 +65,6 @@ PF_EXEC=e2e_in
 
 # ---- certificates: the test PKI, plus one for every policy host ----------
 e2e_pki
-mkdir -p "$T/sts"
-san=
-for d in $DOMAINS; do
-	san="${san:+$san,}DNS:mta-sts.$d.sts.test"
-done
-printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyEncipherment\nextendedKeyUsage = serverAuth\nsubjectAltName = %s\n' \
-    "$san" > "$T/pki/sts.ext"
-{
-	openssl req -new -newkey rsa:2048 -nodes -subj "/CN=mta-sts.enforce.sts.test" \
-	    -keyout "$T/pki/sts.key" -out "$T/pki/sts.csr" &&
-	openssl x509 -req -in "$T/pki/sts.csr" -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" \
-	    -CAcreateserial -sha256 -days 30 -extfile "$T/pki/sts.ext" -out "$T/pki/sts.crt"
-} >> "$T/pki/pki.log" 2>&1 || { cat "$T/pki/pki.log"; fail "could not make the policy host certificate"; }
 
 # ---- DNS -------------------------------------------------------------------
 {
@@ -103,6 +88,10 @@ printf 'basicConstraints = CA:false\nkeyUsage = critical, digitalSignature, keyE
 e2e_dns enforce.sts.test
 
 # ---- the policies and their host ---------------------------------------------
+hosts=
+for d in $DOMAINS; do hosts="$hosts mta-sts.$d.sts.test"; done
+# shellcheck disable=SC2086
+e2e_policy_host 240 $hosts
 policy() {	# policy DOMAIN MODE PATTERN: the policy text as served
 	printf 'version: STSv1\r\nmode: %s\r\nmx: %s\r\nmax_age: 86400\r\n' "$2" "$3" \
 	    > "$T/sts/mta-sts.$1.sts.test.txt"
@@ -116,10 +105,6 @@ policy testexp testing mx.expired.test
 policy testmx testing '*.elsewhere.test'
 # fetcherr and nopolicy have no file: 404
 
-ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/sts_policy_server.py" \
-    --listen 127.0.0.20:443 --cert "$T/pki/sts.crt" --key "$T/pki/sts.key" \
-    --dir "$T/sts" --ready "$T/sts/ready" --lifetime 240 2>"$T/sts/stderr" &
-E2E_PIDS="$E2E_PIDS $!"
 e2e_receiver "$T/rcv" 127.0.0.11:25 mx.good.test 240 \
     --cert "$T/pki/good.crt" --key "$T/pki/good.key"
 e2e_receiver "$T/rcvx" 127.0.0.12:25 mx.expired.test 240 \
@@ -152,24 +137,7 @@ assert_grep 'policy_map_socket=unix:' "$T/log" "the started line names the polic
 
 # The map as Postfix speaks it: netstrings "<name> <key>" on one connection.
 lookup() {	# lookup KEY... -> one answer per line
-	"$PY" - "$T/policy.sock" "$@" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-f = s.makefile("rb")
-for key in sys.argv[2:]:
-    req = ("postfix " + key).encode()
-    s.sendall(b"%d:%s," % (len(req), req))
-    n = b""
-    while not n.endswith(b":"):
-        c = f.read(1)
-        if not c:
-            sys.exit("connection closed")
-        n += c
-    body = f.read(int(n[:-1]))
-    f.read(1)
-    print(body.decode())
-PY
+	"$PY" "$top_srcdir/tests/netstring_client.py" ask "$T/policy.sock" postfix "$@"
 }
 
 # ---- prime the cache: the first lookups queue one fetch per domain ----------

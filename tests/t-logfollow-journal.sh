@@ -27,12 +27,8 @@ export TZ=UTC
 J=$T/journal
 CORPUS="$top_srcdir/tests/fuzz-corpus-maillog"
 
-$PY "$top_srcdir/tests/gen_maillog.py" --sessions 700 --seed 7 "$T/all.log" "$T/expect" ||
-	{ echo "FAIL: generator"; exit 1; }
-TOTAL=$(wc -l < "$T/all.log")
-DOMAINS=$(wc -l < "$T/expect")
+tl_gen_maillog
 YEAR=$(date -u -d @1795000000 +%Y)	# gen_maillog.py's default start
-echo "log: $TOTAL lines, $DOMAINS domains"
 
 # add_entries SRC FIRST COUNT FILE: lines FIRST.. of SRC as entries of $J/FILE.journal
 add_entries() {
@@ -40,29 +36,6 @@ add_entries() {
 	    --first "$2" --count "$3" < "$1" > "$T/chunk.export" || { echo "FAIL: export"; exit 1; }
 	"$JR" -o "$J/$4.journal" - < "$T/chunk.export" 2>>"$T/jr.log" ||
 	    { echo "FAIL: systemd-journal-remote"; cat "$T/jr.log"; exit 1; }
-}
-
-# the same store query as t-logfollow.sh, in the generator's format
-counts() {
-	tl_sql "select p.domain, sum(p.successes), sum(p.failures),
-	    coalesce((select group_concat(t, ' ') from (select distinct
-	      case f.result_type when 201 then 'starttls-not-supported'
-	        when 202 then 'certificate-host-mismatch' when 203 then 'certificate-not-trusted'
-	        when 204 then 'certificate-expired' when 205 then 'validation-failure'
-	        else f.result_type end as t
-	      from failure_day f join policy_day q on f.policy_id = q.id
-	      where q.domain = p.domain order by t)), '')
-	    from policy_day p group by p.domain order by p.domain" | tr '|' ' ' | sed 's/ *$//'
-}
-
-check_counts() {
-	counts > "$T/got"
-	sed 's/ *$//' "$T/expect" > "$T/want"
-	if cmp -s "$T/got" "$T/want"; then
-		assert_eq ok ok "$1: all $DOMAINS domains counted exactly"
-	else
-		assert_eq "" "$(diff "$T/want" "$T/got" | head -5)" "$1: store matches the expected counts"
-	fi
 }
 
 # wait (bounded) until the committed log.lines counter is $1
@@ -106,7 +79,7 @@ start_follow
 wait_lines "$TOTAL"
 tl_stop
 assert_eq 0 "$TL_RC" "clean stop"
-check_counts "whole journal"
+tl_check_counts "whole journal"
 assert_eq 0 "$(tl_counter log.parse_misses)" "no parse misses"
 assert_grep "log_started file=journal:$J at=head" "$T/log" "start at the head logged"
 assert_grep "log_stopped file=journal:$J entries=$TOTAL " "$T/log" "stop logged with the entries read"
@@ -133,7 +106,7 @@ for cut in 1 $((TOTAL / 7)) $((TOTAL / 3)) $((TOTAL / 2)) $((TOTAL * 2 / 3 + 1))
 	tl_stop
 	cat "$T/log" >> "$T/runs.log"
 done
-check_counts "7 restarts"
+tl_check_counts "7 restarts"
 assert_eq 6 "$(grep -c "log_resumed file=journal:$J cursor_time=" "$T/runs.log")" \
     "6 starts resumed at the saved cursor"
 assert_eq "$TOTAL" "$(tl_counter log.lines)" "every entry read once over 7 runs"
@@ -152,7 +125,7 @@ wait_lines "$((TOTAL / 2))"
 add_entries "$T/all.log" "$((TOTAL / 2 + 1))" "$((TOTAL - TOTAL / 2))" mail
 wait_lines "$TOTAL"
 tl_stop
-check_counts "tail start, entries logged while stopped"
+tl_check_counts "tail start, entries logged while stopped"
 assert_grep "log_resumed file=journal:$J cursor_time=" "$T/log" "second start resumed"
 
 # ---- 4. the saved entry vacuumed while stopped: warned, on from the next entry
@@ -168,7 +141,7 @@ start_follow
 wait_lines "$TOTAL"
 tl_stop
 assert_grep "warning: log_position_lost file=journal:$J cursor_time=" "$T/log" "lost cursor warned"
-check_counts "saved entry vacuumed, every later entry still there"
+tl_check_counts "saved entry vacuumed, every later entry still there"
 
 # ---- 4b. the saved entry copied into another file (journald moving /run/log/journal
 # to /var/log/journal): another cursor, the same entry; not read again
@@ -184,7 +157,7 @@ wait_lines "$TOTAL"
 tl_stop
 assert_grep "log_resumed file=journal:$J cursor_time=" "$T/log" "the copy is the saved entry"
 assert_eq 0 "$(grep -c log_position_lost "$T/log")" "no position lost"
-check_counts "saved entry copied to another file"
+tl_check_counts "saved entry copied to another file"
 
 # ---- 5. a saved cursor sd-journal does not take: warned, per log_start_at (end)
 tl_sql "update state set value = 'tlsrpt-journal 1 no-such-cursor 1 - 1' where name = 'log:journal:$J'"
@@ -196,7 +169,7 @@ while tl_sql "select value from state where name = 'log:journal:$J'" | grep -q n
 	i=$((i + 1)); [ $i -gt 100 ] && break; sleep 0.05
 done
 tl_stop
-check_counts "after the unusable cursor"
+tl_check_counts "after the unusable cursor"
 assert_eq "$TOTAL" "$(tl_counter log.lines)" "nothing read twice"
 
 # ---- 6. a stop while waiting for entries is prompt

@@ -10,34 +10,7 @@ PY=/usr/bin/python3
 export TZ=UTC
 LOG=$T/mail.log
 
-$PY "$top_srcdir/tests/gen_maillog.py" --sessions 700 --seed 7 "$T/all.log" "$T/expect" ||
-	{ echo "FAIL: generator"; exit 1; }
-TOTAL=$(wc -l < "$T/all.log")
-DOMAINS=$(wc -l < "$T/expect")
-echo "log: $TOTAL lines, $DOMAINS domains"
-
-# what the store says, in the generator's format (result types by code)
-counts() {
-	tl_sql "select p.domain, sum(p.successes), sum(p.failures),
-	    coalesce((select group_concat(t, ' ') from (select distinct
-	      case f.result_type when 201 then 'starttls-not-supported'
-	        when 202 then 'certificate-host-mismatch' when 203 then 'certificate-not-trusted'
-	        when 204 then 'certificate-expired' when 205 then 'validation-failure'
-	        else f.result_type end as t
-	      from failure_day f join policy_day q on f.policy_id = q.id
-	      where q.domain = p.domain order by t)), '')
-	    from policy_day p group by p.domain order by p.domain" | tr '|' ' ' | sed 's/ *$//'
-}
-
-check_counts() {
-	counts > "$T/got"
-	sed 's/ *$//' "$T/expect" > "$T/want"
-	if cmp -s "$T/got" "$T/want"; then
-		assert_eq ok ok "$1: all $DOMAINS domains counted exactly"
-	else
-		assert_eq "" "$(diff "$T/want" "$T/got" | head -5)" "$1: store matches the expected counts"
-	fi
-}
+tl_gen_maillog
 
 # the saved offset (first line of the checkpoint) once the daemon read to byte $1
 wait_offset() {
@@ -65,7 +38,7 @@ start_follow
 wait_offset "$(wc -c < "$LOG")"
 tl_stop
 assert_eq 0 "$TL_RC" "clean stop"
-check_counts "whole file"
+tl_check_counts "whole file"
 assert_eq "$TOTAL" "$(tl_counter log.lines)" "every line counted"
 assert_eq 0 "$(tl_counter log.parse_misses)" "no parse misses"
 assert_grep "log_stopped file=$LOG offset=" "$T/log" "stop logged with the position"
@@ -82,7 +55,7 @@ for cut in 1 $((TOTAL / 7)) $((TOTAL / 3)) $((TOTAL / 2)) $((TOTAL * 2 / 3 + 1))
 	wait_offset "$(wc -c < "$LOG")" || break
 	tl_stop
 done
-check_counts "7 restarts"
+tl_check_counts "7 restarts"
 assert_grep "log_resumed file=$LOG offset=" "$T/log" "resumed at the saved offset"
 
 # ---- 3. rename rotation while running, then copytruncate while running
@@ -102,7 +75,7 @@ sed -n "$((third * 2 + 1)),\$p" "$T/all.log" >> "$LOG"
 wait_offset "$(wc -c < "$LOG")"
 tl_stop
 assert_grep "log_rotated file=$LOG how=copytruncate" "$T/log" "copytruncate followed"
-check_counts "rotations while running"
+tl_check_counts "rotations while running"
 
 # ---- 4. rotation while stopped: the rest of <log>.1 first, then the new file
 reset_store
@@ -118,7 +91,7 @@ start_follow
 wait_offset "$(wc -c < "$LOG")"
 tl_stop
 assert_grep "log_resumed file=$LOG.1 offset=" "$T/log" "resumed in the rotated file"
-check_counts "rotation while stopped"
+tl_check_counts "rotation while stopped"
 
 # ---- 5. position lost (rotated away while stopped): warned, new file read whole
 reset_store
@@ -133,7 +106,7 @@ start_follow
 wait_offset "$(wc -c < "$LOG")"
 tl_stop
 assert_grep "log_position_lost file=$LOG" "$T/log" "lost position warned"
-check_counts "lost position, all lines still there"
+tl_check_counts "lost position, all lines still there"
 
 # ---- 6. standard input: the daemon stops by itself at its end
 reset_store
@@ -148,7 +121,7 @@ wait "$TL_PID"; rc=$?
 TL_PID=
 assert_eq 0 "$rc" "stdin: clean exit"
 assert_grep "log_input_ended" "$T/log" "stdin: end logged"
-check_counts "standard input"
+tl_check_counts "standard input"
 
 # without -f the daemon's standard input is /dev/null: refused at start
 $MILTER -c "$T/tlsrpt.conf" < "$T/all.log" 2>"$T/err"; rc=$?
@@ -171,7 +144,7 @@ assert_eq "$TOTAL" "$(tl_counter log.lines)" "open stdin: every line read"
 tl_stop
 exec 3>&-
 assert_eq 0 "$TL_RC" "open stdin: clean exit on SIGTERM"
-check_counts "open standard input"
+tl_check_counts "open standard input"
 
 # ---- 7. malformed smtp lines are parse misses; nothing else changes
 reset_store
@@ -186,7 +159,7 @@ printf '\n' >> "$LOG"
 start_follow
 wait_offset "$(wc -c < "$LOG")"
 tl_stop
-check_counts "garbage at the end"
+tl_check_counts "garbage at the end"
 assert_eq 3 "$(tl_counter log.parse_misses)" "3 parse misses counted"
 assert_eq 1 "$(tl_counter log.long_lines)" "the 3 MB line counted as too long"
 

@@ -46,32 +46,20 @@ OWN_NETNS_MOUNTS=yes
 
 export TZ=UTC LC_ALL=C
 PY=/usr/bin/python3
-REPORT="$top_builddir/tlsrpt-report"
+REPORT=$(tl_valgrind "$top_builddir/tlsrpt-report")
 SLACK=1500	# ms allowed beyond a deadline: process start, TLS, SQLite
-if [ -n "${TLSRPT_VALGRIND:-}" ]; then
-	REPORT="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$T/valgrind.%p.log $REPORT"
-	SLACK=15000
-fi
+[ -n "${TLSRPT_VALGRIND:-}" ] && SLACK=15000
 WEB_PID=
 STS_PID=
 cleanup() {
-	for pid in $WEB_PID $STS_PID $STALL_PID $DNS_PID; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
 	for f in "$T"/*.pid; do
 		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null
 	done
-	if [ "$TL_FAILED" -ne 0 ]; then
-		cat "$T"/valgrind.*.log 2>/dev/null
-		echo "---- stalled_dns log ----"; tail -n 30 "$T/stall.log" 2>/dev/null
-		echo "---- unbound log ----"; tail -n 10 "$T/unbound.log" 2>/dev/null
-	fi
-	tl_cleanup
+	tl_peers_cleanup "stalled_dns:$T/stall.log:30 unbound:$T/unbound.log:10" \
+	    $WEB_PID $STS_PID $STALL_PID $DNS_PID
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 within() {	# within MS MAX WHAT: MS < MAX
 	assert_eq yes "$([ "$1" -lt "$2" ] && echo yes || echo "no: $1 ms")" "$3 (less than $2 ms)"
@@ -245,25 +233,7 @@ tl_conf "store_path $T/pm.db" "policy_map_socket unix:$T/pm.sock" "policy_map_so
 tl_start
 assert_grep "fetch_threads=4" "$T/log" "the policy map has four fetch threads"
 lookup() {	# lookup KEY...: one answer per line
-	"$PY" - "$T/pm.sock" "$@" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(5)
-s.connect(sys.argv[1])
-f = s.makefile("rb")
-for key in sys.argv[2:]:
-    req = ("postfix " + key).encode()
-    s.sendall(b"%d:%s," % (len(req), req))
-    n = b""
-    while not n.endswith(b":"):
-        c = f.read(1)
-        if not c:
-            sys.exit("connection closed")
-        n += c
-    body = f.read(int(n[:-1]))
-    f.read(1)
-    print(body.decode())
-PY
+	"$PY" "$top_srcdir/tests/netstring_client.py" ask "$T/pm.sock" postfix "$@"
 }
 t0=$(now_ms)
 got=$(lookup quiet.test stall.test hoststall.test good.test | paste -sd '|')

@@ -52,29 +52,13 @@
 export TZ=UTC LC_ALL=C
 PY=/usr/bin/python3
 SHAPE="$top_builddir/tests/json_shape"
-REPORT="$top_builddir/tlsrpt-report"
-if [ -n "${TLSRPT_VALGRIND:-}" ]; then
-	REPORT="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$T/valgrind.%p.log $REPORT"
-fi
+REPORT=$(tl_valgrind "$top_builddir/tlsrpt-report")
 LOG=$T/mail.log
 T_START=$(date +%s)
 SRV_PID=
 DNS_PID=
-cleanup() {
-	for pid in $SRV_PID $DNS_PID; do
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	done
-	if [ "$TL_FAILED" -ne 0 ]; then
-		cat "$T"/valgrind.*.log 2>/dev/null
-		echo "---- unbound log ----"; tail -n 10 "$T/unbound.log" 2>/dev/null
-		echo "---- server log ----"; tail -n 20 "$T/server.log" 2>/dev/null
-	fi
-	tl_cleanup
-}
-trap cleanup EXIT
+trap 'tl_peers_cleanup "unbound:$T/unbound.log:10 server:$T/server.log:20" $SRV_PID $DNS_PID' EXIT
 trap 'exit 1' INT TERM
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
 
 # case domain, policy host address, behaviour (sts_server.py), certificate
 CASES="enforce:11:policy:sts testing:12:policy:sts modenone:13:policy:sts

@@ -31,21 +31,19 @@
 #include "store.h"
 #include "util.h"
 #include "writer.h"
+#include "sts_rows.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 #define REASON "mx not in MTA-STS policy"
 #define NOTFOUND "9:NOTFOUND ,"
 
-#define ENFORCE_TEXT "version: STSv1\nmode: enforce\nmx: mx1.enforce.example\n" \
-	"mx: *.enforce.net\nmax_age: 86400"
 #define ENFORCE_STRINGS "[\"version: STSv1\",\"mode: enforce\",\"mx: mx1.enforce.example\"," \
 	"\"mx: *.enforce.net\",\"max_age: 86400\"]"
 #define ENFORCE_MX "[\"mx1.enforce.example\",\"*.enforce.net\"]"
 /* 68 bytes: the netstring length is written out, not computed */
 #define ENFORCE_ANSWER "68:OK secure match=mx1.enforce.example:.enforce.net servername=hostname,"
 
-#define TESTING_TEXT "version: STSv1\nmode: testing\nmx: mx.testing.example\nmax_age: 604800"
 #define TESTING_STRINGS "[\"version: STSv1\",\"mode: testing\",\"mx: mx.testing.example\"," \
 	"\"max_age: 604800\"]"
 #define TESTING_MX "[\"mx.testing.example\"]"
@@ -58,17 +56,8 @@
 
 /* ---- the fixture ---- */
 
-struct row_spec {
-	const char *domain;
-	enum sts_status status;
-	const char *text;	/* policy, or NULL */
-	long long expires_in;	/* seconds from now */
-	long long next_try_in;
-	const char *error;
-};
-
 /* In domain order, as the store lists them (the LRU order after loading). */
-static const struct row_spec rows[] = {
+static const struct sts_row rows[] = {
 	{"due.example", STS_OK, ENFORCE_TEXT, 86400, -10, ""},
 	{"enforce.example", STS_OK, ENFORCE_TEXT, 86400, 3600, ""},
 	{"expired.example", STS_OK, ENFORCE_TEXT, -10, 3600, ""},
@@ -91,34 +80,10 @@ struct fixture {
 	struct strbuf out;
 };
 
-static void put_row(struct store *st, const struct row_spec *r, long long now)
-{
-	struct sts_cached c;
-	char err[256] = "";
-
-	memset(&c, 0, sizeof(c));
-	snprintf(c.domain, sizeof(c.domain), "%s", r->domain);
-	c.status = r->status;
-	snprintf(c.id, sizeof(c.id), "20240101T000000");
-	if (r->text != NULL) {
-		if (!sts_parse_policy(r->text, strlen(r->text), &c.policy, err, sizeof(err)))
-			fail_msg("policy of %s refused: %s", r->domain, err);
-		c.fetched = now - 100;
-		c.expires = now + r->expires_in;
-	}
-	c.checked = now - 100;
-	c.next_try = now + r->next_try_in;
-	snprintf(c.error, sizeof(c.error), "%s", r->error);
-	if (store_sts_put(st, &c, err, sizeof(err)) != 0)
-		fail_msg("store_sts_put %s: %s", r->domain, err);
-	sts_cached_free(&c);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	struct writer_settings ws = {1000, 1000, 100000, 1000};
-	struct tlsrpt_conf conf;
 	char err[256] = "";
 	char endpoint[160];
 	long long now = (long long)time(NULL);
@@ -134,19 +99,10 @@ static int setup(void **state)
 		return -1;
 	}
 	for (size_t i = 0; i < N(rows); i++)
-		put_row(f->st, &rows[i], now);
+		put_sts_row(f->st, &rows[i], now);
 
-	memset(&conf, 0, sizeof(conf));
 	snprintf(endpoint, sizeof(endpoint), "unix:%s", f->sock);
-	conf.policy_map_socket = endpoint;
-	conf.policy_map_socket_mode = 0600;
-	conf.store_path = f->db;
-	conf.resolver = (char *)"";
-	conf.https_ca_file = (char *)"";
-	conf.store_busy_timeout_ms = 1000;
-	conf.sts_fetch_timeout_ms = 1000;
-	conf.sts_max_policy_size = 65536;
-	f->in = policymap_input_open(&conf, getuid(), getgid(), err, sizeof(err));
+	f->in = open_policymap(f->db, endpoint, err, sizeof(err));
 	if (f->in == NULL) {
 		fprintf(stderr, "policymap_input_open: %s\n", err);
 		return -1;

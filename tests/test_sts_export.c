@@ -25,26 +25,18 @@
 #include "sts_export.h"
 #include "util.h"
 #include "writer.h"
+#include "sts_rows.h"
 
-#define ENFORCE_TEXT "version: STSv1\nmode: enforce\nmx: mx1.enforce.example\n" \
-	"mx: *.enforce.net\nmax_age: 86400"
 #define OTHER_TEXT "version: STSv1\nmode: enforce\nmx: mx.other.example\nmax_age: 604800"
-#define TESTING_TEXT "version: STSv1\nmode: testing\nmx: mx.testing.example\nmax_age: 604800"
 
 #define HEADER "# MTA-STS policies in mode enforce, written by tlsrpt-milter: do not edit,\n" \
 	"# the daemon replaces this file.  Postfix: smtp_tls_policy_maps = texthash:<this file>\n"
 
-struct row_spec {
-	const char *domain;
-	const char *text;
-	long long expires_in;
-};
-
-static const struct row_spec rows[] = {
-	{"zeta.example", OTHER_TEXT, 7200},
-	{"enforce.example", ENFORCE_TEXT, 86400},
-	{"expired.example", ENFORCE_TEXT, -10},
-	{"testing.example", TESTING_TEXT, 86400},
+static const struct sts_row rows[] = {
+	{"zeta.example", STS_OK, OTHER_TEXT, 7200, 3600, ""},
+	{"enforce.example", STS_OK, ENFORCE_TEXT, 86400, 3600, ""},
+	{"expired.example", STS_OK, ENFORCE_TEXT, -10, 3600, ""},
+	{"testing.example", STS_OK, TESTING_TEXT, 86400, 3600, ""},
 };
 
 struct fixture {
@@ -58,30 +50,10 @@ struct fixture {
 	long long now;
 };
 
-static void put_row(struct store *st, const struct row_spec *r, long long now)
-{
-	struct sts_cached c;
-	char err[256] = "";
-
-	memset(&c, 0, sizeof(c));
-	snprintf(c.domain, sizeof(c.domain), "%s", r->domain);
-	c.status = STS_OK;
-	snprintf(c.id, sizeof(c.id), "20240101T000000");
-	if (!sts_parse_policy(r->text, strlen(r->text), &c.policy, err, sizeof(err)))
-		fail_msg("policy of %s refused: %s", r->domain, err);
-	c.fetched = c.checked = now - 100;
-	c.expires = now + r->expires_in;
-	c.next_try = now + 3600;
-	if (store_sts_put(st, &c, err, sizeof(err)) != 0)
-		fail_msg("store_sts_put %s: %s", r->domain, err);
-	sts_cached_free(&c);
-}
-
 static int setup(void **state)
 {
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	struct writer_settings ws = {1000, 1000, 100000, 1000};
-	struct tlsrpt_conf conf;
 	char err[256] = "";
 
 	f->now = (long long)time(NULL);
@@ -94,16 +66,8 @@ static int setup(void **state)
 	if (f->st == NULL)
 		return -1;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		put_row(f->st, &rows[i], f->now);
-	memset(&conf, 0, sizeof(conf));
-	conf.policy_map_socket = (char *)"";	/* no socket: the file only */
-	conf.store_path = f->db;
-	conf.resolver = (char *)"";
-	conf.https_ca_file = (char *)"";
-	conf.store_busy_timeout_ms = 1000;
-	conf.sts_fetch_timeout_ms = 1000;
-	conf.sts_max_policy_size = 65536;
-	f->in = policymap_input_open(&conf, getuid(), getgid(), err, sizeof(err));
+		put_sts_row(f->st, &rows[i], f->now);
+	f->in = open_policymap(f->db, "", err, sizeof(err));	/* no socket: the file only */
 	if (f->in == NULL)
 		return -1;
 	f->w = writer_create(f->st, &ws);

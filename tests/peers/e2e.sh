@@ -8,14 +8,18 @@
 # DNS_PID (unbound, from dns_start), DAY0 (set by the test: the UTC day
 # its mail began).
 #
-#   skip WHY / fail WHY
-#	print SKIP: / FAIL: and exit 77 / 1.
+#   skip WHY
+#	prints SKIP: WHY and exits 77 (fail WHY: lib.sh).
 #   need_package COMMAND-TEST PACKAGE
 #	a missing Debian package: installs it (as the deps script would)
 #	when the shell command COMMAND-TEST fails, else skips.
 #   e2e_require ROOT-WHY COMMAND...
 #	skips unless root ("needs root (ROOT-WHY)"), the commands, PY and
 #	unbound (installed when missing) are there.
+#   e2e_require_timings
+#	skips a test that measures delivery timings under valgrind
+#	(TLSRPT_VALGRIND) and in a sanitizer build (tlsrpt-milter -V says
+#	"build: sanitizers"): timings mean nothing there.
 #   e2e_require_built
 #	fails unless tlsrpt-report and tests/dns_lookup are built.
 #   e2e_begin NAME
@@ -28,6 +32,14 @@
 #	tl_cleanup.  e2e_stop_mta and e2e_dump default to nothing.
 #   e2e_stop_postfix
 #	an e2e_stop_mta for the Postfix tests.
+#   e2e_dump_postfix
+#	for an e2e_dump of the Postfix tests: the last 60 smtp, milter,
+#	warning and error lines of $T/spool/maillog.
+#   e2e_postfix_notls LEVELS
+#	the domains LEVEL.notls.test go through the transport notls: one
+#	smtp process and no connection caching, so that it delivers their
+#	messages one after the other, each over a new connection, with no
+#	TLS line in between to separate the sessions (after postfix_setup).
 #   e2e_pki
 #	makes $T/pki (pki.sh's test PKI) and $T/dns, or fails.
 #   e2e_zone_head
@@ -43,10 +55,21 @@
 #   e2e_receiver DIR LISTEN NAME LIFETIME TLS-ARG...
 #	starts tests/peers/tls_receiver.py in the namespace, in DIR (made
 #	here), ready file DIR/ready, errors in DIR/stderr.
+#   e2e_policy_host LIFETIME HOST...
+#	the MTA-STS policy host: a certificate of $T/pki for the HOSTs
+#	(pki_host, name sts), and tests/peers/sts_policy_server.py on
+#	127.0.0.20:443 in the namespace serving the files of $T/sts (made
+#	here), ready file $T/sts/ready, errors in $T/sts/stderr; fails
+#	when the certificate cannot be made.
 #   e2e_receivers LIFETIME KIND...
 #	e2e_receiver $T/rcv/KIND on 127.0.0.11:25, .12, ... named
 #	mx.KIND.test with the certificate KIND of $T/pki (none, and no
 #	STARTTLS, for KIND notls).
+#   e2e_kind_peers LIFETIME [MORE-ZONE]
+#	the peers of the tests over $KINDS and $LEVELS: e2e_pki; the zone of
+#	e2e_zone_head, e2e_zone_kinds and what the command MORE-ZONE
+#	prints; unbound (e2e_dns may.good.test); e2e_receivers LIFETIME
+#	$KINDS, waited for until each is ready.
 #   e2e_wait_ready WHAT DIR...
 #	waits (10 s each) for DIR/ready; fails "WHAT BASENAME did not start".
 #   e2e_wait_sockets SOCKET...
@@ -69,9 +92,21 @@
 #   e2e_preview_counts FILE [POLICY-TYPE]
 #	"SUCCESSES FAILURES type,type" of such a file, summed ("-" when
 #	there are no failures); with POLICY-TYPE, every policy must be one.
+#   preview DOMAIN
+#	"SUCCESSES FAILURES type,type" of e2e_preview_json DOMAIN (by
+#	e2e_preview_counts; every policy of type E2E_POLICY_TYPE when that
+#	is set).  The default; a test may define its own.
 #   e2e_check_sessions DOMAIN WANT
 #	asserts that the test's preview DOMAIN prints WANT; if not, shows
 #	the start of $T/preview.DOMAIN.
+#   e2e_check_kinds EXPECT
+#	e2e_check_sessions LEVEL.KIND.test for each KIND of $KINDS and
+#	LEVEL of $LEVELS, wanting what "EXPECT KIND LEVEL" prints.
+#   e2e_expect_postfix KIND LEVEL / e2e_expect_sendmail KIND
+#	"SUCCESSES FAILURES type,type" of a domain LEVEL.KIND.test that got
+#	two deliveries from Postfix (smtp_tls_policy_maps level LEVEL) or
+#	from Sendmail (hooked by a socket map or tlsrpt.mc) to the receiver
+#	KIND of e2e_receivers.
 
 . "$top_srcdir/tests/lib.sh"
 . "$top_srcdir/tests/peers/netns.sh"
@@ -85,7 +120,6 @@ T0=$(date +%s)
 E2E_PIDS= DNS_PID=
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; TL_FAILED=1; exit 1; }
 
 need_package() {	# need_package COMMAND-TEST PACKAGE
 	eval "$1" && return 0
@@ -103,6 +137,13 @@ e2e_require() {	# e2e_require ROOT-WHY COMMAND...
 	need_package "command -v unbound >/dev/null 2>&1" unbound
 }
 
+e2e_require_timings() {
+	[ -n "${TLSRPT_VALGRIND:-}" ] && skip "delivery timings under valgrind mean nothing"
+	"$top_builddir/tlsrpt-milter" -V 2>/dev/null | grep -q 'build: sanitizers' &&
+	    skip "delivery timings in a sanitizer build mean nothing"
+	return 0
+}
+
 e2e_require_built() {
 	[ -x "$REPORT" ] && [ -x "$top_builddir/tests/dns_lookup" ] || fail "tlsrpt-report or tests/dns_lookup not built"
 }
@@ -114,6 +155,23 @@ e2e_stop_postfix() {
 	if [ -n "$PF_CONF" ]; then
 		postfix_stop || echo "# postfix stop timed out"
 	fi
+}
+
+e2e_dump_postfix() {
+	[ -f "$T/spool/maillog" ] || return 0
+	echo "---- Postfix log (smtp, milter and error lines) ----"
+	grep -E 'postfix/smtp\[|milter|warning|error|fatal' "$T/spool/maillog" | tail -n 60
+}
+
+e2e_postfix_notls() {	# e2e_postfix_notls LEVELS
+	for _l in $1; do
+		echo "$_l.notls.test notls:"
+	done > "$PF_CONF/transport"
+	cat >> "$PF_CONF/master.cf" <<'CF'
+notls     unix  -       -       n       -       1       smtp
+  -o smtp_connection_cache_on_demand=no
+CF
+	postfix_conf "transport_maps = texthash:$PF_CONF/transport" || fail "postconf -e failed"
 }
 
 e2e_cleanup() {
@@ -188,6 +246,18 @@ e2e_receiver() {	# e2e_receiver DIR LISTEN NAME LIFETIME TLS-ARG...
 	E2E_PIDS="$E2E_PIDS $!"
 }
 
+e2e_policy_host() {	# e2e_policy_host LIFETIME HOST...
+	_life=$1
+	shift
+	pki_host "$T/pki" sts "$@" ||
+	    { cat "$T/pki/pki.log"; fail "could not make the policy host certificate"; }
+	mkdir -p "$T/sts"
+	ip netns exec "$E2E_NS" "$PY" "$top_srcdir/tests/peers/sts_policy_server.py" \
+	    --listen 127.0.0.20:443 --cert "$T/pki/sts.crt" --key "$T/pki/sts.key" \
+	    --dir "$T/sts" --ready "$T/sts/ready" --lifetime "$_life" 2>"$T/sts/stderr" &
+	E2E_PIDS="$E2E_PIDS $!"
+}
+
 e2e_receivers() {	# e2e_receivers LIFETIME KIND...
 	_life=$1
 	shift
@@ -200,6 +270,22 @@ e2e_receivers() {	# e2e_receivers LIFETIME KIND...
 			    --cert "$T/pki/$_k.crt" --key "$T/pki/$_k.key"
 		fi
 		_i=$((_i + 1))
+	done
+}
+
+e2e_kind_peers() {	# e2e_kind_peers LIFETIME [MORE-ZONE]
+	e2e_pki
+	{
+		e2e_zone_head
+		# shellcheck disable=SC2086
+		e2e_zone_kinds "$LEVELS" $KINDS
+		[ -z "${2:-}" ] || "$2"
+	} > "$T/zone"
+	e2e_dns may.good.test
+	# shellcheck disable=SC2086
+	e2e_receivers "$1" $KINDS
+	for _k in $KINDS; do
+		e2e_wait_ready receiver "$T/rcv/$_k"
 	done
 }
 
@@ -282,10 +368,47 @@ e2e_preview_json() {	# e2e_preview_json DOMAIN
 	return 0
 }
 
+preview() {	# preview DOMAIN
+	e2e_preview_json "$1" || return
+	e2e_preview_counts "$T/preview.$1" ${E2E_POLICY_TYPE:+"$E2E_POLICY_TYPE"}
+}
+
 e2e_check_sessions() {	# e2e_check_sessions DOMAIN WANT
 	_got=$(preview "$1")
 	assert_eq "$2" "$_got" "sessions of $1 (successes failures types)"
 	[ "$2" = "$_got" ] || sed 's/^/    /' "$T/preview.$1" | head -n 40
+}
+
+e2e_check_kinds() {	# e2e_check_kinds EXPECT
+	for _k in $KINDS; do
+		for _l in $LEVELS; do
+			e2e_check_sessions "$_l.$_k.test" "$("$1" "$_k" "$_l")"
+		done
+	done
+}
+
+# Postfix: a verified level fails on a certificate it cannot verify; may
+# and encrypt take any certificate; the notls receiver offers no STARTTLS.
+e2e_expect_postfix() {	# e2e_expect_postfix KIND LEVEL
+	case $1/$2 in
+	good/*) echo "2 0 -" ;;
+	notls/*) echo "0 2 starttls-not-supported" ;;
+	*/may|*/encrypt) echo "2 0 -" ;;
+	expired/*) echo "0 2 certificate-expired" ;;
+	selfsigned/*) echo "0 2 certificate-not-trusted" ;;
+	wronghost/*) echo "0 2 certificate-host-mismatch" ;;
+	esac
+}
+
+# Sendmail: the hook's verify= result for every level alike.
+e2e_expect_sendmail() {	# e2e_expect_sendmail KIND
+	case $1 in
+	good) echo "2 0 -" ;;
+	expired) echo "0 2 validation-failure" ;;
+	selfsigned) echo "0 2 certificate-not-trusted" ;;
+	wronghost) echo "0 2 certificate-host-mismatch" ;;
+	notls) echo "0 2 starttls-not-supported" ;;
+	esac
 }
 
 e2e_preview_counts() {	# e2e_preview_counts FILE [POLICY-TYPE]

@@ -1,6 +1,9 @@
 # Debian's real Sendmail, unpacked into a private prefix and run with a
-# private configuration, for the end-to-end tests; sourced.
+# private configuration, for the end-to-end tests; sourced after e2e.sh.
 #
+#   sendmail_need_packages
+#	installs (need_package) what the unpacked Sendmail needs: m4 and
+#	libwrap0; skips when that fails.
 #   sendmail_unpack DIR
 #	unpacks Debian's sendmail-bin and sendmail-cf .debs into DIR (dpkg
 #	-x; nothing is installed).  The .debs are fetched once with
@@ -31,6 +34,25 @@
 #	logs under that syslog tag (-L), else under "sendmail".
 #   sendmail_makemap TYPE MAP < INPUT
 #	runs the unpacked makemap.
+#   sendmail_verify_kinds DIR KIND...
+#	writes DIR/access.txt (for sendmail_setup DIR): for each KIND
+#	"TLS_Rcpt:verify.KIND.test VERIFY", the verify level of the domains
+#	of e2e_zone_kinds.
+#   sendmail_submit
+#	submits over SMTP to the daemon (127.0.0.2:25, one connection) a
+#	message per line of standard input: RCPT[,RCPT...] SUBJECT
+#	[HEADER: VALUE]; fails the test when that fails.
+#   sendmail_kind_mail KIND...
+#	the sendmail_submit lines of the e2e Sendmail tests' mail: per KIND
+#	m1 to a1@may and a1@verify (one transaction), m2 to b1@may and
+#	b2@may, m3 to c1@verify; two sessions per domain LEVEL.KIND.test.
+#   sendmail_kind_rcpts KIND...
+#	the recipients of that mail.
+#   sendmail_wait_stat LOG-COMMAND RCPT...
+#	waits (30 s, else fails) until the log that LOG-COMMAND (run with
+#	no argument) prints has a delivery line with stat= for every RCPT.
+#   e2e_stop_sendmail
+#	an e2e_stop_mta for the Sendmail tests.
 #   sendmail_log_sink SOCKET OUT LIFETIME
 #	starts tests/peers/syslog_sink.py on SOCKET writing OUT (messages
 #	of another shape to OUT.raw, its own to OUT.err) for at most
@@ -70,6 +92,11 @@ _sm_fetch() {	# _sm_fetch PACKAGE -> path of the cached .deb
 	[ -n "$_deb" ] && echo "$_deb"
 }
 
+sendmail_need_packages() {
+	need_package "command -v m4 >/dev/null 2>&1" m4
+	need_package "ldconfig -p 2>/dev/null | grep -q 'libwrap\.so\.0'" libwrap0
+}
+
 sendmail_unpack() {
 	for _p in sendmail-bin sendmail-cf; do
 		_d=$(_sm_fetch $_p) || {
@@ -99,6 +126,15 @@ sendmail_unpack() {
 
 sendmail_makemap() {
 	"$SM_ROOT/usr/libexec/sendmail/makemap" "$@"
+}
+
+sendmail_verify_kinds() {	# sendmail_verify_kinds DIR KIND...
+	mkdir -p "$1" || return 1
+	_d=$1
+	shift
+	for _k in "$@"; do
+		printf 'TLS_Rcpt:verify.%s.test\tVERIFY\n' "$_k"
+	done > "$_d/access.txt"
 }
 
 sendmail_setup() {
@@ -202,6 +238,55 @@ sendmail_stop() {
 		sleep 0.1
 	done
 	return 0
+}
+
+sendmail_kind_mail() {	# sendmail_kind_mail KIND...
+	for _k in "$@"; do
+		echo "a1@may.$_k.test,a1@verify.$_k.test m1-$_k"
+		echo "b1@may.$_k.test,b2@may.$_k.test m2-$_k"
+		echo "c1@verify.$_k.test m3-$_k"
+	done
+}
+
+sendmail_kind_rcpts() {	# sendmail_kind_rcpts KIND...
+	for _k in "$@"; do
+		echo "a1@may.$_k.test a1@verify.$_k.test b1@may.$_k.test b2@may.$_k.test c1@verify.$_k.test"
+	done
+}
+
+sendmail_wait_stat() {	# sendmail_wait_stat LOG-COMMAND RCPT...
+	_cmd=$1
+	shift
+	_n=0
+	while :; do
+		"$_cmd" > "$T/stat.log"
+		_m=0
+		for _r in "$@"; do
+			grep -F "<$_r>" "$T/stat.log" | grep -q ' stat=' || _m=$((_m + 1))
+		done
+		[ $_m = 0 ] && return 0
+		_n=$((_n + 1))
+		[ $_n -gt 300 ] && fail "$_m recipients without a stat= line after 30 s"
+		sleep 0.1
+	done
+}
+
+e2e_stop_sendmail() {
+	[ -n "$SM_CF" ] && { sendmail_stop || echo "# sendmail stop timed out"; }
+}
+
+sendmail_submit() {
+	e2e_in "$PY" -c '
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.2", 25, "sender.test", timeout=20)
+for line in sys.stdin:
+    rcpts, subj, hdr = (line.strip().split(" ", 2) + [""])[:3]
+    rcpts = rcpts.split(",")
+    msg = "From: <sender@sender.test>\r\nTo: %s\r\nSubject: %s\r\n%s\r\ntest message\r\n" % (
+        ", ".join(rcpts), subj, hdr + "\r\n" if hdr else "")
+    s.sendmail("sender@sender.test", rcpts, msg)
+s.quit()
+' || fail "SMTP submission to Sendmail failed"
 }
 
 sendmail_log_sink() {	# sendmail_log_sink SOCKET OUT LIFETIME

@@ -283,6 +283,24 @@ static bool stopping(struct dgram_input *in)
 	return poll(&p, 1, 0) == 1;
 }
 
+/*
+ * Stop accepting before the last drain.  After shutdown(SHUT_RD) the
+ * kernel refuses every further datagram to this socket with EPIPE
+ * (libtlsrpt counts it as not sent, as when no daemon runs) but keeps
+ * those already queued readable: a sender's datagram is either refused
+ * or read by the drain that follows, never queued where nobody reads it.
+ * A socket systemd passed us (in->path NULL) is left open: systemd keeps
+ * it, and what queues there after this drain is the next start's.
+ */
+static void refuse_more(struct dgram_input *in)
+{
+	if (in->path == NULL)
+		return;
+	if (shutdown(in->fd, SHUT_RD) != 0)
+		log_msg(LOG_ERR, "datagram_shutdown_failed error=\"%s\" (datagrams sent during "
+		    "the stop may stay unread in the kernel)", strerror(errno));
+}
+
 static void *reader_main(void *arg)
 {
 	struct dgram_input *in = arg;
@@ -312,8 +330,9 @@ static void *reader_main(void *arg)
 		log_msg(LOG_ERR, "datagram_input_failed (stopping the daemon)");
 		kill(getpid(), SIGTERM);
 	}
-	/* stopping: take whatever the kernel still holds, then close the queue */
+	/* stopping: refuse, take whatever the kernel still holds, then close the queue */
 	heartbeat_idle(in->reader_hb);
+	refuse_more(in);
 	drain(in);
 	push_chunk(in);
 	pthread_mutex_lock(&in->qlock);

@@ -642,10 +642,10 @@ static int open_server(struct policymap_input *in, const struct tlsrpt_conf *con
 		.owner = owner, .group = group,
 	};
 	/* one rate limit for refused connections and failed accepts */
-	const struct ns_config cfg = {
+	struct ns_config cfg = {
 		.name = "policymap", .max_conns = MAX_CONNECTIONS,
 		.refused_hint = " (Postfix treats the lookup as failed and defers)",
-		.tick_ms = PUBLISH_MS, .drain_on_stop = false,
+		.tick_ms = PUBLISH_MS, .drain_on_stop = true,
 		.idle_timeout_ms = conf->policy_map_idle_timeout_ms,
 		.proto_limit = &in->proto_limit, .refuse_limit = &in->refuse_limit,
 		.accept_limit = &in->refuse_limit,
@@ -654,6 +654,7 @@ static int open_server(struct policymap_input *in, const struct tlsrpt_conf *con
 
 	if (fd < 0)
 		return -1;
+	cfg.refuse_at_stop = in->path != NULL;	/* a unix socket we made */
 	in->srv = ns_server_new(fd, &cfg, &server_ops, in, err, errlen);
 	return in->srv != NULL ? 0 : -1;
 }

@@ -6,11 +6,24 @@
 #define TLSRPT_STORE_IMPL_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+/* Which file a path named when the store was opened. */
+struct store_file_id {
+	bool known;
+	dev_t dev;
+	ino_t ino;
+};
 
 struct store {
-	sqlite3 *db;
+	sqlite3 *db;		/* NULL after a failed store_follow_path() reopen */
 	char *path;
+	long busy_timeout_ms;
+	struct store_file_id ids[3];	/* the database, its -wal and -shm, as opened */
+	bool old_saved;		/* let go of old files after copying its commits home */
+	bool old_shm_gone;	/* the -shm let go of was no longer at the path */
 	sqlite3_stmt *upsert_policy;
 	sqlite3_stmt *upsert_failure;
 	sqlite3_stmt *upsert_record;

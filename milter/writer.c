@@ -36,7 +36,9 @@ struct writer {
 	uint64_t busy_retries;
 	uint64_t commit_errors;
 	size_t pending_keys;	/* mirror of aggregate_keys(&pending), under lock */
-	struct log_limit busy_limit;
+	uint64_t store_reopens;
+	bool unsure;		/* pending was committed, maybe to files the path no longer names */
+	struct log_limit busy_limit, reopen_limit;
 	struct heartbeat *hb;
 };
 
@@ -142,15 +144,78 @@ static uint64_t collect(struct writer *w)
 	return moved;
 }
 
+/*
+ * Before and after every commit: the store at the path, never a deleted
+ * or replaced file.  Returns store_follow_path()'s answer (-1: no store
+ * to write to now; logged).
+ */
+static int follow_store(struct writer *w, uint64_t sessions, const char *when)
+{
+	char err[512];
+	const char *what;
+	int rc = store_follow_path(w->store, &what, err, sizeof(err));
+
+	if (rc > 0) {
+		pthread_mutex_lock(&w->lock);
+		w->store_reopens++;
+		pthread_mutex_unlock(&w->lock);
+		log_msg(LOG_ERR, "store_reopened reason=%s when=%s pending_sessions=%llu%s "
+		    "(the store's files were deleted or replaced while the daemon ran; it now "
+		    "writes to the store at the path%s)", what, when, (unsigned long long)sessions,
+		    rc == 2 ? " saved=yes" : "", rc == 2 ? ", into which its earlier commits were "
+		    "copied first" : ": what was committed to the old files is gone with them, "
+		    "the results in memory go to the new store");
+	} else if (rc < 0) {
+		log_ratelimited(&w->reopen_limit, LOG_ERR, "store_reopen_failed reason=%s "
+		    "pending_sessions=%llu error=\"%s\" (kept in memory, trying again at every "
+		    "flush)", what, (unsigned long long)sessions, err);
+	}
+	return rc;
+}
+
+/*
+ * Commit the pending results to the store at the path.  A commit that
+ * the path changed under may have gone into the old files (w->unsure):
+ * until the handle is at the path again no more results are moved into
+ * pending; then, when the old files' commits were copied home
+ * (store_follow_path() 2), pending is already stored, else it is made
+ * again into the store at the path.
+ */
+static enum store_rc commit_to_path(struct writer *w, uint64_t sessions, char *err, size_t errlen)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int where = follow_store(w, sessions, w->unsure ? "after_commit" : "before_commit");
+		enum store_rc rc;
+
+		if (where < 0) {
+			snprintf(err, errlen, "%s: no store open at the path", store_path(w->store));
+			return STORE_ERROR;
+		}
+		if (w->unsure) {
+			w->unsure = false;
+			if (where == 2)
+				return STORE_OK;	/* the commit was copied to the store at the path */
+		}
+		rc = store_commit(w->store, &w->pending, err, errlen);
+		if (rc != STORE_OK || aggregate_empty(&w->pending) ||
+		    store_path_changed(w->store) == NULL)
+			return rc;
+		w->unsure = true;
+	}
+	snprintf(err, errlen, "%s: its files keep changing under the commits", store_path(w->store));
+	return STORE_ERROR;
+}
+
 static void flush_once(struct writer *w)
 {
 	char err[512];
 	enum store_rc rc;
 	uint64_t sessions;
 
-	w->pending_sessions += collect(w);
+	if (!w->unsure)
+		w->pending_sessions += collect(w);
 	sessions = w->pending_sessions;
-	rc = store_commit(w->store, &w->pending, err, sizeof(err));
+	rc = commit_to_path(w, sessions, err, sizeof(err));
 	pthread_mutex_lock(&w->lock);
 	if (rc == STORE_OK) {
 		if (!aggregate_empty(&w->pending))
@@ -302,6 +367,7 @@ void writer_totals(struct writer *w, struct writer_totals *t)
 	t->commits = w->commits;
 	t->busy_retries = w->busy_retries;
 	t->commit_errors = w->commit_errors;
+	t->store_reopens = w->store_reopens;
 	t->pending_keys = w->pending_keys;
 	pthread_mutex_unlock(&w->lock);
 }

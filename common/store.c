@@ -386,6 +386,34 @@ void store_set_busy_timeout(struct store *st, long busy_timeout_ms)
 		sqlite3_busy_timeout(st->db, (int)busy_timeout_ms);
 }
 
+long long store_wal_bytes(struct store *st)
+{
+	char *name = file_name(st, 1);
+	struct stat sb;
+	long long n = stat(name, &sb) == 0 ? (long long)sb.st_size : -1;
+
+	free(name);
+	return n;
+}
+
+int store_checkpoint(struct store *st, char *err, size_t errlen)
+{
+	int rc, frames = -1, copied = -1;
+
+	if (st->db == NULL)
+		return -1;
+	/* never wait: a reader that still holds the WAL makes this a PASSIVE one */
+	sqlite3_busy_timeout(st->db, 0);
+	rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, &frames, &copied);
+	sqlite3_busy_timeout(st->db, (int)st->busy_timeout_ms);
+	if (rc == SQLITE_OK)
+		return 0;
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return 1;
+	store_set_err(err, errlen, "%s: checkpoint failed: %s", st->path, sqlite3_errmsg(st->db));
+	return -1;
+}
+
 const char *store_path(const struct store *st)
 {
 	return st->path;

@@ -59,6 +59,19 @@ const char *store_path_changed(struct store *st);
 /* The path the store was opened with. */
 const char *store_path(const struct store *st);
 
+/* The size of the store's -wal file now, or -1. */
+long long store_wal_bytes(struct store *st);
+
+/*
+ * Copy the WAL into the database and cut it to 0 bytes (a TRUNCATE
+ * checkpoint), without waiting: 0 done, 1 a reader or writer still
+ * holds part of it (what could be copied was: a PASSIVE checkpoint),
+ * -1 with err on an error.  SQLite's own checkpoints cannot shrink a
+ * WAL that a long reader made grow until the next commit after it is
+ * fully copied; this does it at once.
+ */
+int store_checkpoint(struct store *st, char *err, size_t errlen);
+
 /*
  * Make the handle write to the store at its path: 0 when it already
  * does; 1 when the files there were deleted or replaced (*what as

@@ -18,6 +18,9 @@
 #include "log.h"
 #include "util.h"
 
+/* Past this the WAL grew under a reader: see bound_wal(). */
+#define WAL_HELD_BYTES (2LL * STORE_WAL_LIMIT_BYTES)
+
 struct writer {
 	struct store *store;
 	pthread_t thread;
@@ -38,6 +41,7 @@ struct writer {
 	size_t pending_keys;	/* mirror of aggregate_keys(&pending), under lock */
 	uint64_t store_reopens;
 	bool unsure;		/* pending was committed, maybe to files the path no longer names */
+	long long wal_peak;	/* bytes, while the WAL is past its limit; 0 otherwise */
 	struct log_limit busy_limit, reopen_limit;
 	struct heartbeat *hb;
 };
@@ -206,6 +210,44 @@ static enum store_rc commit_to_path(struct writer *w, uint64_t sessions, char *e
 	return STORE_ERROR;
 }
 
+/*
+ * After a commit.  SQLite's own checkpoints (wal_autocheckpoint) and
+ * journal_size_limit keep the WAL near STORE_WAL_LIMIT_BYTES; past
+ * twice that it grew because a reader holds an old snapshot, under
+ * which SQLite cannot start the WAL over.  Then try, at every flush, a
+ * checkpoint that cuts it to nothing, never waiting for the reader: it
+ * succeeds at the first flush after the reader lets go.  Logged once
+ * when a reader is found holding it, once when it is cut back.
+ */
+static void bound_wal(struct writer *w)
+{
+	long long bytes = store_wal_bytes(w->store);
+	char err[512];
+	int rc;
+
+	if (bytes <= WAL_HELD_BYTES)
+		return;
+	rc = store_checkpoint(w->store, err, sizeof(err));
+	if (rc == 0) {
+		if (w->wal_peak > 0)
+			log_msg(LOG_INFO, "store_wal_truncated peak_bytes=%lld bytes=%lld (the "
+			    "readers let go)", w->wal_peak, store_wal_bytes(w->store));
+		w->wal_peak = 0;
+		return;
+	}
+	if (rc < 0) {
+		log_ratelimited(&w->busy_limit, LOG_WARNING, "store_checkpoint_failed error=\"%s\"",
+		    err);
+		return;
+	}
+	if (w->wal_peak == 0)
+		log_msg(LOG_NOTICE, "store_wal_held bytes=%lld (a reader holds an old snapshot of "
+		    "the store, e.g. a long transaction of another program; the WAL grows until it "
+		    "lets go, then is cut back)", bytes);
+	if (bytes > w->wal_peak)
+		w->wal_peak = bytes;
+}
+
 static void flush_once(struct writer *w)
 {
 	char err[512];
@@ -230,6 +272,8 @@ static void flush_once(struct writer *w)
 	}
 	__atomic_store_n(&w->pending_keys, aggregate_keys(&w->pending), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&w->lock);
+	if (rc == STORE_OK)
+		bound_wal(w);
 	if (rc != STORE_OK)
 		log_ratelimited(&w->busy_limit, LOG_WARNING,
 		    "store_commit_deferred reason=%s pending_sessions=%llu pending_keys=%zu "

@@ -4,7 +4,7 @@
  * SYNOPSIS
  *	dgsend -s socket [-n repeat] file...     each file is one datagram
  *	dgsend -s socket [-n repeat] -l file     each line is one datagram
- *	dgsend -s socket -u seconds [-d] [-l] file...
+ *	dgsend -s socket -u seconds [-d] [-r rate] [-l] file...
  * DESCRIPTION
  *	Blocking sends, so nothing is lost in the sender's queue: what the
  *	tests count is exactly what was sent.  One trailing newline of a
@@ -16,6 +16,8 @@
  *	"sent=N full=M end=REASON": N the datagrams the kernel took.  With
  *	-d the sends are non-blocking, as libtlsrpt's: a full queue
  *	(EAGAIN) is a datagram not sent, counted in M, and sending goes on.
+ *	-r: at most that many datagrams a second (default: as fast as the
+ *	socket takes them).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -35,6 +37,7 @@ static unsigned long long sent, full;
 static double until;		/* -u: monotonic end, 0: not in that mode */
 static int nonblocking;		/* -d */
 static const char *end_reason;	/* -u: why sending ended */
+static double rate;		/* -r: datagrams a second, 0: no limit */
 
 static double now_s(void)
 {
@@ -47,6 +50,17 @@ static double now_s(void)
 /* -u: one send; false once the socket refuses. */
 static bool send_until_refused(const char *buf, size_t len)
 {
+	static double start;
+
+	if (rate > 0) {
+		if (start == 0)
+			start = now_s();
+		while ((double)(sent + full) >= rate * (now_s() - start)) {
+			struct timespec ts = {0, 500000};
+
+			nanosleep(&ts, NULL);
+		}
+	}
 	for (;;) {
 		if (sendto(sock, buf, len, nonblocking ? MSG_DONTWAIT : 0,
 		    (struct sockaddr *)&addr, sizeof(addr)) >= 0) {
@@ -171,16 +185,17 @@ int main(int argc, char **argv)
 	int lines = 0, c;
 	struct strbuf sb;
 
-	while ((c = getopt(argc, argv, "s:n:lu:d")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:lu:dr:")) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
 		case 'n': repeat = strtoul(optarg, NULL, 10); break;
 		case 'l': lines = 1; break;
 		case 'u': until = atof(optarg); break;
 		case 'd': nonblocking = 1; break;
+		case 'r': rate = atof(optarg); break;
 		default:
-			fprintf(stderr, "usage: dgsend -s socket [-n repeat | -u seconds [-d]] [-l] "
-			    "file...\n");
+			fprintf(stderr, "usage: dgsend -s socket [-n repeat | -u seconds [-d] [-r rate]] "
+			    "[-l] file...\n");
 			return 2;
 		}
 	}

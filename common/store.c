@@ -262,13 +262,6 @@ static char *file_name(const struct store *st, int i)
 	return sb.data;
 }
 
-static const char *file_type(mode_t m)
-{
-	return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ?
-	    "a character device" : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
-	    "not a regular file";
-}
-
 /*
  * What the store's path names now, as the identity of the open files:
  * every later store_path_changed() compares with it.  After the open
@@ -321,7 +314,7 @@ static int open_db(struct store *st, char *err, size_t errlen)
 	/* SQLite would block reading a FIFO's "header" for ever */
 	if (stat(st->path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
 		store_set_err(err, errlen, "store %s is %s; store_path must name a regular file "
-		    "(or none yet, to create one)", st->path, file_type(sb.st_mode));
+		    "(or none yet, to create one)", st->path, file_type_name(sb.st_mode));
 		return -1;
 	}
 	rc = sqlite3_open_v2(st->path, &st->db,

@@ -407,6 +407,20 @@ int store_checkpoint(struct store *st, char *err, size_t errlen)
 	return -1;
 }
 
+int store_refuse_moved(struct store *st, char *err, size_t errlen)
+{
+	const char *what;
+
+	if (st->db != NULL && !sqlite3_get_autocommit(st->db))
+		return 0;
+	if ((what = store_path_changed(st)) == NULL)
+		return 0;
+	store_set_err(err, errlen, "%s: the store's files were %s while this program ran "
+	    "(%s): nothing written; run it again", st->path,
+	    strstr(what, "deleted") ? "deleted" : "replaced", what);
+	return -1;
+}
+
 const char *store_path(const struct store *st)
 {
 	return st->path;
@@ -734,7 +748,8 @@ long long store_purge_before(struct store *st, const char *day, char *err, size_
 	long long total = 0;
 	sqlite3_stmt *s;
 
-	if (exec_sql(st, "BEGIN IMMEDIATE", err, errlen) != SQLITE_OK)
+	if (store_refuse_moved(st, err, errlen) != 0 ||
+	    exec_sql(st, "BEGIN IMMEDIATE", err, errlen) != SQLITE_OK)
 		return -1;
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		if (sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL) != SQLITE_OK)

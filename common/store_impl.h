@@ -40,6 +40,14 @@ struct store {
  */
 sqlite3_stmt *store_stmt(struct store *st, int slot, const char *sql);
 
+/*
+ * Before a write of tlsrpt-report: -1 with err when the path no longer
+ * names the files this handle has open (store_path_changed()), so that
+ * nothing is written into a deleted or replaced store.  Inside a
+ * transaction (checked at its start) 0.
+ */
+int store_refuse_moved(struct store *st, char *err, size_t errlen);
+
 void store_set_err(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

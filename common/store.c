@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_impl.h"
@@ -490,11 +491,22 @@ static bool let_go(struct store *st)
 	/* decided while the old files are held: once closed, their inode numbers may be reused */
 	st->old_shm_gone = !still_ours(st, 2);
 
-	/* a PASSIVE checkpoint copies whole commits only: all frames, or not our last commit */
-	if (db_ours && !fresh_shm &&
-	    sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &frames,
-	    &copied) == SQLITE_OK)
-		saved = frames >= 0 && copied == frames;
+	/*
+	 * A PASSIVE checkpoint copies whole commits only: all frames, or not
+	 * our last commit.  Another connection's checkpoint (SQLITE_BUSY) or
+	 * a reader's snapshot may hold it up a moment: try for up to 0.5 s.
+	 */
+	for (int tries = 0; db_ours && !fresh_shm && !saved && tries < 50; tries++) {
+		struct timespec pause = {0, 10 * 1000000L};
+		int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+		    &frames, &copied);
+
+		saved = rc == SQLITE_OK && frames >= 0 && copied == frames;
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			break;
+		if (!saved)
+			nanosleep(&pause, NULL);
+	}
 	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	finalize_all(st);
 	sqlite3_close(st->db);

@@ -17,12 +17,19 @@
 NC="$top_srcdir/tests/netstring_client.py"
 PY=/usr/bin/python3
 TRIALS=${TLSRPT_STOP_TRIALS:-6}
-[ -n "${TLSRPT_VALGRIND:-}" ] && TRIALS=${TLSRPT_STOP_TRIALS:-2}
+MIN_LOAD=1000	# datagrams a trial must have sent to count as under load
+EARLIEST=0.3
+if [ -n "${TLSRPT_VALGRIND:-}" ]; then
+	# valgrind's daemon reads slowly and needs a while before it reads at all
+	TRIALS=${TLSRPT_STOP_TRIALS:-2}
+	MIN_LOAD=20
+	EARLIEST=1.5
+fi
 SEED=${TLSRPT_STOP_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 echo "seed $SEED (TLSRPT_STOP_SEED=$SEED repeats these stop moments)"
-# the stop moments, 0.3 to 1.5 s after the senders start
-awk -v seed="$SEED" -v n="$TRIALS" 'BEGIN { srand(seed); for (i = 0; i < n; i++)
-	printf "%.2f\n", 0.3 + rand() * 1.2 }' > "$T/moments"
+# the stop moments, 0.3 (valgrind: 1.5) to 1.2 s later after the senders start
+awk -v seed="$SEED" -v n="$TRIALS" -v e="$EARLIEST" 'BEGIN { srand(seed); for (i = 0; i < n; i++)
+	printf "%.2f\n", e + rand() * 1.2 }' > "$T/moments"
 
 # 300 datagrams of one session each over 97 domains: a third successes
 awk 'BEGIN { for (i = 0; i < 300; i++) if (i % 3 == 0)
@@ -78,7 +85,7 @@ while read -r moment; do
 	assert_eq 0 "$TL_RC" "trial $trial: clean exit"
 	assert_eq 0 "$(grep -c 'end=time_up' "$T"/sent.*  | awk -F: '{ s += $2 } END { print s }')" \
 	    "trial $trial: every sender was refused at the stop"
-	[ "$sent" -gt 1000 ] || fail "trial $trial: only $sent datagrams sent: no load"
+	[ "$sent" -ge "$MIN_LOAD" ] || fail "trial $trial: only $sent datagrams sent: no load"
 	assert_eq "$sent" "$(tl_counter datagram.received)" "trial $trial: received == sent ($sent)"
 	assert_eq "$sent" "$(tl_counter datagram.accepted)" "trial $trial: accepted == sent"
 	assert_eq "$sent" "$(tl_sql "select sum(successes) + sum(failures) from policy_day")" \
@@ -114,7 +121,7 @@ pm_answered=$(sum_field ok "$T"/out-pm.*)
 echo "socketmap: $(cat "$T"/out-smap.* | tr '\n' ' ')"
 echo "policy map: $(cat "$T"/out-pm.* | tr '\n' ' ')"
 assert_eq 0 "$TL_RC" "socketmap and policy map: clean exit"
-[ "$answered" -gt 100 ] || fail "only $answered socketmap lookups: no load"
+[ "$answered" -ge "$MIN_LOAD" ] || fail "only $answered socketmap lookups: no load"
 assert_eq 6 "$(grep -c 'end=ConnectionRefusedError' "$T"/out-smap.* | awk -F: '{ s += $2 } END { print s }')" \
     "every socketmap client was refused at the stop"
 assert_eq 0 "$(sum_field failed "$T"/out-smap.*)" "every socketmap client that got in was answered"

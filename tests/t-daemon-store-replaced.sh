@@ -16,7 +16,7 @@
 #    old -shm too, so whichever of the two notices first waits
 #    (store_reopen_failed; the writer keeps its results in memory) until
 #    the other lets go (the policy map checks at least every second):
-#    again all of A and B.
+#    both reopen, again all of A and B, and the store is sound.
 . "${top_srcdir:-.}/tests/lib.sh"
 B=${TLSRPT_REPLACED_B:-20000}
 [ -n "${TLSRPT_VALGRIND:-}" ] && B=${TLSRPT_REPLACED_B:-2000}
@@ -97,9 +97,10 @@ assert_eq ok "$(tl_sql "pragma integrity_check")" "wal: the store is sound"
 tl_conf "flush_interval 100ms" "policy_map_socket unix:$T/pm.sock" "resolver 127.0.0.1:9"
 run wal
 assert_eq 0 "$TL_RC" "wal, policy map: clean exit"
-# whichever connection finds it first waits for the other (whose check comes within 1 s)
-assert_grep "store_reopen_failed reason=wal_deleted .*another connection of this process still holds its deleted -shm file" \
-    "$T/log" "wal, policy map: the first connection to notice waits for the other"
+# whichever connection finds it first waits for the other (whose check comes within 1 s),
+# unless both let go at about the same time
+grep -q "store_reopen_failed reason=wal_deleted .*another connection of this process still holds its deleted -shm file" \
+    "$T/log" && echo "  (one connection waited for the other)"
 assert_grep "err: sts_store_reopened reason=\(wal_deleted\|not_open\) " "$T/log" "wal, policy map: the policy map reopens"
 assert_grep "err: store_reopened reason=\(wal_deleted\|not_open\) .* saved=yes" "$T/log" \
     "wal, policy map: the writer reopens, its commits saved"

@@ -11,7 +11,8 @@
  *	and without failure details) over -D recipient domains.  Prints one
  *	line: sent, lost, elapsed seconds and offered rate.  A socket nobody
  *	reads (the collector killed, or not there) loses the datagram, as
- *	libtlsrpt's would: counted as lost and as refused.
+ *	libtlsrpt's would: counted as lost and as refused, as is one the
+ *	collector refuses while it stops (EPIPE: socket shut down).
  *
  *	-S spreads the datagrams round-robin over that many sending sockets
  *	(default 16), as Postfix's smtp processes each send from their own:
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
 			fd = fds[i % nsenders];
 			if (sendto(fd, buf, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&addr,
 			    sizeof(addr)) < 0) {
-				if (errno == ECONNREFUSED || errno == ENOENT) {
+				if (errno == ECONNREFUSED || errno == ENOENT || errno == EPIPE) {
 					refused++;
 				} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
 					perror("dgbench: sendto");

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -225,8 +226,16 @@ static EVP_PKEY *read_key(const char *key_file, char *err, size_t errlen)
 {
 	char why[256];
 	EVP_PKEY *pkey;
-	FILE *fp = fopen(key_file, "r");
+	const char *what;
+	int fd = open_regular(key_file, &what);
+	FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
 
+	if (fd >= 0 && fp == NULL)
+		close(fd);
+	if (what != NULL) {
+		set_err(err, errlen, "key file %s: is %s, not a regular file", key_file, what);
+		return NULL;
+	}
 	if (fp == NULL) {
 		set_err(err, errlen, "key file %s: cannot read: %s", key_file, strerror(errno));
 		return NULL;

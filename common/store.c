@@ -8,11 +8,16 @@
  */
 #include "store.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_impl.h"
@@ -246,51 +251,123 @@ static int prepare_all(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-struct store *store_open(const char *path, long busy_timeout_ms, char *err, size_t errlen)
+/* The files of a store: the database, then SQLite's -wal and -shm beside it. */
+static const char *const file_suffix[3] = {"", "-wal", "-shm"};
+
+static char *file_name(const struct store *st, int i)
 {
-	struct store *st = xcalloc(1, sizeof(*st));
+	struct strbuf sb;
+
+	strbuf_init(&sb);
+	strbuf_printf(&sb, "%s%s", st->path, file_suffix[i]);
+	return sb.data;
+}
+
+/*
+ * What the store's path names now, as the identity of the open files:
+ * every later store_path_changed() compares with it.  After the open
+ * (and its transactions) the -wal and -shm files exist.
+ */
+static void record_ids(struct store *st)
+{
+	for (int i = 0; i < 3; i++) {
+		char *name = file_name(st, i);
+		struct stat sb;
+
+		st->ids[i].known = stat(name, &sb) == 0;
+		st->ids[i].dev = sb.st_dev;
+		st->ids[i].ino = sb.st_ino;
+		free(name);
+	}
+}
+
+static void finalize_all(struct store *st)
+{
+	sqlite3_stmt **owned[] = {&st->upsert_policy, &st->upsert_failure, &st->upsert_record,
+	    &st->upsert_counter, &st->upsert_dcounter, &st->upsert_report_mail, &st->upsert_state};
+
+	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++) {
+		sqlite3_finalize(*owned[i]);
+		*owned[i] = NULL;
+	}
+	for (size_t i = 0; i < sizeof(st->cached) / sizeof(st->cached[0]); i++) {
+		sqlite3_finalize(st->cached[i]);
+		st->cached[i] = NULL;
+	}
+}
+
+/*
+ * journal_size_limit: a WAL that a checkpoint has emptied is cut back
+ * to this at the next commit (without it the file keeps the largest
+ * size it ever had).  wal_autocheckpoint: SQLite's default, said
+ * explicitly: a commit that leaves more pages than this checkpoints.
+ */
+#define WAL_SIZE_LIMIT (STORE_WAL_LIMIT_BYTES)
+#define WAL_AUTOCHECKPOINT_PAGES 1000
+
+/* Open st->path into st (st->db NULL on entry); 0, or -1 with err and st->db NULL. */
+static int open_db(struct store *st, char *err, size_t errlen)
+{
+	char pragmas[160];
+	struct stat sb;
 	int rc;
 
-	st->path = xstrdup(path);
-	rc = sqlite3_open_v2(path, &st->db,
+	/* SQLite would block reading a FIFO's "header" for ever */
+	if (stat(st->path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		store_set_err(err, errlen, "store %s is %s; store_path must name a regular file "
+		    "(or none yet, to create one)", st->path, file_type_name(sb.st_mode));
+		return -1;
+	}
+	rc = sqlite3_open_v2(st->path, &st->db,
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		store_set_err(err, errlen, "cannot open store %s: %s (does its directory exist, "
-		    "and may this user write to it?)", path,
+		    "and may this user write to it?)", st->path,
 		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, (int)busy_timeout_ms);
+	sqlite3_busy_timeout(st->db, (int)st->busy_timeout_ms);
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA journal_size_limit = %d;"
+	    "PRAGMA wal_autocheckpoint = %d", WAL_SIZE_LIMIT, WAL_AUTOCHECKPOINT_PAGES);
 	if (exec_sql(st, "PRAGMA journal_mode = WAL", err, errlen) != SQLITE_OK ||
 	    exec_sql(st, "PRAGMA synchronous = NORMAL", err, errlen) != SQLITE_OK ||
-	    exec_sql(st, "PRAGMA foreign_keys = ON", err, errlen) != SQLITE_OK)
+	    exec_sql(st, "PRAGMA foreign_keys = ON", err, errlen) != SQLITE_OK ||
+	    exec_sql(st, pragmas, err, errlen) != SQLITE_OK)
 		goto fail;
 	if (sqlite3_db_readonly(st->db, "main") == 1) {
 		store_set_err(err, errlen, "store %s is read-only for this user (uid %u); make it and its "
-		    "directory writable by the user the program runs as", path, (unsigned)geteuid());
+		    "directory writable by the user the program runs as", st->path, (unsigned)geteuid());
 		goto fail;
 	}
 	if (migrate(st, err, errlen) != 0 || prepare_all(st, err, errlen) != 0)
 		goto fail;
-	return st;
+	record_ids(st);
+	return 0;
 fail:
-	store_close(st);
-	return NULL;
+	finalize_all(st);
+	sqlite3_close(st->db);
+	st->db = NULL;
+	return -1;
+}
+
+struct store *store_open(const char *path, long busy_timeout_ms, char *err, size_t errlen)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+
+	st->path = xstrdup(path);
+	st->busy_timeout_ms = busy_timeout_ms;
+	if (open_db(st, err, errlen) != 0) {
+		store_close(st);
+		return NULL;
+	}
+	return st;
 }
 
 void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
-	sqlite3_finalize(st->upsert_policy);
-	sqlite3_finalize(st->upsert_failure);
-	sqlite3_finalize(st->upsert_record);
-	sqlite3_finalize(st->upsert_counter);
-	sqlite3_finalize(st->upsert_dcounter);
-	sqlite3_finalize(st->upsert_report_mail);
-	sqlite3_finalize(st->upsert_state);
-	for (size_t i = 0; i < sizeof(st->cached) / sizeof(st->cached[0]); i++)
-		sqlite3_finalize(st->cached[i]);
+	finalize_all(st);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -298,7 +375,215 @@ void store_close(struct store *st)
 
 void store_set_busy_timeout(struct store *st, long busy_timeout_ms)
 {
-	sqlite3_busy_timeout(st->db, (int)busy_timeout_ms);
+	st->busy_timeout_ms = busy_timeout_ms;
+	if (st->db != NULL)
+		sqlite3_busy_timeout(st->db, (int)busy_timeout_ms);
+}
+
+long long store_wal_bytes(struct store *st)
+{
+	char *name = file_name(st, 1);
+	struct stat sb;
+	long long n = stat(name, &sb) == 0 ? (long long)sb.st_size : -1;
+
+	free(name);
+	return n;
+}
+
+int store_checkpoint(struct store *st, char *err, size_t errlen)
+{
+	int rc, frames = -1, copied = -1;
+
+	if (st->db == NULL)
+		return -1;
+	/* never wait: a reader that still holds the WAL makes this a PASSIVE one */
+	sqlite3_busy_timeout(st->db, 0);
+	rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_TRUNCATE, &frames, &copied);
+	sqlite3_busy_timeout(st->db, (int)st->busy_timeout_ms);
+	if (rc == SQLITE_OK)
+		return 0;
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return 1;
+	store_set_err(err, errlen, "%s: checkpoint failed: %s", st->path, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+int store_refuse_moved(struct store *st, char *err, size_t errlen)
+{
+	const char *what;
+
+	if (st->db != NULL && !sqlite3_get_autocommit(st->db))
+		return 0;
+	if ((what = store_path_changed(st)) == NULL)
+		return 0;
+	store_set_err(err, errlen, "%s: the store's files were %s while this program ran "
+	    "(%s): nothing written; run it again", st->path,
+	    strstr(what, "deleted") ? "deleted" : "replaced", what);
+	return -1;
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+const char *store_path_changed(struct store *st)
+{
+	static const char *const what[3][2] = {
+		{"deleted", "replaced"}, {"wal_deleted", "wal_replaced"},
+		{"shm_deleted", "shm_replaced"},
+	};
+	int moved = 0;
+
+	if (st->db == NULL)
+		return "not_open";
+	for (int i = 0; i < 3; i++) {
+		char *name;
+		struct stat sb;
+		int rc;
+
+		if (!st->ids[i].known)
+			continue;
+		name = file_name(st, i);
+		rc = stat(name, &sb);
+		free(name);
+		/* any other error (EACCES on the directory...) proves nothing */
+		if (rc != 0 && errno == ENOENT)
+			return what[i][0];
+		if (rc == 0 && (sb.st_dev != st->ids[i].dev || sb.st_ino != st->ids[i].ino))
+			return what[i][1];
+	}
+	/* SQLite's own view: the inode it holds against the one at the path */
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+	    moved)
+		return "replaced";
+	return NULL;
+}
+
+/* True when file i at the path is still the one this handle opened. */
+static bool still_ours(const struct store *st, int i)
+{
+	char *name = file_name(st, i);
+	struct stat sb;
+	bool same = st->ids[i].known && stat(name, &sb) == 0 &&
+	    sb.st_dev == st->ids[i].dev && sb.st_ino == st->ids[i].ino;
+
+	free(name);
+	return same;
+}
+
+/*
+ * Let go of files the path no longer names.  No checkpoint on the way
+ * out: it would copy our WAL's pages into whatever database now holds
+ * them, over what others wrote since.  Only when the database is still
+ * ours and nobody has opened it afresh (no new -shm) are our WAL's
+ * pages copied home first, as the close of the last connection would.
+ * Our old -wal and -shm still at the path belong to the old database:
+ * they are removed, so that the new one does not take their pages.
+ */
+static bool let_go(struct store *st)
+{
+	char *shm = file_name(st, 2);
+	bool db_ours = still_ours(st, 0), fresh_shm = access(shm, F_OK) == 0 && !still_ours(st, 2);
+	bool saved = false;
+	int frames = -1, copied = -1;
+
+	/* decided while the old files are held: once closed, their inode numbers may be reused */
+	st->old_shm_gone = !still_ours(st, 2);
+
+	/*
+	 * A PASSIVE checkpoint copies whole commits only: all frames, or not
+	 * our last commit.  Another connection's checkpoint (SQLITE_BUSY) or
+	 * a reader's snapshot may hold it up a moment: try for up to 0.5 s.
+	 */
+	for (int tries = 0; db_ours && !fresh_shm && !saved && tries < 50; tries++) {
+		struct timespec pause = {0, 10 * 1000000L};
+		int rc = sqlite3_wal_checkpoint_v2(st->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+		    &frames, &copied);
+
+		saved = rc == SQLITE_OK && frames >= 0 && copied == frames;
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			break;
+		if (!saved)
+			nanosleep(&pause, NULL);
+	}
+	sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	finalize_all(st);
+	sqlite3_close(st->db);
+	st->db = NULL;
+	if (!db_ours) {
+		for (int i = 1; i < 3; i++) {
+			if (still_ours(st, i)) {
+				char *name = file_name(st, i);
+
+				unlink(name);
+				free(name);
+			}
+		}
+	}
+	free(shm);
+	return saved;
+}
+
+/*
+ * True when a descriptor of this process still refers to the -shm file
+ * this handle let go of: by its identity while it is at the path, else
+ * by the name the kernel gives a deleted file (once freed, its inode
+ * number may already be a new file's).
+ */
+static bool old_shm_held_here(const struct store *st)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	bool linked = !st->old_shm_gone, held = false;
+	char *deleted = file_name(st, 2), target[PATH_MAX + 16];
+	struct dirent *de;
+
+	if (dir == NULL) {
+		free(deleted);
+		return false;
+	}
+	deleted = xrealloc(deleted, strlen(deleted) + sizeof(" (deleted)"));
+	strcat(deleted, " (deleted)");
+	while (!held && (de = readdir(dir)) != NULL) {
+		struct stat sb;
+		ssize_t n;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (linked) {
+			held = fstatat(dirfd(dir), de->d_name, &sb, 0) == 0 &&
+			    sb.st_dev == st->ids[2].dev && sb.st_ino == st->ids[2].ino;
+		} else if ((n = readlinkat(dirfd(dir), de->d_name, target, sizeof(target) - 1)) > 0) {
+			target[n] = '\0';
+			held = strcmp(target, deleted) == 0;
+		}
+	}
+	closedir(dir);
+	free(deleted);
+	return held;
+}
+
+int store_follow_path(struct store *st, const char **what, char *err, size_t errlen)
+{
+	*what = store_path_changed(st);
+	if (*what == NULL)
+		return 0;
+	if (st->db != NULL)
+		st->old_saved = let_go(st);
+	/*
+	 * SQLite shares one -shm mapping among a process's connections to a
+	 * database file: while another connection here still holds the old
+	 * one (the daemon's policy map has its own), a new connection to
+	 * the same database would take that mapping over for a new -wal.
+	 */
+	if (still_ours(st, 0) && st->ids[2].known && old_shm_held_here(st)) {
+		store_set_err(err, errlen, "%s: another connection of this process still holds "
+		    "its deleted -shm file; trying again at the next commit", st->path);
+		return -1;
+	}
+	if (open_db(st, err, errlen) != 0)
+		return -1;
+	return st->old_saved ? 2 : 1;
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -434,6 +719,11 @@ enum store_rc store_commit(struct store *st, struct aggregate *a, char *err, siz
 
 	if (aggregate_empty(a))
 		return STORE_OK;
+	if (st->db == NULL) {
+		store_set_err(err, errlen, "%s: not open (its file was deleted or replaced, and "
+		    "opening the new one failed)", st->path);
+		return STORE_ERROR;
+	}
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		store_set_err(err, errlen, "%s: cannot begin a write: %s", st->path, sqlite3_errmsg(st->db));
@@ -470,7 +760,8 @@ long long store_purge_before(struct store *st, const char *day, char *err, size_
 	long long total = 0;
 	sqlite3_stmt *s;
 
-	if (exec_sql(st, "BEGIN IMMEDIATE", err, errlen) != SQLITE_OK)
+	if (store_refuse_moved(st, err, errlen) != 0 ||
+	    exec_sql(st, "BEGIN IMMEDIATE", err, errlen) != SQLITE_OK)
 		return -1;
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		if (sqlite3_prepare_v2(st->db, sql[i], -1, &s, NULL) != SQLITE_OK)

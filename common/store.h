@@ -36,10 +36,58 @@ enum store_rc {
 /*
  * Open (creating if needed) and migrate the store.  busy_timeout_ms
  * bounds every wait for a lock.  Returns NULL with err filled on error.
+ * The path must name a regular file, or nothing yet.
+ *
+ * The WAL is bounded: PRAGMA journal_size_limit STORE_WAL_LIMIT_BYTES
+ * and wal_autocheckpoint 1000 pages on every connection; see also
+ * store_checkpoint().
  */
+#define STORE_WAL_LIMIT_BYTES (4 * 1024 * 1024)
 struct store *store_open(const char *path, long busy_timeout_ms, char *err, size_t errlen);
 void store_close(struct store *st);
 void store_set_busy_timeout(struct store *st, long busy_timeout_ms);
+
+/*
+ * Whether the path still names the files this handle has open: NULL
+ * when it does, else what changed: "deleted" or "replaced" (the
+ * database), "wal_deleted", "wal_replaced", "shm_deleted",
+ * "shm_replaced" (SQLite's files beside it), or "not_open" (an earlier
+ * reopen failed).  A few stat() calls: cheap enough for every commit.
+ */
+const char *store_path_changed(struct store *st);
+
+/* The path the store was opened with. */
+const char *store_path(const struct store *st);
+
+/* The size of the store's -wal file now, or -1. */
+long long store_wal_bytes(struct store *st);
+
+/*
+ * Copy the WAL into the database and cut it to 0 bytes (a TRUNCATE
+ * checkpoint), without waiting: 0 done, 1 a reader or writer still
+ * holds part of it (what could be copied was: a PASSIVE checkpoint),
+ * -1 with err on an error.  SQLite's own checkpoints cannot shrink a
+ * WAL that a long reader made grow until the next commit after it is
+ * fully copied; this does it at once.
+ */
+int store_checkpoint(struct store *st, char *err, size_t errlen);
+
+/*
+ * Make the handle write to the store at its path: 0 when it already
+ * does; 1 when the files there were deleted or replaced (*what as
+ * above) and the handle now has the store at the path open (created,
+ * with its schema, when there is none): what this handle committed to
+ * the old files is not in it; 2 the same, but the database file was
+ * still the one at the path (its -wal or -shm went) and every commit of
+ * this handle was first copied into it (a checkpoint through the old
+ * files, done only when no other process has opened it since); -1 with
+ * err when opening failed: the handle then holds no store
+ * (store_commit() fails) until a later call succeeds.  Otherwise old
+ * files are let go without a checkpoint, which could copy pages over
+ * what others wrote since; the old -wal and -shm of a replaced database
+ * are removed, so that the new database does not take their pages.
+ */
+int store_follow_path(struct store *st, const char **what, char *err, size_t errlen);
 
 /* The schema version of an open store (after migration). */
 int store_schema_version(struct store *st);

@@ -299,6 +299,8 @@ int store_report_put(struct store *st, const struct report_put *rp, enum report_
 	long long id = -1;
 	int sent;
 
+	if (store_refuse_moved(st, err, errlen) != 0)
+		return -1;
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	s = store_stmt(st, SQL_REPORT_ID, "SELECT id FROM report WHERE day = ?1 AND domain = ?2");
@@ -551,6 +553,8 @@ int store_delivery_update(struct store *st, long long report, const char *destin
 	    " next_try = ?7, last_error = ?8 WHERE report = ?1 AND destination = ?2");
 	int rc;
 
+	if (store_refuse_moved(st, err, errlen) != 0)
+		return -1;
 	if (s == NULL)
 		goto fail;
 	sqlite3_bind_int64(s, 1, report);
@@ -581,6 +585,8 @@ long long store_retry_now(struct store *st, const char *report_id, long long now
 	    " AND report IN (SELECT id FROM report WHERE ?2 IS NULL OR report_id = ?2)");
 	int rc;
 
+	if (store_refuse_moved(st, err, errlen) != 0)
+		return -1;
 	if (s == NULL)
 		goto fail;
 	sqlite3_bind_int64(s, 1, now);
@@ -646,6 +652,8 @@ int store_report_resolved(struct store *st, long long report, const char *record
 {
 	sqlite3_stmt *s;
 
+	if (store_refuse_moved(st, err, errlen) != 0)
+		return -1;
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	if ((s = store_stmt(st, SQL_RESOLVED, "UPDATE report SET record = ?2, note = ?3 WHERE id = ?1")) == NULL)
@@ -684,6 +692,8 @@ fail:
 
 int store_begin(struct store *st, char *err, size_t errlen)
 {
+	if (store_refuse_moved(st, err, errlen) != 0)
+		return -1;
 	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK)
 		return 0;
 	store_set_err(err, errlen, "%s: cannot begin a write: %s", st->path, sqlite3_errmsg(st->db));

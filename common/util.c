@@ -2,16 +2,20 @@
  * NAME
  *	util - allocation wrappers and small string helpers
  * DESCRIPTION
- *	See util.h.  Nothing here does I/O except the out-of-memory abort.
+ *	See util.h.  Nothing here does I/O except the out-of-memory abort
+ *	and open_regular().
  */
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static void out_of_memory(size_t n)
 {
@@ -185,4 +189,45 @@ long long monotonic_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *file_type_name(unsigned mode)
+{
+	mode_t m = (mode_t)mode;
+
+	return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ?
+	    "a character device" : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" :
+	    S_ISLNK(m) ? "a symbolic link" : "not a regular file";
+}
+
+int open_regular(const char *path, const char **not_regular)
+{
+	struct stat sb;
+	int fd, fl, saved;
+
+	*not_regular = NULL;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		/* a unix socket cannot be opened at all: say what it is */
+		saved = errno;
+		if (saved == ENXIO && stat(path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+			*not_regular = file_type_name(sb.st_mode);
+		errno = *not_regular ? EINVAL : saved;
+		return -1;
+	}
+	if (fstat(fd, &sb) != 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		*not_regular = file_type_name(sb.st_mode);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
 }

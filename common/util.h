@@ -41,6 +41,20 @@ uint64_t hash_bytes(const void *p, size_t n);
 /* Milliseconds of CLOCK_MONOTONIC: for time-outs and rates, never for dates. */
 long long monotonic_ms(void);
 
+/*
+ * Open a file named in the configuration (or the configuration itself)
+ * for reading; only a regular file is taken.  It is opened O_NONBLOCK
+ * (a FIFO then cannot block the open, nor the read) and checked with
+ * fstat() before anything is read; the descriptor is blocking again on
+ * return.  -1 when it is not: *not_regular names what it is instead ("a
+ * FIFO", "a directory", "a character device"...) and errno is EINVAL,
+ * or *not_regular is NULL and errno says why the open failed.
+ */
+int open_regular(const char *path, const char **not_regular);
+
+/* "a FIFO", "a directory"... for a file's st_mode (not a regular file). */
+const char *file_type_name(unsigned mode);
+
 /* Format a UTC day "YYYY-MM-DD" for a time_t into out[11]. */
 void utc_day(long long t, char out[11]);
 

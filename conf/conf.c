@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -521,17 +523,56 @@ int conf_parse(const char *name, const char *text, size_t len, unsigned program,
 	return 0;
 }
 
+/*
+ * The files the programs read by a path from the configuration must be
+ * regular files when they are there (a missing one is reported by its
+ * user): a FIFO would block the program that reads it, a directory or
+ * a device is a mistake.  store_path is checked by the store itself.
+ */
+static int check_files(const struct tlsrpt_conf *c, char *err, size_t errlen)
+{
+	const struct {
+		const char *key;
+		const char *path;
+	} files[] = {
+		{"dkim_key_file", c->dkim_key_file},
+		{"https_ca_file", c->https_ca_file},
+		/* "-" is standard input, which may be a pipe; journal: is not a file */
+		{"log_file", strcmp(c->log_file, "-") == 0 || strncmp(c->log_file, "journal:", 8) == 0 ?
+		    "" : c->log_file},
+	};
+	struct stat sb;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if (files[i].path == NULL || *files[i].path == '\0' || stat(files[i].path, &sb) != 0 ||
+		    S_ISREG(sb.st_mode))
+			continue;
+		return fail(err, errlen, c->path, 0, "%s %s is %s, not a regular file%s", files[i].key,
+		    files[i].path, file_type_name(sb.st_mode), strcmp(files[i].key, "log_file") == 0 ?
+		    " (a mail log written to a pipe: give it on standard input, log_file -)" : "");
+	}
+	return 0;
+}
+
 int conf_load(const char *path, unsigned program, struct tlsrpt_conf *out,
     char *err, size_t errlen)
 {
+	const char *what;
 	struct strbuf sb;
 	char buf[8192];
 	size_t n;
 	FILE *fp;
-	int rc;
+	int rc, fd;
 
-	if ((fp = fopen(path, "r")) == NULL)
+	if ((fd = open_regular(path, &what)) < 0 && what != NULL)
+		return fail(err, errlen, path, 0, "is %s, not a regular file: the configuration "
+		    "must be a regular file", what);
+	if (fd < 0)
 		return fail(err, errlen, path, 0, "cannot open: %s", strerror(errno));
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return fail(err, errlen, path, 0, "cannot open: %s", strerror(errno));
+	}
 	strbuf_init(&sb);
 	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
 		strbuf_append(&sb, buf, n);
@@ -549,6 +590,8 @@ int conf_load(const char *path, unsigned program, struct tlsrpt_conf *out,
 	fclose(fp);
 	rc = conf_parse(path, sb.data ? sb.data : "", sb.len, program, out, err, errlen);
 	strbuf_free(&sb);
+	if (rc == 0 && (rc = check_files(out, err, errlen)) != 0)
+		conf_free(out);
 	return rc;
 }
 

@@ -61,6 +61,7 @@ struct parser {
 struct dgram_input {
 	int fd;
 	int stop_fd;	/* eventfd: readable once stopping */
+	bool stop_asked;	/* set with stop_fd: the reader leaves a drain (atomic) */
 	bool failed;	/* the reader ended on an error */
 	char *path;
 	struct writer *writer;
@@ -238,14 +239,24 @@ static void stash(struct dgram_input *in, const char *buf, size_t len, long long
 	in->filling->used += need;
 }
 
-/* Read everything queued in the kernel now; -1 on a hard error. */
-static int drain(struct dgram_input *in)
+/*
+ * Read everything queued in the kernel now; -1 on a hard error.  Not
+ * the last drain: return once a stop is asked for, as senders faster
+ * than the reader would keep it here for ever; the last drain comes
+ * after refuse_more(), when the queue can only shrink.
+ */
+static int drain(struct dgram_input *in, bool last)
 {
 	struct timespec ts;
 
 	for (;;) {
 		uint64_t oversize = 0;
 		int n;
+
+		if (!last && __atomic_load_n(&in->stop_asked, __ATOMIC_RELAXED)) {
+			push_chunk(in);
+			return 0;
+		}
 
 		for (int i = 0; i < RECV_VLEN; i++)
 			in->msgs[i].msg_hdr.msg_flags = 0;
@@ -283,6 +294,24 @@ static bool stopping(struct dgram_input *in)
 	return poll(&p, 1, 0) == 1;
 }
 
+/*
+ * Stop accepting before the last drain.  After shutdown(SHUT_RD) the
+ * kernel refuses every further datagram to this socket with EPIPE
+ * (libtlsrpt counts it as not sent, as when no daemon runs) but keeps
+ * those already queued readable: a sender's datagram is either refused
+ * or read by the drain that follows, never queued where nobody reads it.
+ * A socket systemd passed us (in->path NULL) is left open: systemd keeps
+ * it, and what queues there after this drain is the next start's.
+ */
+static void refuse_more(struct dgram_input *in)
+{
+	if (in->path == NULL)
+		return;
+	if (shutdown(in->fd, SHUT_RD) != 0)
+		log_msg(LOG_ERR, "datagram_shutdown_failed error=\"%s\" (datagrams sent during "
+		    "the stop may stay unread in the kernel)", strerror(errno));
+}
+
 static void *reader_main(void *arg)
 {
 	struct dgram_input *in = arg;
@@ -300,7 +329,7 @@ static void *reader_main(void *arg)
 			log_msg(LOG_ERR, "datagram_poll_failed error=\"%s\"", strerror(errno));
 			break;
 		}
-		if ((pfd[0].revents & POLLIN) && drain(in) < 0)
+		if ((pfd[0].revents & POLLIN) && drain(in, false) < 0)
 			break;
 		if (pfd[1].revents & POLLIN)
 			break;
@@ -312,9 +341,10 @@ static void *reader_main(void *arg)
 		log_msg(LOG_ERR, "datagram_input_failed (stopping the daemon)");
 		kill(getpid(), SIGTERM);
 	}
-	/* stopping: take whatever the kernel still holds, then close the queue */
+	/* stopping: refuse, take whatever the kernel still holds, then close the queue */
 	heartbeat_idle(in->reader_hb);
-	drain(in);
+	refuse_more(in);
+	drain(in, true);
 	push_chunk(in);
 	pthread_mutex_lock(&in->qlock);
 	in->qclosed = true;
@@ -471,6 +501,7 @@ void dgram_input_stop(struct dgram_input *in)
 
 	if (in == NULL)
 		return;
+	__atomic_store_n(&in->stop_asked, true, __ATOMIC_RELAXED);
 	if (write(in->stop_fd, &one, sizeof(one)) != sizeof(one))
 		log_msg(LOG_ERR, "datagram_stop_signal_failed error=\"%s\"", strerror(errno));
 	if (in->reader_running) {

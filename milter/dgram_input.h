@@ -14,10 +14,12 @@
  *	the results to their input_batch; parsing never happens on the
  *	reader's or the writer's thread.
  *
- *	Stopping drains: after dgram_input_stop() the reader reads until the
- *	kernel queue is empty and closes the in-memory queue; the parsers
- *	finish every chunk, so everything the kernel accepted before the
- *	stop is counted.
+ *	Stopping refuses, then drains: after dgram_input_stop() the reader
+ *	shuts the socket down for reading (senders get EPIPE from then on),
+ *	reads until the kernel queue is empty and closes the in-memory
+ *	queue; the parsers finish every chunk, so everything the kernel
+ *	accepted is counted.  A socket systemd passed is not shut down (it
+ *	outlives us): what arrives after the drain waits for the next start.
  */
 #ifndef TLSRPT_DGRAM_INPUT_H
 #define TLSRPT_DGRAM_INPUT_H

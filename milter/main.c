@@ -284,12 +284,12 @@ static void log_counters(struct daemon *d, const char *when)
 			    (unsigned long long)t.in.rejected[i]);
 	log_msg(LOG_INFO, "counters event=%s received=%llu accepted=%llu stored=%llu "
 	    "dropped_full=%llu commits=%llu busy_retries=%llu commit_errors=%llu "
-	    "pending_keys=%llu%s", when,
+	    "store_reopens=%llu pending_keys=%llu%s", when,
 	    (unsigned long long)t.in.received, (unsigned long long)t.in.accepted,
 	    (unsigned long long)t.stored_sessions, (unsigned long long)t.in.dropped_full,
 	    (unsigned long long)t.commits, (unsigned long long)t.busy_retries,
-	    (unsigned long long)t.commit_errors, (unsigned long long)t.pending_keys,
-	    sb.data ? sb.data : "");
+	    (unsigned long long)t.commit_errors, (unsigned long long)t.store_reopens,
+	    (unsigned long long)t.pending_keys, sb.data ? sb.data : "");
 	strbuf_free(&sb);
 }
 

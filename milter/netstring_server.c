@@ -498,6 +498,70 @@ static bool serve_round(struct ns_server *srv)
 	return true;
 }
 
+/*
+ * Stopping, cfg.refuse_at_stop: refuse new connections, then take those
+ * that made it into the backlog, so that they are answered (drain_on_stop)
+ * rather than reset when the socket closes.  After shutdown(SHUT_RD) of
+ * a unix listener, connect() fails with ECONNREFUSED and accept() still
+ * returns the backlog, then EAGAIN.  (On an inet listener the same call
+ * would reset the backlog, hence unix sockets only.)
+ */
+static void refuse_and_take_backlog(struct ns_server *srv)
+{
+	if (!srv->cfg.refuse_at_stop)
+		return;
+	if (shutdown(srv->fd, SHUT_RD) != 0) {
+		log_msg(LOG_ERR, "%s_shutdown_failed error=\"%s\"", srv->cfg.name, strerror(errno));
+		return;
+	}
+	srv->accept_paused_until = 0;
+	accept_all(srv);
+}
+
+/* At the stop: a client that connected has its request on the way. */
+static bool awaited(const struct ns_conn *c)
+{
+	return !c->closing && (c->requests == 0 || c->partial_since != 0);
+}
+
+/*
+ * Stopping, with drain_on_stop: serve the connections that have sent no
+ * request yet, or part of one, until each has one or NS_STOP_GRACE_MS
+ * have passed.  pfds[i] is conns[i]'s (events 0 for the others).
+ */
+static void stop_grace(struct ns_server *srv)
+{
+	long long deadline = monotonic_ms() + NS_STOP_GRACE_MS;
+
+	for (;;) {
+		long long rest = deadline - monotonic_ms();
+		size_t waiting = 0, nconns = srv->nconns;
+		int rc;
+
+		for (size_t i = 0; i < nconns; i++) {
+			bool w = awaited(srv->conns[i]);
+
+			srv->pfds[i] = (struct pollfd){srv->conns[i]->fd, w ? POLLIN : 0, 0};
+			waiting += w;
+		}
+		if (waiting == 0 || rest <= 0)
+			return;
+		rc = poll(srv->pfds, nconns, (int)rest);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc <= 0)
+			return;
+		/* from the last: conn_close() moves the last connection into slot i */
+		for (size_t i = nconns; i-- > 0;) {
+			const char *why = NULL;
+
+			if ((srv->pfds[i].events & POLLIN) && srv->pfds[i].revents != 0 &&
+			    !serve(srv, srv->conns[i], srv->pfds[i].revents, &why))
+				conn_close(srv, i, why);
+		}
+	}
+}
+
 static void *serve_main(void *arg)
 {
 	struct ns_server *srv = arg;
@@ -506,10 +570,14 @@ static void *serve_main(void *arg)
 	heartbeat_busy(srv->hb, HB_ROUND_MS);
 	while (serve_round(srv))
 		;
-	if (!stopping(srv))
+	if (!stopping(srv)) {
 		heartbeat_dead(srv->hb);	/* poll() broke: the input is gone */
-	else
+	} else {
 		heartbeat_idle(srv->hb);
+		refuse_and_take_backlog(srv);
+		if (srv->cfg.drain_on_stop)
+			stop_grace(srv);
+	}
 	while (srv->nconns > 0) {
 		if (srv->cfg.drain_on_stop)
 			drain(srv, srv->conns[srv->nconns - 1]);

@@ -41,7 +41,12 @@
  *	    from until it takes them;
  *	  - ops->tick runs after every round of poll(), or with
  *	    cfg->tick_ms at least that often and no more;
- *	  - at the stop, every connection is closed ("stopping"), with
+ *	  - at the stop, with cfg->refuse_at_stop the listening socket is
+ *	    shut down first (shutdown(SHUT_RD): a unix client then meets
+ *	    "connection refused") and the connections already in its backlog
+ *	    are accepted; with cfg->drain_on_stop a connection that has sent
+ *	    no request yet, or half of one, gets NS_STOP_GRACE_MS (in all)
+ *	    for it; then every connection is closed ("stopping"), with
  *	    cfg->drain_on_stop after answering what has already arrived (a
  *	    few reads, so that a peer that keeps writing cannot hold it up).
  *
@@ -65,6 +70,7 @@
 #define NS_READ_SIZE 4096
 #define NS_OUT_LIMIT (64 * 1024)	/* unread answers: stop reading from that peer */
 #define NS_ACCEPT_PAUSE_MS 100		/* out of descriptors: try accept() again after this */
+#define NS_STOP_GRACE_MS 200		/* at the stop: for a request a connected client is sending */
 #define NS_PEER_LIMIT 8		/* connections of one client process: a healthy one holds one */
 #define NS_STALL_MS 10000	/* a request begun this long ago and not finished may give way */
 
@@ -122,6 +128,13 @@ struct ns_config {
 	const char *refused_hint;	/* appended to <name>_connection_refused, or "" */
 	int tick_ms;			/* 0: ops->tick after every round */
 	bool drain_on_stop;
+	/*
+	 * The listening socket is a unix socket of our own (not systemd's):
+	 * at the stop, shut it down (new connections are refused) and
+	 * accept, and with drain_on_stop answer, those in the backlog.
+	 * Otherwise the backlog is left to whoever holds the socket next.
+	 */
+	bool refuse_at_stop;
 	/* the rate limits of the log lines (the input's; one may serve two) */
 	struct log_limit *proto_limit, *refuse_limit, *accept_limit;
 };

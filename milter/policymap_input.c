@@ -533,6 +533,26 @@ bool policymap_decorate(void *ctx, const struct tlsrpt_session *s, const char *m
 
 /* ---- the fetch threads ---- */
 
+/*
+ * Under store_lock: the fetch threads' handle on the store at the path,
+ * never on a deleted or replaced file (store_follow_path()); false when
+ * no store is open now.
+ */
+static bool fetch_store_ready(struct policymap_input *in)
+{
+	const char *what;
+	char err[256];
+	int rc = store_follow_path(in->fetch_store, &what, err, sizeof(err));
+
+	if (rc > 0)
+		log_msg(LOG_ERR, "sts_store_reopened reason=%s (the store's files were deleted or "
+		    "replaced; the policy cache goes on in the store at the path)", what);
+	else if (rc < 0)
+		log_ratelimited(&in->store_limit, LOG_WARNING, "sts_store_reopen_failed reason=%s "
+		    "error=\"%s\" (the cache keeps its results in memory)", what, err);
+	return rc >= 0;
+}
+
 static void fetch_one(struct policymap_input *in, const char *domain, int slot)
 {
 	struct sts_cached row;
@@ -544,7 +564,7 @@ static void fetch_one(struct policymap_input *in, const char *domain, int slot)
 
 	memset(&row, 0, sizeof(row));
 	pthread_mutex_lock(&in->store_lock);
-	found = store_sts_get(in->fetch_store, domain, &row);
+	found = fetch_store_ready(in) ? store_sts_get(in->fetch_store, domain, &row) : -1;
 	pthread_mutex_unlock(&in->store_lock);
 	if (found < 0) {
 		bump(in, C_STORE_ERRORS);
@@ -563,7 +583,10 @@ static void fetch_one(struct policymap_input *in, const char *domain, int slot)
 	now = (long long)time(NULL);
 	sts_cache_update(&row, &r, now);
 	pthread_mutex_lock(&in->store_lock);
-	put = store_sts_put(in->fetch_store, &row, err, sizeof(err));
+	put = -1;
+	snprintf(err, sizeof(err), "no store open at the path");
+	if (fetch_store_ready(in))
+		put = store_sts_put(in->fetch_store, &row, err, sizeof(err));
 	pthread_mutex_unlock(&in->store_lock);
 	if (put != 0) {
 		bump(in, C_STORE_ERRORS);
@@ -642,10 +665,10 @@ static int open_server(struct policymap_input *in, const struct tlsrpt_conf *con
 		.owner = owner, .group = group,
 	};
 	/* one rate limit for refused connections and failed accepts */
-	const struct ns_config cfg = {
+	struct ns_config cfg = {
 		.name = "policymap", .max_conns = MAX_CONNECTIONS,
 		.refused_hint = " (Postfix treats the lookup as failed and defers)",
-		.tick_ms = PUBLISH_MS, .drain_on_stop = false,
+		.tick_ms = PUBLISH_MS, .drain_on_stop = true,
 		.idle_timeout_ms = conf->policy_map_idle_timeout_ms,
 		.proto_limit = &in->proto_limit, .refuse_limit = &in->refuse_limit,
 		.accept_limit = &in->refuse_limit,
@@ -654,6 +677,7 @@ static int open_server(struct policymap_input *in, const struct tlsrpt_conf *con
 
 	if (fd < 0)
 		return -1;
+	cfg.refuse_at_stop = in->path != NULL;	/* a unix socket we made */
 	in->srv = ns_server_new(fd, &cfg, &server_ops, in, err, errlen);
 	return in->srv != NULL ? 0 : -1;
 }
@@ -780,10 +804,20 @@ static void count_event(void *ctx, enum ns_event ev)
 	bump(ctx, of[ev]);
 }
 
-/* At least every PUBLISH_MS: the counters reach the batch. */
+/*
+ * At least every PUBLISH_MS: the counters reach the batch, and the fetch
+ * threads' store handle lets go of deleted or replaced files even when
+ * nothing is fetched (unless a fetch holds it: then that fetch checks).
+ */
 static void tick(void *ctx)
 {
-	publish_counters(ctx);
+	struct policymap_input *in = ctx;
+
+	publish_counters(in);
+	if (in->fetch_store != NULL && pthread_mutex_trylock(&in->store_lock) == 0) {
+		fetch_store_ready(in);
+		pthread_mutex_unlock(&in->store_lock);
+	}
 }
 
 static const struct ns_ops server_ops = {
@@ -880,6 +914,12 @@ void policymap_input_stop(struct policymap_input *in)
 	}
 	if (in->nfetchers > 0)
 		join_fetch(in);
+	/* the writer's last commit must not find old store files held here */
+	if (in->fetch_store != NULL && !in->fetch_abandoned) {
+		pthread_mutex_lock(&in->store_lock);
+		fetch_store_ready(in);
+		pthread_mutex_unlock(&in->store_lock);
+	}
 	if (in->batch != NULL)
 		publish_counters(in);
 	log_msg(LOG_INFO, "policymap_stopped requests=%llu hits=%llu misses=%llu enforced=%llu "

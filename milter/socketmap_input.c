@@ -115,6 +115,7 @@ static int open_server(struct socketmap_input *in, const struct tlsrpt_conf *con
 		    "can add session results; bind to 127.0.0.1 or use a unix socket)",
 		    in->endpoint);
 	cfg.max_conns = connection_limit();
+	cfg.refuse_at_stop = in->path != NULL;	/* a unix socket we made */
 	in->srv = ns_server_new(fd, &cfg, &server_ops, in, err, errlen);
 	return in->srv != NULL ? 0 : -1;
 }

@@ -18,6 +18,9 @@
 #include "log.h"
 #include "util.h"
 
+/* Past this the WAL grew under a reader: see bound_wal(). */
+#define WAL_HELD_BYTES (2LL * STORE_WAL_LIMIT_BYTES)
+
 struct writer {
 	struct store *store;
 	pthread_t thread;
@@ -36,7 +39,10 @@ struct writer {
 	uint64_t busy_retries;
 	uint64_t commit_errors;
 	size_t pending_keys;	/* mirror of aggregate_keys(&pending), under lock */
-	struct log_limit busy_limit;
+	uint64_t store_reopens;
+	bool unsure;		/* pending was committed, maybe to files the path no longer names */
+	long long wal_peak;	/* bytes, while the WAL is past its limit; 0 otherwise */
+	struct log_limit busy_limit, reopen_limit;
 	struct heartbeat *hb;
 };
 
@@ -142,15 +148,116 @@ static uint64_t collect(struct writer *w)
 	return moved;
 }
 
+/*
+ * Before and after every commit: the store at the path, never a deleted
+ * or replaced file.  Returns store_follow_path()'s answer (-1: no store
+ * to write to now; logged).
+ */
+static int follow_store(struct writer *w, uint64_t sessions, const char *when)
+{
+	char err[512];
+	const char *what;
+	int rc = store_follow_path(w->store, &what, err, sizeof(err));
+
+	if (rc > 0) {
+		pthread_mutex_lock(&w->lock);
+		w->store_reopens++;
+		pthread_mutex_unlock(&w->lock);
+		log_msg(LOG_ERR, "store_reopened reason=%s when=%s pending_sessions=%llu%s "
+		    "(the store's files were deleted or replaced while the daemon ran; it now "
+		    "writes to the store at the path%s)", what, when, (unsigned long long)sessions,
+		    rc == 2 ? " saved=yes" : "", rc == 2 ? ", into which its earlier commits were "
+		    "copied first" : ": what was committed to the old files is gone with them, "
+		    "the results in memory go to the new store");
+	} else if (rc < 0) {
+		log_ratelimited(&w->reopen_limit, LOG_ERR, "store_reopen_failed reason=%s "
+		    "pending_sessions=%llu error=\"%s\" (kept in memory, trying again at every "
+		    "flush)", what, (unsigned long long)sessions, err);
+	}
+	return rc;
+}
+
+/*
+ * Commit the pending results to the store at the path.  A commit that
+ * the path changed under may have gone into the old files (w->unsure):
+ * until the handle is at the path again no more results are moved into
+ * pending; then, when the old files' commits were copied home
+ * (store_follow_path() 2), pending is already stored, else it is made
+ * again into the store at the path.
+ */
+static enum store_rc commit_to_path(struct writer *w, uint64_t sessions, char *err, size_t errlen)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int where = follow_store(w, sessions, w->unsure ? "after_commit" : "before_commit");
+		enum store_rc rc;
+
+		if (where < 0) {
+			snprintf(err, errlen, "%s: no store open at the path", store_path(w->store));
+			return STORE_ERROR;
+		}
+		if (w->unsure) {
+			w->unsure = false;
+			if (where == 2)
+				return STORE_OK;	/* the commit was copied to the store at the path */
+		}
+		rc = store_commit(w->store, &w->pending, err, errlen);
+		if (rc != STORE_OK || aggregate_empty(&w->pending) ||
+		    store_path_changed(w->store) == NULL)
+			return rc;
+		w->unsure = true;
+	}
+	snprintf(err, errlen, "%s: its files keep changing under the commits", store_path(w->store));
+	return STORE_ERROR;
+}
+
+/*
+ * After a commit.  SQLite's own checkpoints (wal_autocheckpoint) and
+ * journal_size_limit keep the WAL near STORE_WAL_LIMIT_BYTES; past
+ * twice that it grew because a reader holds an old snapshot, under
+ * which SQLite cannot start the WAL over.  Then try, at every flush, a
+ * checkpoint that cuts it to nothing, never waiting for the reader: it
+ * succeeds at the first flush after the reader lets go.  Logged once
+ * when a reader is found holding it, once when it is cut back.
+ */
+static void bound_wal(struct writer *w)
+{
+	long long bytes = store_wal_bytes(w->store);
+	char err[512];
+	int rc;
+
+	if (bytes <= WAL_HELD_BYTES)
+		return;
+	rc = store_checkpoint(w->store, err, sizeof(err));
+	if (rc == 0) {
+		if (w->wal_peak > 0)
+			log_msg(LOG_INFO, "store_wal_truncated peak_bytes=%lld bytes=%lld (the "
+			    "readers let go)", w->wal_peak, store_wal_bytes(w->store));
+		w->wal_peak = 0;
+		return;
+	}
+	if (rc < 0) {
+		log_ratelimited(&w->busy_limit, LOG_WARNING, "store_checkpoint_failed error=\"%s\"",
+		    err);
+		return;
+	}
+	if (w->wal_peak == 0)
+		log_msg(LOG_NOTICE, "store_wal_held bytes=%lld (a reader holds an old snapshot of "
+		    "the store, e.g. a long transaction of another program; the WAL grows until it "
+		    "lets go, then is cut back)", bytes);
+	if (bytes > w->wal_peak)
+		w->wal_peak = bytes;
+}
+
 static void flush_once(struct writer *w)
 {
 	char err[512];
 	enum store_rc rc;
 	uint64_t sessions;
 
-	w->pending_sessions += collect(w);
+	if (!w->unsure)
+		w->pending_sessions += collect(w);
 	sessions = w->pending_sessions;
-	rc = store_commit(w->store, &w->pending, err, sizeof(err));
+	rc = commit_to_path(w, sessions, err, sizeof(err));
 	pthread_mutex_lock(&w->lock);
 	if (rc == STORE_OK) {
 		if (!aggregate_empty(&w->pending))
@@ -165,6 +272,8 @@ static void flush_once(struct writer *w)
 	}
 	__atomic_store_n(&w->pending_keys, aggregate_keys(&w->pending), __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&w->lock);
+	if (rc == STORE_OK)
+		bound_wal(w);
 	if (rc != STORE_OK)
 		log_ratelimited(&w->busy_limit, LOG_WARNING,
 		    "store_commit_deferred reason=%s pending_sessions=%llu pending_keys=%zu "
@@ -302,6 +411,7 @@ void writer_totals(struct writer *w, struct writer_totals *t)
 	t->commits = w->commits;
 	t->busy_retries = w->busy_retries;
 	t->commit_errors = w->commit_errors;
+	t->store_reopens = w->store_reopens;
 	t->pending_keys = w->pending_keys;
 	pthread_mutex_unlock(&w->lock);
 }

@@ -11,6 +11,13 @@
  *	the pending aggregate is kept and retried; inputs go on batching, and
  *	only once pending_limit distinct counters are held do inputs drop
  *	(counted) rather than grow without bound.
+ *
+ *	Before and after every commit the writer checks that the store's
+ *	path still names the files it has open (store_follow_path()): when
+ *	they were deleted or replaced it logs store_reopened and opens the
+ *	store at the path (a new one, with its schema, when there is none),
+ *	and the pending results go there; a commit the path changed under is
+ *	made again there.  It never keeps writing into a deleted file.
  */
 #ifndef TLSRPT_WRITER_H
 #define TLSRPT_WRITER_H
@@ -86,6 +93,7 @@ struct writer_totals {
 	uint64_t commits;
 	uint64_t busy_retries;
 	uint64_t commit_errors;
+	uint64_t store_reopens;	/* the store's files were deleted or replaced: reopened at the path */
 	uint64_t pending_keys;
 };
 

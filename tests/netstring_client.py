@@ -19,6 +19,12 @@ netstring_client.py lookups SOCKET SECONDSs [REQUEST]
     longest time between two answers; last: the last answer, or the
     error of the last lookup).
 
+netstring_client.py until SOCKET SECONDS [REQUEST]
+    Lookups on a new connection each, one after the other as fast as
+    they go, until a connection is refused (the daemon stopped
+    accepting) or SECONDS pass.  Prints "ok=N failed=N end=REASON":
+    ok the lookups answered, failed those connected but not answered.
+
 Every wait is bounded: 10 s for each connection and answer.
 """
 import socket
@@ -97,9 +103,28 @@ def lookups(path, amount, req):
           % (ok, failed, int(slowest * 1000), round(gap * 1000), last))
 
 
+def until_refused(path, secs, req):
+    ok = failed = 0
+    end = "time_up"
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < secs:
+        try:
+            lookup_once(path, req)
+            ok += 1
+        except (ConnectionRefusedError, FileNotFoundError) as e:
+            end = type(e).__name__
+            break
+        except OSError:
+            failed += 1
+    print("ok=%d failed=%d end=%s" % (ok, failed, end))
+
+
 def main():
     if len(sys.argv) >= 5 and sys.argv[1] == "ask":
         ask(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "until":
+        until_refused(sys.argv[2], float(sys.argv[3]),
+                      sys.argv[4] if len(sys.argv) == 5 else DEFAULT_REQUEST)
     elif len(sys.argv) in (4, 5) and sys.argv[1] == "lookups":
         lookups(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else DEFAULT_REQUEST)
     else:

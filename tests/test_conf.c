@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -682,9 +683,88 @@ static void test_load_empty_file(void **state)
 	assert_string_equal(err, want);
 }
 
+/* Not regular files: refused at once, never read (a FIFO would block the read). */
+static void test_load_not_regular(void **state)
+{
+	struct tlsrpt_conf c;
+	char dir[64], path[128], want[256], err[256] = "";
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test_conf-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo.conf", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(conf_load(path, CONF_FOR_DAEMON, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: is a FIFO, not a regular file: the configuration must "
+	    "be a regular file", path);
+	assert_string_equal(err, want);
+	assert_int_equal(conf_load(dir, CONF_FOR_REPORTER, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: is a directory, not a regular file: the configuration "
+	    "must be a regular file", dir);
+	assert_string_equal(err, want);
+	assert_int_equal(conf_load("/dev/null", CONF_FOR_DAEMON, &c, err, sizeof(err)), -1);
+	assert_string_equal(err, "/dev/null: is a character device, not a regular file: the "
+	    "configuration must be a regular file");
+	unlink(path);
+	rmdir(dir);
+}
+
+/* Files named by keys: a FIFO, a directory or a device is refused with the key's name. */
+static void test_load_files_named_not_regular(void **state)
+{
+	static const struct {
+		const char *key;
+		const char *hint;
+	} cases[] = {
+		{"dkim_key_file", ""},
+		{"https_ca_file", ""},
+		{"log_file", " (a mail log written to a pipe: give it on standard input, log_file -)"},
+	};
+	struct tlsrpt_conf c;
+	char dir[64], fifo[128], text[512], path[64], want[400], err[512] = "";
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/test_conf-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s %s\n", REQUIRED, cases[i].key, fifo);
+		write_temp(path, sizeof(path), text);
+		assert_int_equal(conf_load(path, CONF_FOR_REPORTER, &c, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "%s: %s %s is a FIFO, not a regular file%s", path,
+		    cases[i].key, fifo, cases[i].hint);
+		assert_string_equal(err, want);
+		unlink(path);
+	}
+	/* a directory, a device; a missing file is left to the program that reads it */
+	snprintf(text, sizeof(text), "%shttps_ca_file %s\n", REQUIRED, dir);
+	write_temp(path, sizeof(path), text);
+	assert_int_equal(conf_load(path, CONF_FOR_REPORTER, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: https_ca_file %s is a directory, not a regular file",
+	    path, dir);
+	assert_string_equal(err, want);
+	unlink(path);
+	write_temp(path, sizeof(path), REQUIRED "dkim_key_file /dev/zero\n");
+	assert_int_equal(conf_load(path, CONF_FOR_REPORTER, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: dkim_key_file /dev/zero is a character device, not a "
+	    "regular file", path);
+	assert_string_equal(err, want);
+	unlink(path);
+	snprintf(text, sizeof(text), "%sdkim_key_file %s/missing.pem\nlog_file -\n", REQUIRED, dir);
+	write_temp(path, sizeof(path), text);
+	assert_int_equal(conf_load(path, CONF_FOR_REPORTER, &c, err, sizeof(err)), 0);
+	conf_free(&c);
+	unlink(path);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_load_not_regular),
+		cmocka_unit_test(test_load_files_named_not_regular),
 		cmocka_unit_test(test_option_table),
 		cmocka_unit_test(test_defaults_strings),
 		cmocka_unit_test(test_defaults_numbers),

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -361,7 +362,15 @@ static void test_load_errors(void **state)
 	snprintf(path, sizeof(path), "%s/missing.pem", fx->dir);
 	snprintf(want, sizeof(want), "key file %s: cannot read: No such file or directory", path);
 	expect_load_error(path, want);
-	expect_load_error(fx->dir, "key file ");	/* a directory */
+	snprintf(want, sizeof(want), "key file %s: is a directory, not a regular file", fx->dir);
+	expect_load_error(fx->dir, want);
+	/* a FIFO nobody writes to: refused at once, never read (which would block) */
+	snprintf(path, sizeof(path), "%s/fifo.pem", fx->dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	snprintf(want, sizeof(want), "key file %s: is a FIFO, not a regular file", path);
+	expect_load_error(path, want);
+	unlink(path);
+	expect_load_error("/dev/null", "key file /dev/null: is a character device, not a regular file");
 	snprintf(want, sizeof(want), "key file %s: RSA key has 512 bits, DKIM needs at "
 	    "least 1024 (RFC 8301); make a 2048-bit key", fx->rsa512);
 	expect_load_error(fx->rsa512, want);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -525,6 +526,137 @@ static void test_migrate_from_v1(void **state)
 	store_close(st);
 }
 
+/* ---- the path followed ----------------------------------------------- */
+
+static void unlink_suffix(struct fixture *f, const char *suffix)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s%s", f->path, suffix);
+	assert_int_equal(unlink(name), 0);
+}
+
+static void test_follow_deleted(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	char err[512] = "", want[512];
+	const char *what = "x";
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	assert_null(store_path_changed(st));
+	assert_int_equal(store_follow_path(st, &what, err, sizeof(err)), 0);
+	assert_null(what);
+	unlink_suffix(f, "");
+	unlink_suffix(f, "-wal");
+	unlink_suffix(f, "-shm");
+	assert_string_equal(store_path_changed(st), "deleted");
+	/* tlsrpt-report's writes are refused */
+	assert_int_equal(store_begin(st, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s: the store's files were deleted while this program ran "
+	    "(deleted): nothing written; run it again", f->path);
+	assert_string_equal(err, want);
+	/* the daemon's writer opens the store at the path afresh */
+	assert_int_equal(store_follow_path(st, &what, err, sizeof(err)), 1);
+	assert_string_equal(what, "deleted");
+	assert_null(store_path_changed(st));
+	assert_string_equal(q_rows(f, "PRAGMA user_version"), "4");
+	assert_int_equal(q_count(f, "policy_day"), 0);
+	commit_ok(st, &f->agg);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
+	assert_int_equal(store_begin(st, err, sizeof(err)), 0);
+	assert_int_equal(store_end(st, err, sizeof(err)), 0);
+	store_close(st);
+}
+
+static void test_follow_replaced(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	char other[128], err[512] = "";
+	const char *what = NULL;
+	sqlite3 *db;
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	snprintf(other, sizeof(other), "%s/other.db", f->dir);
+	assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE note (t); INSERT INTO note VALUES ('mine')",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(rename(other, f->path), 0);
+	assert_string_equal(store_path_changed(st), "replaced");
+	assert_int_equal(store_follow_path(st, &what, err, sizeof(err)), 1);
+	assert_string_equal(what, "replaced");
+	/* the new file got the schema, kept its own table, and takes the commits */
+	assert_string_equal(q_rows(f, "SELECT t FROM note"), "mine");
+	assert_int_equal(q_count(f, "policy_day"), 0);
+	commit_ok(st, &f->agg);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
+	store_close(st);
+}
+
+/* Only -wal and -shm deleted: the commits in the deleted -wal are copied home first. */
+static void test_follow_wal_deleted_saves(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	char err[512] = "";
+	const char *what = NULL;
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	assert_true(store_wal_bytes(st) > 0);	/* the commit is in the WAL only */
+	unlink_suffix(f, "-wal");
+	unlink_suffix(f, "-shm");
+	assert_string_equal(store_path_changed(st), "wal_deleted");
+	assert_int_equal(store_follow_path(st, &what, err, sizeof(err)), 2);
+	assert_string_equal(what, "wal_deleted");
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|2|1");
+	commit_ok(st, &f->agg);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|4|2");
+	assert_string_equal(q_rows(f, "PRAGMA integrity_check"), "ok");
+	store_close(st);
+}
+
+static void test_open_fifo_refused(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "", want[512];
+
+	assert_int_equal(mkfifo(f->path, 0600), 0);
+	assert_null(store_open(f->path, 1000, err, sizeof(err)));
+	snprintf(want, sizeof(want), "store %s is a FIFO; store_path must name a regular file "
+	    "(or none yet, to create one)", f->path);
+	assert_string_equal(err, want);
+	unlink(f->path);
+}
+
+/* A TRUNCATE checkpoint empties the WAL; while a reader holds it, it cannot (1). */
+static void test_checkpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct store *st = open_ok(f, 1000);
+	char err[512] = "";
+	sqlite3 *reader;
+
+	fill(&f->agg, DAY2_FIRST);
+	commit_ok(st, &f->agg);
+	assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM policy_day", NULL, NULL,
+	    NULL), SQLITE_OK);
+	commit_ok(st, &f->agg);
+	assert_int_equal(store_checkpoint(st, err, sizeof(err)), 1);
+	assert_true(store_wal_bytes(st) > 0);
+	assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(reader);
+	assert_int_equal(store_checkpoint(st, err, sizeof(err)), 0);
+	assert_int_equal(store_wal_bytes(st), 0);
+	assert_string_equal(q_rows(f, Q_POLICIES), POLICY_ROW "|4|2");
+	store_close(st);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -544,6 +676,11 @@ int main(void)
 		T(test_purge_before),
 		T(test_open_missing_directory),
 		T(test_open_not_a_database),
+		T(test_follow_deleted),
+		T(test_follow_replaced),
+		T(test_follow_wal_deleted_saves),
+		T(test_open_fifo_refused),
+		T(test_checkpoint),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
